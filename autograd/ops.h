@@ -1,0 +1,110 @@
+// autograd/ops.h: the differentiable operations, the public tensor API.
+//
+// One file per op (family) in autograd/ops/: input checks, the forward through kernels/, and the backward
+// closure right below it. Ops validate at entry and throw "[op] what: shapes". Every op works on f32 and f64
+// (bf16/f16 tensors must be converted with to() first) on the CPU, and on CUDA in a CUDA build; all inputs
+// of one op must share dtype and device.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "autograd/engine.h"
+#include "core/rng.h"
+#include "core/tensor.h"
+
+namespace sanf {
+
+// ---- factories (autograd/factory.cpp; not differentiable) ---------------------------------------------
+Tensor zeros(const Shape& shape, DType dt = DType::F32, Device dev = Device::CPU);
+Tensor ones(const Shape& shape, DType dt = DType::F32, Device dev = Device::CPU);
+Tensor full(const Shape& shape, double value, DType dt = DType::F32, Device dev = Device::CPU);
+Tensor zeros_like(const Tensor& x);
+Tensor arange(int64_t n, DType dt = DType::I64, Device dev = Device::CPU);  // 0, 1, ..., n-1
+// Random tensors are drawn on the host from `gen` (default: the global generator) then moved to `dev`.
+Tensor randn(const Shape& shape, DType dt = DType::F32, Device dev = Device::CPU, Generator* gen = nullptr);
+Tensor rand(const Shape& shape, DType dt = DType::F32, Device dev = Device::CPU, Generator* gen = nullptr);  // [0,1)
+Tensor trunc_normal(const Shape& shape, double std, double lo, double hi, DType dt = DType::F32,
+                    Device dev = Device::CPU, Generator* gen = nullptr);  // mean 0, timm's trunc_normal_
+
+// ---- conversion and copies (autograd/ops/copy.cpp) ----------------------------------------------------
+Tensor contiguous(const Tensor& x);               // x itself if already contiguous
+Tensor clone(const Tensor& x);                    // always a new contiguous copy
+Tensor to(const Tensor& x, DType dt);             // differentiable between floating dtypes
+Tensor to(const Tensor& x, Device dev);           // differentiable
+
+// ---- views: no copy, differentiable (autograd/ops/view.cpp) ------------------------------------------
+Tensor reshape(const Tensor& x, const Shape& shape);   // one -1 allowed; copies only if x cannot be viewed
+Tensor flatten(const Tensor& x, int start_dim = 0, int end_dim = -1);
+Tensor transpose(const Tensor& x, int d0, int d1);
+Tensor permute(const Tensor& x, const std::vector<int>& dims);
+Tensor narrow(const Tensor& x, int dim, int64_t start, int64_t length);
+Tensor select(const Tensor& x, int dim, int64_t index);  // narrow + drop the dim
+Tensor expand(const Tensor& x, const Shape& shape);      // broadcast size-1 (or new leading) dims
+Tensor unsqueeze(const Tensor& x, int dim);
+Tensor squeeze(const Tensor& x, int dim);
+
+// ---- joining and indexing (autograd/ops/join.cpp, autograd/ops/index.cpp) ------------------------------
+Tensor concat(const std::vector<Tensor>& xs, int dim);
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int dim);  // views
+std::vector<Tensor> chunk(const Tensor& x, int chunks, int dim);                         // equal views
+Tensor index_select(const Tensor& x, int dim, const Tensor& index);  // index: 1-D i64, any device
+
+// ---- elementwise (autograd/ops/unary.cpp, autograd/ops/binary.cpp) ------------------------------------
+Tensor add(const Tensor& a, const Tensor& b);  // broadcasting
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& x, double s);
+Tensor mul(const Tensor& x, double s);
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor pow(const Tensor& x, double p);
+Tensor atan(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor gelu(const Tensor& x);  // exact: x * Phi(x), with erf
+Tensor square(const Tensor& x);  // x * x
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& x) { return neg(x); }
+inline Tensor operator+(const Tensor& x, double s) { return add(x, s); }
+inline Tensor operator+(double s, const Tensor& x) { return add(x, s); }
+inline Tensor operator-(const Tensor& x, double s) { return add(x, -s); }
+inline Tensor operator-(double s, const Tensor& x) { return add(neg(x), s); }
+inline Tensor operator*(const Tensor& x, double s) { return mul(x, s); }
+inline Tensor operator*(double s, const Tensor& x) { return mul(x, s); }
+inline Tensor operator/(const Tensor& x, double s) { return mul(x, 1.0 / s); }
+inline Tensor operator/(double s, const Tensor& x) { return mul(pow(x, -1.0), s); }
+
+// ---- reductions (autograd/ops/reduce.cpp, autograd/ops/softmax.cpp) -----------------------------------
+// Over the given dims (negative allowed; empty = all dims), keeping them as size 1 with keepdim.
+Tensor sum(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
+Tensor max(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);  // values; grad to first max
+// Sum `g` down to `shape` (the adjoint of broadcasting `shape` up to g's shape).
+Tensor sum_to(const Tensor& g, const Shape& shape);
+Tensor softmax(const Tensor& x, int dim);
+Tensor log_softmax(const Tensor& x, int dim);
+
+// ---- normalisation and linear algebra (autograd/ops/layernorm.cpp, autograd/ops/matmul.cpp) -------------
+// Over the last dim; weight, bias: (D).
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+// (..., M, K) @ (..., K, N) -> (..., M, N), batch dims broadcast; 1-D operands as in NumPy.
+Tensor matmul(const Tensor& a, const Tensor& b);
+// x: (..., in), weight: (out, in), bias: (out) or undefined -> (..., out) = x W^T + b.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// ---- vision (autograd/ops/patchify.cpp, autograd/ops/pool.cpp) ----------------------------------------
+// images (B, C, H, W) -> patches (B, (H/p)*(W/p), C*p*p), patch grid row-major, each patch flattened as
+// (c, ky, kx): the layout of a conv weight (D, C, p, p) flattened, so conv-stride-p == patchify + linear.
+Tensor patchify(const Tensor& images, int64_t p);
+// tokens (B, Gh*Gw, D) -> (B, gh*gw, D): adaptive average pooling of the token grid (PyTorch's cells).
+Tensor adaptive_avg_pool_tokens(const Tensor& tokens, int64_t Gh, int64_t Gw, int64_t gh, int64_t gw);
+
+}  // namespace sanf

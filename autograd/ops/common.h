@@ -1,0 +1,43 @@
+// autograd/ops/common.h: checks and helpers shared by the op files (internal to autograd/).
+#pragma once
+
+#include "autograd/ops.h"
+#include "kernels/copy.h"
+
+namespace sanf::ops_detail {
+
+// Throws "[op] needs f32 or f64, got bf16 ..." unless x is a compute dtype.
+inline void check_float(const char* op, const Tensor& x) {
+  SANF_CHECK(x.defined(), "[", op, "] undefined tensor argument");
+  SANF_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::F64, "[", op, "] needs f32 or f64, got ", x.info(),
+             " (convert with to())");
+}
+
+// Throws unless a and b share dtype and device, naming both.
+inline void check_same(const char* op, const Tensor& a, const Tensor& b) {
+  SANF_CHECK(a.defined() && b.defined(), "[", op, "] undefined tensor argument");
+  SANF_CHECK(a.dtype() == b.dtype(), "[", op, "] dtypes differ: ", a.info(), " and ", b.info());
+  SANF_CHECK(a.device() == b.device(), "[", op, "] devices differ: ", a.info(), " and ", b.info());
+}
+
+// x itself if contiguous, else a contiguous copy. Records nothing: for use inside an op's forward or
+// backward, where the op records its own node.
+inline Tensor dense(const Tensor& x) {
+  if (x.is_contiguous()) return x;
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  kernels::copy(out, x);
+  return out;
+}
+
+// A view of x broadcast to `shape` (stride 0 on new or size-1 dims). No checks beyond the dims.
+inline Tensor broadcast_view(const Tensor& x, const Shape& shape) {
+  const size_t n = shape.size(), k = x.shape().size();
+  Shape st(n, 0);
+  for (size_t i = 0; i < k; ++i) {
+    size_t o = n - k + i;
+    st[o] = x.shape()[i] == shape[o] ? x.strides()[i] : 0;
+  }
+  return x.as_strided(shape, st, x.offset());
+}
+
+}  // namespace sanf::ops_detail

@@ -1,0 +1,43 @@
+// kernels/matmul.h: batched, strided general matrix multiply (GEMM), row-major.
+//
+// For b in [0, batch):   C_b = alpha * op(A_b) @ op(B_b) + beta * C_b
+// where C_b is M x N with row stride ldc at C + b*stride_c; op(A_b) is M x K: A_b is stored M x K (row
+// stride lda) or, with trans_a, K x M (row stride lda) and read transposed; likewise op(B_b) is K x N, stored
+// K x N or, with trans_b, N x K. A batch stride of 0 broadcasts one matrix over the batch. With beta == 0, C
+// is not read (it may hold garbage or NaN).
+// Transposed operands are how linear (x W^T), attention (q K^T) and every backward avoid copies.
+//
+// cpu::gemm is the blocked, packed, OpenMP-parallel kernel; cpu::gemm_reference is the plain triple loop
+// that defines it, kept for tests. cuda::gemm calls cuBLAS.
+#pragma once
+
+#include "kernels/dispatch.h"
+
+namespace sanf::kernels {
+
+struct GemmArgs {
+  bool trans_a = false, trans_b = false;
+  int64_t M = 0, N = 0, K = 0;
+  double alpha = 1.0, beta = 0.0;
+  const void* A = nullptr;
+  int64_t lda = 0, stride_a = 0;
+  const void* B = nullptr;
+  int64_t ldb = 0, stride_b = 0;
+  void* C = nullptr;
+  int64_t ldc = 0, stride_c = 0;
+  int64_t batch = 1;
+};
+
+namespace cpu {
+void gemm(DType dt, const GemmArgs& g);
+void gemm_reference(DType dt, const GemmArgs& g);
+}  // namespace cpu
+namespace cuda {
+void gemm(DType dt, const GemmArgs& g);
+}  // namespace cuda
+
+inline void gemm(Device device, DType dt, const GemmArgs& g) {
+  SANF_DEVICE_SWITCH(device, "matmul", cpu::gemm(dt, g), cuda::gemm(dt, g));
+}
+
+}  // namespace sanf::kernels
