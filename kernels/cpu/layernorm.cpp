@@ -1,0 +1,112 @@
+// kernels/cpu/layernorm.cpp: layer norm over the rows of a contiguous (rows, cols) block, and its backward.
+//
+// Forward, one row at a time (rows in parallel): two passes for the statistics (the mean first, then the
+// mean squared deviation, which stays accurate when |mean| >> std, unlike E[x^2] - mean^2), both in double,
+// then y_j = (x_j - mean) * rstd * w_j + b_j. mean and rstd are saved for the backward.
+//
+// Backward (formulas in kernels/layernorm.h), with xhat_j = (x_j - mean) * rstd recomputed from x:
+//   dx: per row, two row sums (of g = dy * w and of g * xhat), then one pass for dx.
+//   dw, db: sums over rows. Rows are cut into a fixed number of slabs (not one per thread), each slab sums
+//   its rows into its own double buffer, and the slab buffers are added in slab order, so the result is the
+//   same for any thread count and has no write races.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/layernorm.h"
+
+namespace sanf::kernels::cpu {
+
+namespace {
+constexpr int64_t kParallelElems = int64_t(1) << 15;
+
+template <typename T>
+void layernorm_typed(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows, int64_t cols,
+                     double eps) {
+#pragma omp parallel for if (rows * cols > kParallelElems)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * cols;
+    T* yr = y + r * cols;
+    double mu = 0;
+    for (int64_t j = 0; j < cols; ++j) mu += double(xr[j]);
+    mu /= double(cols);
+    double var = 0;
+    for (int64_t j = 0; j < cols; ++j) {
+      const double d = double(xr[j]) - mu;
+      var += d * d;
+    }
+    var /= double(cols);
+    const double rs = 1.0 / std::sqrt(var + eps);
+    mean[r] = T(mu);
+    rstd[r] = T(rs);
+    for (int64_t j = 0; j < cols; ++j) yr[j] = T((double(xr[j]) - mu) * rs) * w[j] + b[j];
+  }
+}
+
+template <typename T>
+void layernorm_backward_typed(const T* x, const T* w, const T* mean, const T* rstd, const T* dy, T* dx, T* dw, T* db,
+                              int64_t rows, int64_t cols) {
+  const bool big = rows * cols > kParallelElems;
+  // Rows per slab: at least 16 rows, at most 64 slabs (independent of the thread count).
+  const int64_t nslabs = std::max<int64_t>(1, std::min<int64_t>(64, rows / 16));
+  const int64_t slab_rows = (rows + nslabs - 1) / nslabs;
+  std::vector<double> part_w(size_t(nslabs * cols), 0.0), part_b(size_t(nslabs * cols), 0.0);
+
+#pragma omp parallel for if (big)
+  for (int64_t s = 0; s < nslabs; ++s) {
+    double* pw = part_w.data() + s * cols;
+    double* pb = part_b.data() + s * cols;
+    const int64_t r_end = std::min(rows, (s + 1) * slab_rows);
+    for (int64_t r = s * slab_rows; r < r_end; ++r) {
+      const T* xr = x + r * cols;
+      const T* dyr = dy + r * cols;
+      T* dxr = dx + r * cols;
+      const double mu = double(mean[r]), rs = double(rstd[r]);
+      // mean_k(g_k) and mean_k(g_k * xhat_k), with g = dy * w.
+      double g_mean = 0, gx_mean = 0;
+      for (int64_t j = 0; j < cols; ++j) {
+        const double xhat = (double(xr[j]) - mu) * rs, g = double(dyr[j]) * double(w[j]);
+        g_mean += g;
+        gx_mean += g * xhat;
+        pw[j] += double(dyr[j]) * xhat;
+        pb[j] += double(dyr[j]);
+      }
+      g_mean /= double(cols);
+      gx_mean /= double(cols);
+      for (int64_t j = 0; j < cols; ++j) {
+        const double xhat = (double(xr[j]) - mu) * rs, g = double(dyr[j]) * double(w[j]);
+        dxr[j] = T(rs * (g - g_mean - xhat * gx_mean));
+      }
+    }
+  }
+  // Add the slabs in order; columns in parallel.
+#pragma omp parallel for if (big)
+  for (int64_t j = 0; j < cols; ++j) {
+    double sw = 0, sb = 0;
+    for (int64_t s = 0; s < nslabs; ++s) sw += part_w[size_t(s * cols + j)], sb += part_b[size_t(s * cols + j)];
+    dw[j] = T(sw);
+    db[j] = T(sb);
+  }
+}
+}  // namespace
+
+void layernorm(DType dt, const void* x, const void* w, const void* b, void* y, void* mean, void* rstd, int64_t rows,
+               int64_t cols, double eps) {
+  SANF_DISPATCH_FLOAT(dt, "layer_norm", [&] {
+    using T = scalar_t;
+    layernorm_typed(static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(b),
+                    static_cast<T*>(y), static_cast<T*>(mean), static_cast<T*>(rstd), rows, cols, eps);
+  });
+}
+
+void layernorm_backward(DType dt, const void* x, const void* w, const void* mean, const void* rstd, const void* dy,
+                        void* dx, void* dw, void* db, int64_t rows, int64_t cols) {
+  SANF_DISPATCH_FLOAT(dt, "layer_norm backward", [&] {
+    using T = scalar_t;
+    layernorm_backward_typed(static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(mean),
+                             static_cast<const T*>(rstd), static_cast<const T*>(dy), static_cast<T*>(dx),
+                             static_cast<T*>(dw), static_cast<T*>(db), rows, cols);
+  });
+}
+
+}  // namespace sanf::kernels::cpu
