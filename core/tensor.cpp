@@ -105,30 +105,41 @@ Tensor Tensor::as_strided(const Shape& shape, const Shape& strides, int64_t offs
   return Tensor(std::move(v));
 }
 
-std::vector<double> Tensor::to_vector() const {
+std::vector<char> Tensor::to_bytes() const {
+  const int64_t esize = dtype_size(dtype());
+  std::vector<char> out(static_cast<size_t>(numel() * esize));
+  if (out.empty()) return out;
   Tensor host = *this;
   if (device() != Device::CPU) {
     // Copy the whole storage to the host, then read the view there with the same strides.
-    Tensor whole = Tensor::from_blob(storage()->data(), {storage()->nbytes() / dtype_size(dtype())}, dtype(),
-                                     device(), nullptr);
-    Tensor h = whole.copy_to_device(Device::CPU);
-    host = h.as_strided(shape(), strides(), offset());
+    Tensor whole = Tensor::from_blob(storage()->data(), {storage()->nbytes() / esize}, dtype(), device(), nullptr);
+    host = whole.copy_to_device(Device::CPU).as_strided(shape(), strides(), offset());
   }
-  std::vector<double> out(static_cast<size_t>(numel()));
-  if (out.empty()) return out;
-  SANF_DISPATCH_ALL(dtype(), "to_vector", [&] {
-    const auto* base = static_cast<const scalar_t*>(host.storage()->data());
-    std::vector<int64_t> idx(static_cast<size_t>(dim()), 0);
-    int64_t off = host.offset();
-    for (size_t n = 0; n < out.size(); ++n) {
-      out[n] = load_as_double(base, off);
-      for (int d = dim() - 1; d >= 0; --d) {  // odometer increment
-        off += strides()[d];
-        if (++idx[d] < shape()[d]) break;
-        off -= strides()[d] * shape()[d];
-        idx[d] = 0;
-      }
+  if (host.is_contiguous()) {
+    std::memcpy(out.data(), host.data_ptr(), out.size());
+    return out;
+  }
+  const char* base = static_cast<const char*>(host.storage()->data());
+  std::vector<int64_t> idx(static_cast<size_t>(dim()), 0);
+  int64_t off = host.offset();
+  for (size_t n = 0; n < out.size(); n += size_t(esize)) {
+    std::memcpy(&out[n], base + off * esize, size_t(esize));
+    for (int d = dim() - 1; d >= 0; --d) {  // odometer increment over the view's multi-index
+      off += strides()[size_t(d)];
+      if (++idx[size_t(d)] < shape()[size_t(d)]) break;
+      off -= strides()[size_t(d)] * shape()[size_t(d)];
+      idx[size_t(d)] = 0;
     }
+  }
+  return out;
+}
+
+std::vector<double> Tensor::to_vector() const {
+  std::vector<char> bytes = to_bytes();
+  std::vector<double> out(static_cast<size_t>(numel()));
+  SANF_DISPATCH_ALL(dtype(), "to_vector", [&] {
+    const auto* p = reinterpret_cast<const scalar_t*>(bytes.data());
+    for (size_t i = 0; i < out.size(); ++i) out[i] = load_as_double(p, int64_t(i));
   });
   return out;
 }

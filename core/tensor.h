@@ -93,6 +93,8 @@ class Tensor {
   // order, whatever the strides, dtype or device (a CUDA tensor is copied to the host first).
   std::vector<double> to_vector() const;
   double item() const;  // the single element of a 1-element tensor
+  // The raw bytes of every element in row-major order (a contiguous host image of the view).
+  std::vector<char> to_bytes() const;
 
   // Copy a contiguous tensor to another device (a plain memcpy of its bytes).
   Tensor copy_to_device(Device device) const;
