@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
     std::vector<std::vector<float>> velocity;
     for (const Tensor& p : params) velocity.emplace_back(size_t(p.numel()), 0.0f);
 
-    const float lr = 0.2f, momentum = 0.9f;
+    const float lr = 0.1f, momentum = 0.9f;
     std::printf("training a 2-layer perceptron on a 3-class spiral (%lld points)\n", (long long)n);
     for (int step = 0; step <= steps; ++step) {
       Tensor h = layer_norm(gelu(linear(X, params[0], params[1])), params[2], params[3], 1e-5);

@@ -94,8 +94,8 @@ void layernorm(DType dt, const void* x, const void* w, const void* b, void* y, v
                int64_t cols, double eps) {
   SANF_DISPATCH_FLOAT(dt, "layer_norm", [&] {
     using T = scalar_t;
-    layernorm_typed(static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(b),
-                    static_cast<T*>(y), static_cast<T*>(mean), static_cast<T*>(rstd), rows, cols, eps);
+    layernorm_typed(static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(b), static_cast<T*>(y),
+                    static_cast<T*>(mean), static_cast<T*>(rstd), rows, cols, eps);
   });
 }
 

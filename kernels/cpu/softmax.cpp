@@ -31,8 +31,10 @@ void softmax_typed(const T* x, T* y, int64_t rows, int64_t cols, bool log) {
     double s = 0;
     if (log) {
       for (int64_t j = 0; j < cols; ++j) s += double(std::exp(xr[j] - m));
-      const T shift = m + T(std::log(s));
-      for (int64_t j = 0; j < cols; ++j) yr[j] = xr[j] - shift;
+      // (x_j - m) first: it is exact when x_j is near m, where folding m + log(s) into one shift would
+      // round away digits of large logits.
+      const T log_s = T(std::log(s));
+      for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - m) - log_s;
     } else {
       // Store the exponentials first, then scale them: exp is computed once per element.
       for (int64_t j = 0; j < cols; ++j) {

@@ -1,0 +1,237 @@
+// autograd/ops/matmul.cpp: matmul (batched, broadcast, NumPy's 1-D rules) and linear, forward and backward.
+//
+// For C = A @ B with A (M, K), B (K, N) and L a scalar loss, dL/dC = dC gives
+//   dA = dC @ B^T   (M, N) @ (N, K)        dB = A^T @ dC   (K, M) @ (M, N)
+// Batched, the same holds per batch element; an operand broadcast along batch dims receives the sum of its
+// per-element gradients (sum_to). linear is y = x W^T + b with x flattened to rows (R, in):
+//   dx = dy @ W   (R, out) @ (out, in)     dW = dy^T @ x   (out, R) @ (R, in)     db = sum over rows of dy
+// so dW is one GEMM whose inner dimension runs over every row of the batch.
+//
+// Transposes are never copied: the GEMM kernel (kernels/matmul.h) reads a matrix row-major with a row
+// stride (ld), or transposed. An operand whose last stride is 1 is passed as is (ld = second-last stride);
+// one whose second-last stride is 1 (e.g. transpose(w, 0, 1), or B^T in the backward) is passed with the
+// trans flag; anything else is copied to contiguous first. Batch dims are passed as one batch stride,
+// which exists when they are contiguous among themselves or all broadcast (stride 0); otherwise that
+// operand is copied after expanding. A B shared by the whole batch (x @ W with x (B, N, D)) is one GEMM
+// with the batch folded into M, and its gradient one GEMM with the batch folded into K.
+#include <optional>
+
+#include "autograd/ops/common.h"
+#include "kernels/matmul.h"
+
+namespace sanf {
+
+using namespace ops_detail;
+
+namespace {
+
+// A stack of `batch` matrices, each (R, C), as the GEMM kernel reads it: element (b, r, c) is at
+// p[b*stride + r*ld + c], or p[b*stride + c*ld + r] when trans, where p = data.data_ptr() (data also keeps
+// the storage alive).
+struct Operand {
+  Tensor data;
+  bool trans = false;
+  int64_t ld = 1, stride = 0;
+  // The stack of transposes (C, R): the same memory, read the other way.
+  Operand t() const {
+    Operand o = *this;
+    o.trans = !trans;
+    return o;
+  }
+};
+
+// The one stride S such that batch element b (flattened over the first nb dims of v) starts at b * S, if
+// there is one. Size-1 dims are skipped; all-broadcast dims give S = 0.
+std::optional<int64_t> single_batch_stride(const Tensor& v, int nb) {
+  int64_t stride = 0, span = 1;
+  bool found = false;
+  for (int d = nb - 1; d >= 0; --d) {
+    const int64_t n = v.shape()[size_t(d)], s = v.strides()[size_t(d)];
+    if (n == 1) continue;
+    if (!found) {
+      stride = s, found = true;
+    } else if (s != stride * span) {
+      return std::nullopt;
+    }
+    span *= n;
+  }
+  return stride;
+}
+
+// Whether an (R, C) matrix with strides (sr, sc) can be read in place: row-major with ld = sr, or
+// column-major (trans) with ld = sc. Strides of size-1 dims do not matter; ld >= the row length always
+// holds, as BLAS requires (an expanded matrix with stride 0 rows is not accepted).
+bool in_place_layout(int64_t R, int64_t C, int64_t sr, int64_t sc, bool& trans, int64_t& ld) {
+  if ((C == 1 || sc == 1) && (R == 1 || sr >= std::max<int64_t>(C, 1))) {
+    trans = false, ld = R == 1 ? std::max<int64_t>(C, 1) : sr;
+    return true;
+  }
+  if ((R == 1 || sr == 1) && (C == 1 || sc >= std::max<int64_t>(R, 1))) {
+    trans = true, ld = C == 1 ? std::max<int64_t>(R, 1) : sc;
+    return true;
+  }
+  return false;
+}
+
+// v: (batch..., R, C), any strides (broadcast included). Copies only what the kernel cannot read in place.
+Operand as_operand(const Tensor& v) {
+  const int nd = v.dim();
+  const int64_t R = v.shape()[size_t(nd - 2)], C = v.shape()[size_t(nd - 1)];
+  Operand o;
+  std::optional<int64_t> s = single_batch_stride(v, nd - 2);
+  if (s && in_place_layout(R, C, v.strides()[size_t(nd - 2)], v.strides()[size_t(nd - 1)], o.trans, o.ld)) {
+    o.data = v, o.stride = *s;
+    return o;
+  }
+  o.data = dense(v), o.trans = false, o.ld = std::max<int64_t>(C, 1), o.stride = R * C;
+  return o;
+}
+
+// The number of rows of x: (..., C), the product of its leading dims.
+int64_t count_rows(const Tensor& x) { return numel(Shape(x.shape().begin(), x.shape().end() - 1)); }
+
+// x: (..., C) as one (rows, C) matrix: a view when the leading dims are one stride apart, else a copy.
+Operand rows_operand(const Tensor& x) {
+  const int nd = x.dim();
+  const int64_t C = x.shape()[size_t(nd - 1)], rows = count_rows(x);
+  std::optional<int64_t> s = single_batch_stride(x, nd - 1);
+  Tensor src = s ? x : dense(x);
+  const int64_t row_stride = s ? *s : C;
+  return as_operand(src.as_strided({rows, C}, {row_stride, src.strides()[size_t(nd - 1)]}, src.offset()));
+}
+
+// out (contiguous, batch x M x N) = a @ b + beta * out, with a the (batch, M, K) stack and b the
+// (batch, K, N) stack.
+void gemm(const Operand& a, const Operand& b, const Tensor& out, int64_t batch, int64_t M, int64_t N, int64_t K,
+          double beta = 0.0) {
+  kernels::GemmArgs g;
+  g.trans_a = a.trans, g.trans_b = b.trans;
+  g.M = M, g.N = N, g.K = K;
+  g.beta = beta;
+  g.A = a.data.data_ptr(), g.lda = a.ld, g.stride_a = a.stride;
+  g.B = b.data.data_ptr(), g.ldb = b.ld, g.stride_b = b.stride;
+  g.C = out.data_ptr(), g.ldc = std::max<int64_t>(N, 1), g.stride_c = M * N;
+  g.batch = batch;
+  // One b for the whole batch and row-major a's one after another: a single GEMM of batch*M rows.
+  if (batch > 1 && b.stride == 0 && !a.trans && a.stride == M * a.ld) g.M = batch * M, g.batch = 1;
+  if (out.numel() == 0) return;
+  kernels::gemm(out.device(), out.dtype(), g);
+}
+
+Shape cat_shape(Shape s, std::initializer_list<int64_t> tail) {
+  s.insert(s.end(), tail);
+  return s;
+}
+
+// (..., M, K) @ (..., K, N) with both operands at least 2-D and the inner dims already checked.
+Tensor matmul_nd(const Tensor& a, const Tensor& b, const Shape& a_orig, const Shape& b_orig) {
+  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+  const Shape a_batch(a.shape().begin(), a.shape().end() - 2), b_batch(b.shape().begin(), b.shape().end() - 2);
+  const size_t nb = std::max(a_batch.size(), b_batch.size());
+  Shape batch(nb);
+  for (size_t i = 0; i < nb; ++i) {
+    const int64_t da = i < nb - a_batch.size() ? 1 : a_batch[i - (nb - a_batch.size())];
+    const int64_t db = i < nb - b_batch.size() ? 1 : b_batch[i - (nb - b_batch.size())];
+    SANF_CHECK(da == db || da == 1 || db == 1, "[matmul] batch dims do not broadcast: ", shape_str(a_orig), " x ",
+               shape_str(b_orig));
+    batch[i] = da == 1 ? db : da;
+  }
+  const int64_t nbatch = numel(batch);
+  Operand A = as_operand(broadcast_view(a, cat_shape(batch, {M, K})));
+  Operand B = as_operand(broadcast_view(b, cat_shape(batch, {K, N})));
+  Tensor out = Tensor::empty(cat_shape(batch, {M, N}), a.dtype(), a.device());
+  gemm(A, B, out, nbatch, M, N, K);
+  const bool b_shared = numel(b_batch) == 1;  // one B matrix for the whole batch
+  return record(
+      "matmul", out, {a, b},
+      [A, B, batch, nbatch, M, N, K, b_shared, a_shape = a.shape(), b_shape = b.shape()](
+          const Tensor& g, const std::vector<bool>& needs) {
+        Operand G = as_operand(g);  // dC: (batch..., M, N)
+        Tensor da, db;
+        if (needs[0]) {  // dA = dC @ B^T, summed over the dims A was broadcast along
+          da = Tensor::empty(cat_shape(batch, {M, K}), g.dtype(), g.device());
+          gemm(G, B.t(), da, nbatch, M, K, N);
+          da = sum_to(da, a_shape);
+        }
+        if (needs[1]) {  // dB = A^T @ dC, summed likewise
+          if (nbatch > 1 && b_shared && !A.trans && A.stride == M * A.ld && !G.trans && G.stride == M * G.ld) {
+            // Sum over the batch of A_b^T dC_b = (all rows of A)^T @ (all rows of dC): one GEMM
+            // with the batch folded into its inner dimension, written straight into dB's shape.
+            db = Tensor::empty(b_shape, g.dtype(), g.device());
+            gemm(A.t(), G, db, 1, K, N, nbatch * M);
+          } else {
+            db = Tensor::empty(cat_shape(batch, {K, N}), g.dtype(), g.device());
+            gemm(A.t(), G, db, nbatch, K, N, M);
+            db = sum_to(db, b_shape);
+          }
+        }
+        return std::vector<Tensor>{da, db};
+      });
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_float("matmul", a);
+  check_same("matmul", a, b);
+  SANF_CHECK(a.dim() >= 1 && b.dim() >= 1, "[matmul] needs operands of at least 1 dim, got ", shape_str(a.shape()),
+             " x ", shape_str(b.shape()));
+  const int64_t ka = a.size(-1), kb = b.dim() == 1 ? b.size(0) : b.size(-2);
+  SANF_CHECK(ka == kb, "[matmul] inner dims differ: ", shape_str(a.shape()), " x ", shape_str(b.shape()));
+  if (a.dim() >= 2 && b.dim() >= 2) return matmul_nd(a, b, a.shape(), b.shape());
+  // NumPy's 1-D rules: a vector on the left is a (1, K) row, on the right a (K, 1) column, and the added
+  // dim is dropped from the result. (vector . vector gives a 0-dim tensor.) The reshapes are recorded ops,
+  // so the gradient flows back through them.
+  Tensor out = matmul_nd(a.dim() == 1 ? unsqueeze(a, 0) : a, b.dim() == 1 ? unsqueeze(b, 1) : b, a.shape(), b.shape());
+  if (a.dim() == 1) out = squeeze(out, -2);
+  if (b.dim() == 1) out = squeeze(out, -1);
+  return out;
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_float("linear", x);
+  check_same("linear", x, weight);
+  SANF_CHECK(weight.dim() == 2, "[linear] weight must be (out, in), got ", shape_str(weight.shape()));
+  SANF_CHECK(x.dim() >= 1, "[linear] x must have at least 1 dim, got ", shape_str(x.shape()));
+  const int64_t out_f = weight.size(0), in_f = weight.size(1);
+  SANF_CHECK(x.size(-1) == in_f, "[linear] x ", shape_str(x.shape()), " and weight ", shape_str(weight.shape()),
+             " differ in the input width");
+  const bool has_bias = bias.defined();
+  if (has_bias) {
+    check_same("linear", x, bias);
+    SANF_CHECK(bias.dim() == 1 && bias.size(0) == out_f, "[linear] bias ", shape_str(bias.shape()),
+               " does not match weight ", shape_str(weight.shape()), ": needs ", shape_str({out_f}));
+  }
+  // x: (..., in) -> rows (R, in); weight (out, in) is read transposed as W^T (in, out).
+  Operand X = rows_operand(x), W = as_operand(weight);
+  const int64_t rows = count_rows(x);
+  Shape y_shape(x.shape().begin(), x.shape().end() - 1);
+  y_shape.push_back(out_f);
+  Tensor y = Tensor::empty(y_shape, x.dtype(), x.device());
+  double beta = 0.0;
+  if (has_bias && y.numel() > 0) {  // y starts as the bias on every row, and the GEMM adds x W^T onto it
+    kernels::copy(y.as_strided({rows, out_f}, {out_f, 1}, y.offset()), broadcast_view(bias, {rows, out_f}));
+    beta = 1.0;
+  }
+  gemm(X, W.t(), y, 1, rows, out_f, in_f, beta);
+  std::vector<Tensor> inputs = {x, weight};
+  if (has_bias) inputs.push_back(bias);
+  return record(
+      "linear", y, inputs,
+      [X, W, rows, in_f, out_f, has_bias, x_shape = x.shape()](const Tensor& g, const std::vector<bool>& needs) {
+        Operand G = rows_operand(g);  // dy: (R, out)
+        std::vector<Tensor> grads(has_bias ? 3 : 2);
+        if (needs[0]) {  // dx = dy @ W
+          grads[0] = Tensor::empty(x_shape, g.dtype(), g.device());
+          gemm(G, W, grads[0], 1, rows, in_f, out_f);
+        }
+        if (needs[1]) {  // dW = dy^T @ x, the inner dimension running over all rows
+          grads[1] = Tensor::empty({out_f, in_f}, g.dtype(), g.device());
+          gemm(G.t(), X, grads[1], 1, out_f, in_f, rows);
+        }
+        if (has_bias && needs[2]) grads[2] = sum_to(g, {out_f});  // db = sum over rows of dy
+        return grads;
+      });
+}
+
+}  // namespace sanf

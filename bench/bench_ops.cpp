@@ -1,0 +1,106 @@
+// bench/bench_ops.cpp: per-op timings (forward, and forward+backward where it matters) at the shapes a
+// ViT-B/L forward and a flow training step use, as JSON lines. bench/bench_ops_torch.py times the same
+// ops in PyTorch; run both in one session to compare (tools/device/cuda_check.sh does, on a GPU).
+//
+//   bench_ops [cpu|cuda] [--quick]
+// Each figure is the median over repetitions after warm-up; CUDA timings synchronise before reading the
+// clock.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "autograd/ops.h"
+
+using namespace sanf;
+
+namespace {
+Device g_dev = Device::CPU;
+bool g_quick = false;
+
+void sync() {
+  if (g_dev == Device::CUDA) cuda_synchronize();
+}
+
+double median_ms(const std::function<void()>& fn) {
+  for (int i = 0; i < 3; ++i) fn();
+  sync();
+  std::vector<double> t;
+  auto start_all = std::chrono::steady_clock::now();
+  const int max_reps = g_quick ? 5 : 50;
+  const double budget_s = g_quick ? 0.2 : 1.0;
+  while (int(t.size()) < max_reps) {
+    auto t0 = std::chrono::steady_clock::now();
+    fn();
+    sync();
+    auto t1 = std::chrono::steady_clock::now();
+    t.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    if (std::chrono::duration<double>(t1 - start_all).count() > budget_s && t.size() >= 3) break;
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+void report(const std::string& op, const Shape& shape, const std::function<void()>& fn) {
+  double ms = median_ms(fn);
+  std::printf("{\"impl\": \"sanf\", \"device\": \"%s\", \"op\": \"%s\", \"shape\": \"%s\", \"ms\": %.4f}\n",
+              device_name(g_dev), op.c_str(), shape_str(shape).c_str(), ms);
+  std::fflush(stdout);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    for (int i = 1; i < argc; ++i) {
+      if (!std::strcmp(argv[i], "cuda")) g_dev = Device::CUDA;
+      else if (!std::strcmp(argv[i], "cpu")) g_dev = Device::CPU;
+      else if (!std::strcmp(argv[i], "--quick")) g_quick = true;
+      else {
+        std::fprintf(stderr, "usage: bench_ops [cpu|cuda] [--quick]\n");
+        return 2;
+      }
+    }
+    // ViT-L/16 at 224, batch 64 (GPU) or ViT-B/16 batch 8 (CPU): tokens T = B * 197.
+    const bool gpu = g_dev == Device::CUDA;
+    const int64_t B = gpu ? 64 : 8, N = 197, D = gpu ? 1024 : 768, H = gpu ? 16 : 12, Dh = D / H;
+    const int64_t T = B * N;
+    Generator gen(0);
+    auto R = [&](const Shape& s) { return randn(s, DType::F32, g_dev, &gen); };
+
+    Tensor x = R({T, D}), w = R({4 * D, D}), b = R({4 * D}), h = R({T, 4 * D});
+    Tensor ln_w = R({D}), ln_b = R({D});
+    Tensor scores = R({B, H, N, N});
+    Tensor q = R({B, H, N, Dh}), k = R({B, H, N, Dh});
+
+    report("linear", {T, D, 4 * D}, [&] { NoGradGuard ng; linear(x, w, b); });
+    report("matmul_qk", {B, H, N, Dh}, [&] { NoGradGuard ng; matmul(q, transpose(k, -1, -2)); });
+    report("gelu", {T, 4 * D}, [&] { NoGradGuard ng; gelu(h); });
+    report("add_bias", {T, 4 * D}, [&] { NoGradGuard ng; add(h, b); });
+    report("layer_norm", {T, D}, [&] { NoGradGuard ng; layer_norm(x, ln_w, ln_b, 1e-6); });
+    report("softmax", {B, H, N, N}, [&] { NoGradGuard ng; softmax(scores, -1); });
+    report("sum_lastdim", {T, 4 * D}, [&] { NoGradGuard ng; sum(h, {-1}); });
+    report("transpose_copy", {B, N, H, Dh}, [&] {
+      NoGradGuard ng;
+      contiguous(permute(reshape(x, {B, N, H, Dh}), {0, 2, 1, 3}));
+    });
+    // Forward + backward.
+    Tensor xg = detach(x).set_requires_grad(true);
+    Tensor wg = detach(w).set_requires_grad(true);
+    Tensor lwg = detach(ln_w).set_requires_grad(true), lbg = detach(ln_b).set_requires_grad(true);
+    report("layer_norm_fwd_bwd", {T, D}, [&] {
+      xg.zero_grad(), lwg.zero_grad(), lbg.zero_grad();
+      backward(sum(layer_norm(xg, lwg, lbg, 1e-6)));
+    });
+    report("linear_gelu_fwd_bwd", {T, D, 4 * D}, [&] {
+      xg.zero_grad(), wg.zero_grad();
+      backward(sum(gelu(linear(xg, wg))));
+    });
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_ops: %s\n", e.what());
+    return 1;
+  }
+}
