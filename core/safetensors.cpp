@@ -178,7 +178,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   unsigned char len[8];
   for (int i = 0; i < 8; ++i) len[i] = (uint64_t(text.size()) >> (8 * i)) & 0xff;
   bool ok = std::fwrite(len, 1, 8, fp) == 8 && std::fwrite(text.data(), 1, text.size(), fp) == text.size();
-  for (const auto& b : blobs) ok = ok && std::fwrite(b.data(), 1, b.size(), fp) == b.size();
+  for (const auto& b : blobs) ok = ok && (b.empty() || std::fwrite(b.data(), 1, b.size(), fp) == b.size());
   ok = std::fflush(fp) == 0 && ok;
   ok = ::fsync(::fileno(fp)) == 0 && ok;
   ok = std::fclose(fp) == 0 && ok;

@@ -30,4 +30,20 @@ struct Layout {
 };
 Layout make_layout(const Shape& shape, const Shape& strides);
 
+// Dense row-major (strides of size-1 dims ignored), and the element count, of a Layout.
+inline bool layout_is_contiguous(const Layout& l) {
+  int64_t expected = 1;
+  for (int d = l.ndim - 1; d >= 0; --d) {
+    if (l.shape[d] == 1) continue;
+    if (l.strides[d] != expected) return false;
+    expected *= l.shape[d];
+  }
+  return true;
+}
+inline int64_t layout_numel(const Layout& l) {
+  int64_t n = 1;
+  for (int d = 0; d < l.ndim; ++d) n *= l.shape[d];
+  return n;
+}
+
 }  // namespace sanf

@@ -28,6 +28,21 @@ struct GemmArgs {
   int64_t batch = 1;
 };
 
+// One element of the definition, summed in double: C[i][j] = alpha * sum_k op(A)[i][k] op(B)[k][j]
+// + beta * C[i][j], with C not read when beta == 0. A, B, C point at the batch element. The reference
+// kernels (cpu::gemm_reference, and the CUDA fallback for what cuBLAS is not given) are loops around it.
+template <typename T>
+SANF_HD void gemm_element(const GemmArgs& g, const T* A, const T* B, T* C, int64_t i, int64_t j) {
+  double s = 0;
+  for (int64_t k = 0; k < g.K; ++k) {
+    const T a = g.trans_a ? A[k * g.lda + i] : A[i * g.lda + k];  // op(A)[i][k]
+    const T b = g.trans_b ? B[j * g.ldb + k] : B[k * g.ldb + j];  // op(B)[k][j]
+    s += double(a) * double(b);
+  }
+  T& c = C[i * g.ldc + j];
+  c = g.beta == 0 ? T(g.alpha * s) : T(g.alpha * s + g.beta * double(c));
+}
+
 namespace cpu {
 void gemm(DType dt, const GemmArgs& g);
 void gemm_reference(DType dt, const GemmArgs& g);

@@ -36,23 +36,11 @@ void copy_typed(const S* src, const Layout& ls, D* dst, const Layout& ld) {
     }
   }
 }
-
-bool is_contiguous(const Layout& l) {
-  int64_t expected = 1;
-  for (int d = l.ndim - 1; d >= 0; --d) {
-    if (l.shape[d] == 1) continue;
-    if (l.strides[d] != expected) return false;
-    expected *= l.shape[d];
-  }
-  return true;
-}
 }  // namespace
 
 void copy(DType src_dt, const void* src, Layout ls, DType dst_dt, void* dst, Layout ld) {
-  if (src_dt == dst_dt && is_contiguous(ls) && is_contiguous(ld)) {
-    int64_t n = 1;
-    for (int d = 0; d < ls.ndim; ++d) n *= ls.shape[d];
-    std::memcpy(dst, src, size_t(n * dtype_size(src_dt)));
+  if (src_dt == dst_dt && layout_is_contiguous(ls) && layout_is_contiguous(ld)) {
+    std::memcpy(dst, src, size_t(layout_numel(ls) * dtype_size(src_dt)));
     return;
   }
   SANF_DISPATCH_ALL(src_dt, "copy", [&] {

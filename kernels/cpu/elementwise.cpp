@@ -22,19 +22,9 @@ void unary_backward_typed(UnaryOp op, const T* x, const T* y, const T* dy, T* dx
   for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * unary_derivative(op, x[i], y[i], alpha);
 }
 
-bool contiguous(const Layout& l) {
-  int64_t expected = 1;
-  for (int d = l.ndim - 1; d >= 0; --d) {
-    if (l.shape[d] == 1) continue;
-    if (l.strides[d] != expected) return false;
-    expected *= l.shape[d];
-  }
-  return true;
-}
-
 template <typename T>
 void binary_typed(BinaryOp op, const T* a, const Layout& la, const T* b, const Layout& lb, T* out, int64_t n) {
-  if (contiguous(la) && contiguous(lb)) {
+  if (layout_is_contiguous(la) && layout_is_contiguous(lb)) {
 #pragma omp parallel for if (n > kParallelMin)
     for (int64_t i = 0; i < n; ++i) out[i] = binary_value(op, a[i], b[i]);
     return;

@@ -61,18 +61,8 @@ void gemm_reference_typed(const GemmArgs& g) {
     const T* A = static_cast<const T*>(g.A) + b * g.stride_a;
     const T* B = static_cast<const T*>(g.B) + b * g.stride_b;
     T* C = static_cast<T*>(g.C) + b * g.stride_c;
-    for (int64_t i = 0; i < g.M; ++i) {
-      for (int64_t j = 0; j < g.N; ++j) {
-        double s = 0;
-        for (int64_t k = 0; k < g.K; ++k) {
-          const T a = g.trans_a ? A[k * g.lda + i] : A[i * g.lda + k];  // op(A)[i][k]
-          const T v = g.trans_b ? B[j * g.ldb + k] : B[k * g.ldb + j];  // op(B)[k][j]
-          s += double(a) * double(v);
-        }
-        T& c = C[i * g.ldc + j];
-        c = g.beta == 0 ? T(g.alpha * s) : T(g.alpha * s + g.beta * double(c));  // beta == 0: C not read
-      }
-    }
+    for (int64_t i = 0; i < g.M; ++i)
+      for (int64_t j = 0; j < g.N; ++j) gemm_element(g, A, B, C, i, j);
   }
 }
 

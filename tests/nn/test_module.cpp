@@ -73,7 +73,7 @@ TEST_CASE("module: load_state_dict is strict and names the source and tensor") {
   CHECK(b.inner.weight.dtype() == DType::F32);
 }
 
-TEST_CASE("init: Linear follows timm (trunc normal std 0.02, zero bias); seeded") {
+TEST_CASE("init: Linear follows timm (trunc normal std 0.02, zero bias), seeded") {
   Generator g(7), h(7);
   nn::Linear l(256, 128, true, {&g}), m(256, 128, true, {&h});
   CHECK(l.weight.to_vector() == m.weight.to_vector());

@@ -1,0 +1,199 @@
+// core/cuda/memory.cu: device memory for a CUDA build: availability, a caching allocator, copies, sync.
+//
+// cudaMalloc and cudaFree are slow (cudaFree also synchronises the whole device), and a training step
+// allocates and frees the same activation sizes every iteration. So freed blocks are kept in free lists
+// keyed by a rounded "size class" and handed out again; in steady state no cudaMalloc or cudaFree runs.
+//
+//   size class:  up to 1 MiB: round up to a multiple of 512 B;
+//                above:       round up to a multiple of a quarter of the power of two below the size
+//                             (1 MiB < n <= 2 MiB -> steps of 256 KiB, ...), so at most 25% is wasted and
+//                             there are four classes per doubling.
+//
+// Reuse is safe without events because every kernel and copy runs on the legacy default stream: a block
+// freed on the host after kernel k1 was queued, then handed to kernel k2, is only written once k1 is done.
+// When cudaMalloc fails, the cached blocks are returned to the driver and the allocation is tried once more.
+//
+// In a CUDA build on a machine without a usable GPU, cuda_available() is false and every function here
+// that needs the device throws "no CUDA support on this machine (...)" with the driver's reason.
+//
+// The allocator is created on first use and never destroyed: tensors held in static variables may be
+// freed during process exit after any ordinary static would be gone, and the driver reclaims everything
+// at exit anyway.
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/cuda_utils.h"
+#include "core/tensor.h"
+
+namespace sanf {
+
+namespace {
+
+size_t size_class(size_t n) {
+  constexpr size_t kSmallStep = 512, kSmallMax = size_t(1) << 20;
+  if (n == 0) n = 1;
+  if (n <= kSmallMax) return (n + kSmallStep - 1) / kSmallStep * kSmallStep;
+  size_t p = kSmallMax;  // the largest power of two below n
+  while (p * 2 < n) p *= 2;
+  const size_t step = p / 4;
+  return (n + step - 1) / step * step;
+}
+
+class CachingAllocator {
+ public:
+  void* alloc(int64_t nbytes) {
+    SANF_CHECK(nbytes >= 0, "cuda_alloc: negative size ", nbytes);
+    if (nbytes == 0) return nullptr;
+    const size_t cls = size_class(size_t(nbytes));
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = free_.find(cls);
+    if (it != free_.end() && !it->second.empty()) {
+      void* p = it->second.back();  // last freed first: likely still in L2
+      it->second.pop_back();
+      cached_bytes_ -= cls;
+      live_[p] = cls;
+      return p;
+    }
+    void* p = nullptr;
+    cudaError_t err = cudaMalloc(&p, cls);
+    if (err == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();  // clear it, so no later check reports this handled failure
+      release_cache_locked();
+      err = cudaMalloc(&p, cls);
+    }
+    if (err != cudaSuccess) {
+      (void)cudaGetLastError();
+      if (err == cudaErrorMemoryAllocation)
+        SANF_FAIL("out of CUDA memory allocating ", nbytes, " bytes (size class ", cls, "; ", live_bytes_,
+                  " bytes in use by tensors; the cache was emptied and the allocation retried)");
+      SANF_FAIL("CUDA error: cudaMalloc(", cls, " bytes): ", cudaGetErrorName(err), ": ", cudaGetErrorString(err));
+    }
+    live_[p] = cls;
+    live_bytes_ += cls;
+    return p;
+  }
+
+  // Never throws: it runs from Storage's destructor.
+  void free(void* p) noexcept {
+    if (p == nullptr) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = live_.find(p);
+    if (it == live_.end()) {
+      // Not ours (cannot happen through Storage); hand it to the driver rather than keep it.
+      (void)cudaFree(p);
+      (void)cudaGetLastError();
+      return;
+    }
+    const size_t cls = it->second;
+    live_.erase(it);
+    live_bytes_ -= cls;
+    try {
+      free_[cls].push_back(p);
+      cached_bytes_ += cls;
+    } catch (...) {  // out of host memory for the list: give the block back instead
+      (void)cudaFree(p);
+      (void)cudaGetLastError();
+    }
+  }
+
+ private:
+  // Return every cached block to the driver (mu_ held). cudaFree waits for the device, so blocks still
+  // used by queued kernels are not pulled from under them.
+  void release_cache_locked() {
+    for (auto& [cls, blocks] : free_)
+      for (void* p : blocks) (void)cudaFree(p);
+    free_.clear();
+    cached_bytes_ = 0;
+    (void)cudaGetLastError();
+  }
+
+  std::mutex mu_;
+  std::unordered_map<size_t, std::vector<void*>> free_;  // size class -> cached blocks
+  std::unordered_map<void*, size_t> live_;               // block handed out -> its size class
+  size_t live_bytes_ = 0, cached_bytes_ = 0;
+};
+
+CachingAllocator& allocator() {
+  static CachingAllocator* a = new CachingAllocator();  // deliberately never destroyed (see the top)
+  return *a;
+}
+
+cudaMemcpyKind copy_kind(Device dst, Device src) {
+  if (src == Device::CPU) return dst == Device::CPU ? cudaMemcpyHostToHost : cudaMemcpyHostToDevice;
+  return dst == Device::CPU ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice;
+}
+
+}  // namespace
+
+namespace {
+// Whether a device is usable, and if not, why (asked once: the answer cannot change while the process runs).
+// A machine without a driver or a device answers cudaGetDeviceCount with an error code, which means "no".
+struct Availability {
+  bool ok = false;
+  std::string why;
+};
+const Availability& availability() {
+  static const Availability a = [] {
+    Availability r;
+    int count = 0;
+    const cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess) {
+      (void)cudaGetLastError();
+      r.why = cat(cudaGetErrorName(err), ": ", cudaGetErrorString(err));
+    } else if (count == 0) {
+      r.why = "no CUDA device found";
+    } else {
+      r.ok = true;
+    }
+    return r;
+  }();
+  return a;
+}
+
+// Every entry point that needs the device goes through this, so a CUDA build on a machine without a GPU
+// fails with one clear message instead of a driver error from the middle of an op.
+void require_device(const char* what) {
+  if (!availability().ok)
+    SANF_FAIL("[", what, "] no CUDA support on this machine (this build has CUDA, but ", availability().why, ")");
+}
+}  // namespace
+
+bool cuda_available() {
+  try {
+    return availability().ok;
+  } catch (...) {  // only std::bad_alloc could get here; "no device" is the safe answer
+    return false;
+  }
+}
+
+void* cuda_alloc(int64_t nbytes) {
+  if (nbytes == 0) return nullptr;
+  require_device("cuda_alloc");
+  return allocator().alloc(nbytes);
+}
+
+void cuda_free(void* p) { allocator().free(p); }
+
+// Synchronous with respect to the host for host<->device copies (cudaMemcpy from/to pageable memory
+// returns when the host side is done). Device-to-device copies are queued on the default stream, so every
+// later kernel and copy sees their result.
+void cuda_memcpy(void* dst, const void* src, int64_t nbytes, Device dst_dev, Device src_dev) {
+  SANF_CHECK(nbytes >= 0, "cuda_memcpy: negative size ", nbytes);
+  if (nbytes == 0) return;
+  if (dst_dev == Device::CPU && src_dev == Device::CPU) {
+    std::memcpy(dst, src, size_t(nbytes));
+    return;
+  }
+  require_device("cuda_memcpy");
+  CUDA_CHECK(cudaMemcpy(dst, src, size_t(nbytes), copy_kind(dst_dev, src_dev)));
+}
+
+void cuda_synchronize() {
+  require_device("cuda_synchronize");
+  CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+}  // namespace sanf

@@ -1,0 +1,162 @@
+// kernels/cuda/matmul.cu: batched strided GEMM on the GPU through cuBLAS, and the TF32 switch.
+//
+// The contract (kernels/matmul.h) is row-major: C_b = alpha * op(A_b) @ op(B_b) + beta * C_b. cuBLAS is
+// column-major. A row-major matrix with row stride ld, read as column-major with leading dimension ld, is
+// its transpose. So the row-major product C = op(A) op(B) is, in cuBLAS's eyes, the column-major product
+//     C^T = op(B)^T op(A)^T        (an N x M matrix, leading dimension ldc)
+// i.e. cuBLAS's first operand is our B and its second is our A, with m = N, n = M, k = K and the same
+// transpose flags: B stored K x N row-major is op(B)^T (N x K) as it stands, so no transpose (unless
+// trans_b); likewise A. One cublas{S,D}gemmStridedBatched call covers every batch (stride 0 broadcasts an
+// operand).
+//
+// Cases cuBLAS cannot take go through a plain kernel with the reference's arithmetic (each C element one
+// thread, summed in double): a row stride smaller than the row (rows that overlap, e.g. an expanded
+// operand with stride 0) or a size past 32-bit int. A batch stride of 0 for C (every batch accumulates into
+// one matrix) runs the batches one after another, as the CPU does; K == 0 scales C by beta.
+//
+// One cuBLAS handle for the process, created on first use, on the legacy default stream, never destroyed
+// (it would outlive the CUDA context at exit). f32 runs in full FP32 unless set_tf32(true).
+#include <atomic>
+#include <climits>
+#include <mutex>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda_options.h"
+#include "kernels/matmul.h"
+
+namespace sanf::kernels {
+
+namespace {
+std::mutex g_handle_mu;
+cublasHandle_t g_handle = nullptr;
+std::atomic<bool> g_tf32{false};
+
+cublasMath_t math_mode() { return g_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH; }
+
+cublasHandle_t cublas_handle() {
+  std::lock_guard<std::mutex> lock(g_handle_mu);
+  if (g_handle == nullptr) {
+    cublasHandle_t h = nullptr;
+    CUBLAS_CHECK(cublasCreate(&h));
+    CUBLAS_CHECK(cublasSetStream(h, 0));  // the legacy default stream, as every other kernel
+    CUBLAS_CHECK(cublasSetMathMode(h, math_mode()));
+    g_handle = h;
+  }
+  return g_handle;
+}
+}  // namespace
+
+void set_tf32(bool on) {
+  std::lock_guard<std::mutex> lock(g_handle_mu);
+  g_tf32 = on;
+  if (g_handle != nullptr) CUBLAS_CHECK(cublasSetMathMode(g_handle, math_mode()));
+}
+
+bool tf32_enabled() { return g_tf32; }
+
+namespace cuda {
+
+using namespace cuda_detail;
+
+namespace {
+
+// ---- plain kernels for what cuBLAS is not given -----------------------------------------------------------
+
+// One thread per element (i, j) of one M x N matrix C, for one batch (A, B, C already offset to it).
+template <typename T>
+__global__ void gemm_plain_kernel(GemmArgs g, const T* A, const T* B, T* C) {
+  const int64_t n = g.M * g.N;
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(gridDim.x) * blockDim.x) {
+    gemm_element(g, A, B, C, e / g.N, e % g.N);
+  }
+}
+
+// K == 0: the empty sum, so C = beta * C (and 0 when beta == 0, without reading C). All batches at once when
+// they are distinct matrices; a stride_c of 0 is handled by the caller.
+template <typename T>
+__global__ void scale_c_kernel(T* C, int64_t M, int64_t N, int64_t ldc, int64_t stride_c, int64_t batch, double beta) {
+  const int64_t n = batch * M * N;
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t b = e / (M * N), i = (e / N) % M, j = e % N;
+    T& c = C[b * stride_c + i * ldc + j];
+    c = beta == 0 ? T(0) : T(beta * double(c));
+  }
+}
+
+// ---- cuBLAS ---------------------------------------------------------------------------------------------
+
+cublasStatus_t gemm_strided_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                    const float* alpha, const float* A, int lda, long long sa, const float* B, int ldb,
+                                    long long sb, const float* beta, float* C, int ldc, long long sc, int batch) {
+  return cublasSgemmStridedBatched(h, ta, tb, m, n, k, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+}
+cublasStatus_t gemm_strided_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                    const double* alpha, const double* A, int lda, long long sa, const double* B,
+                                    int ldb, long long sb, const double* beta, double* C, int ldc, long long sc,
+                                    int batch) {
+  return cublasDgemmStridedBatched(h, ta, tb, m, n, k, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+}
+
+bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
+
+// A row-major operand with `rows` stored rows of `cols` values: its row stride only matters with 2+ rows,
+// and cuBLAS wants a leading dimension of at least the row length, so a single row gets exactly that.
+int64_t usable_ld(int64_t ld, int64_t rows, int64_t cols) { return rows <= 1 ? std::max<int64_t>(ld, cols) : ld; }
+
+template <typename T>
+void gemm_typed(GemmArgs g) {
+  if (g.M <= 0 || g.N <= 0 || g.batch <= 0) return;
+  T* C = static_cast<T*>(g.C);
+  const bool accumulate_c = g.stride_c == 0 && g.batch > 1;  // every batch writes the same C: in order
+
+  if (g.K <= 0) {
+    const int64_t batches = accumulate_c ? 1 : g.batch;  // beta^batch for a shared C, as batch-by-batch
+    for (int64_t rep = 0; rep < (accumulate_c ? g.batch : 1); ++rep) {
+      scale_c_kernel<<<grid_for(batches * g.M * g.N), kThreads>>>(C, g.M, g.N, g.ldc, g.stride_c, batches, g.beta);
+      SANF_CUDA_LAUNCH_CHECK();
+    }
+    return;
+  }
+
+  // Stored shapes (row-major): A is M x K, or K x M with trans_a; B is K x N, or N x K with trans_b.
+  const int64_t a_rows = g.trans_a ? g.K : g.M, a_cols = g.trans_a ? g.M : g.K;
+  const int64_t b_rows = g.trans_b ? g.N : g.K, b_cols = g.trans_b ? g.K : g.N;
+  g.lda = usable_ld(g.lda, a_rows, a_cols);
+  g.ldb = usable_ld(g.ldb, b_rows, b_cols);
+  g.ldc = usable_ld(g.ldc, g.M, g.N);
+  const bool cublas_ok = g.lda >= a_cols && g.ldb >= b_cols && g.ldc >= g.N && fits_int(g.M) && fits_int(g.N) &&
+                         fits_int(g.K) && fits_int(g.lda) && fits_int(g.ldb) && fits_int(g.ldc);
+
+  const T* A = static_cast<const T*>(g.A);
+  const T* B = static_cast<const T*>(g.B);
+  if (!cublas_ok) {
+    for (int64_t b = 0; b < g.batch; ++b) {
+      gemm_plain_kernel<<<grid_for(g.M * g.N), kThreads>>>(g, A + b * g.stride_a, B + b * g.stride_b,
+                                                           C + b * g.stride_c);
+      SANF_CUDA_LAUNCH_CHECK();
+    }
+    return;
+  }
+
+  cublasHandle_t h = cublas_handle();
+  const T alpha = T(g.alpha), beta = T(g.beta);
+  const cublasOperation_t op_first = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;   // cuBLAS's A is our B
+  const cublasOperation_t op_second = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLAS's B is our A
+  // Batches per call: all of them (in chunks that fit an int), or one at a time when they share C.
+  const int64_t per_call = accumulate_c ? 1 : std::min<int64_t>(g.batch, INT_MAX);
+  for (int64_t b0 = 0; b0 < g.batch; b0 += per_call) {
+    const int64_t nb = std::min(per_call, g.batch - b0);
+    CUBLAS_CHECK(gemm_strided_batched(h, op_first, op_second, int(g.N), int(g.M), int(g.K), &alpha, B + b0 * g.stride_b,
+                                      int(g.ldb), g.stride_b, A + b0 * g.stride_a, int(g.lda), g.stride_a, &beta,
+                                      C + b0 * g.stride_c, int(g.ldc), g.stride_c, int(nb)));
+  }
+}
+
+}  // namespace
+
+void gemm(DType dt, const GemmArgs& g) {
+  SANF_DISPATCH_FLOAT(dt, "matmul", [&] { gemm_typed<scalar_t>(g); });
+}
+
+}  // namespace cuda
+}  // namespace sanf::kernels

@@ -1,0 +1,14 @@
+// kernels/cuda_options.h: process-wide switches of the CUDA backend.
+//
+// set_tf32(true) lets cuBLAS run f32 matrix multiplies on the tensor cores in TF32 (inputs rounded to a
+// 10-bit mantissa, products summed in f32): several times faster on Ampere and Hopper, with relative errors
+// around 1e-3 instead of 1e-6. Off by default, so f32 results match the CPU to f32 rounding. f64 is never
+// affected. In a build without CUDA the switch is recorded and has no effect (there is no cuBLAS to tell).
+#pragma once
+
+namespace sanf::kernels {
+
+void set_tf32(bool on);
+bool tf32_enabled();
+
+}  // namespace sanf::kernels

@@ -1,0 +1,207 @@
+// tests/cuda/test_cuda_parity_elementwise.cpp: CPU-CUDA parity of copies and conversions, views, and
+// every unary and binary op (forward and input gradients), on contiguous, broadcast and strided inputs.
+#include <doctest/doctest.h>
+
+#include "autograd/ops.h"
+#include "kernels/copy.h"
+#include "tests/cuda/parity.h"
+
+using namespace sanf;
+using namespace sanf::cuda_testing;
+using V = std::vector<Tensor>;
+
+TEST_CASE("cuda parity: copy, contiguous and clone") {
+  SANF_SKIP_WITHOUT_CUDA();
+  const Tensor x = rin({4, 5, 6}, 1);
+  check_parity_both("clone", [](const V& v) { return clone(v[0]); }, {x});
+  check_parity_both("contiguous of permute", [](const V& v) { return contiguous(permute(v[0], {2, 0, 1})); }, {x});
+  check_parity_both("contiguous of narrow", [](const V& v) { return contiguous(narrow(v[0], 2, 1, 4)); }, {x});
+  check_parity_both("contiguous of expand",
+                    [](const V& v) {
+                      return contiguous(expand(narrow(v[0], 0, 0, 1), {3, 5, 6}));
+                    },
+                    {x});
+  check_parity("contiguous of a 7-dim transposed view",
+               [](const V& v) {
+                 return contiguous(transpose(reshape(v[0], {2, 2, 1, 5, 3, 2, 1}), 1, 5));
+               },
+               {x});
+  // A large strided copy (many blocks of the grid-stride loop).
+  check_parity("contiguous of a large transpose", [](const V& v) { return contiguous(transpose(v[0], 0, 1)); },
+               {rin({300, 517}, 2)});
+  // Strided source into a strided destination, kernel level, every dtype pair that is exact.
+  for (DType src_dt : {DType::F32, DType::F64, DType::BF16, DType::F16, DType::I64, DType::U8}) {
+    for (DType dst_dt : {DType::F32, DType::F64, DType::BF16, DType::F16, DType::I64, DType::U8}) {
+      INFO("copy ", dtype_name(src_dt), " -> ", dtype_name(dst_dt));
+      std::vector<double> v(60);
+      for (size_t i = 0; i < v.size(); ++i) v[i] = double(i % 50);  // exact in every dtype
+      Tensor src_cpu = permute(Tensor::from_vector(v, {3, 4, 5}, src_dt), {2, 0, 1});
+      Tensor src_gpu = permute(Tensor::from_vector(v, {3, 4, 5}, src_dt, Device::CUDA), {2, 0, 1});
+      Tensor dst_cpu = zeros({5, 3, 8}, dst_dt), dst_gpu = zeros({5, 3, 8}, dst_dt, Device::CUDA);
+      kernels::copy(narrow(dst_cpu, 2, 2, 4), src_cpu);
+      kernels::copy(narrow(dst_gpu, 2, 2, 4), src_gpu);
+      expect_equal("strided copy", dst_gpu, dst_cpu);
+    }
+  }
+}
+
+TEST_CASE("cuda parity: to(dtype) round trips through bf16 and f16") {
+  SANF_SKIP_WITHOUT_CUDA();
+  const Tensor x = rin({7, 33}, 3, 3.0);
+  for (DType low : {DType::BF16, DType::F16}) {
+    INFO("storage dtype ", dtype_name(low));
+    // The rounding (round to nearest even) is the same bits on both devices.
+    Tensor xc = to(x, DType::F32), xg = to(to(x, Device::CUDA), DType::F32);
+    expect_equal("to low", to(xg, low), to(xc, low));
+    expect_equal("to low of a transposed view", to(transpose(xg, 0, 1), low), to(transpose(xc, 0, 1), low));
+    expect_equal("round trip", to(to(xg, low), DType::F32), to(to(xc, low), DType::F32));
+    expect_equal("low to f64", to(to(xg, low), DType::F64), to(to(xc, low), DType::F64));
+    // Contiguous copy of a non-contiguous low-precision tensor.
+    expect_equal("contiguous low", contiguous(transpose(to(xg, low), 0, 1)), contiguous(transpose(to(xc, low), 0, 1)));
+    // Differentiable: the gradient comes back through both conversions.
+    check_parity(std::string("round trip through ") + dtype_name(low),
+                 [low](const V& v) { return mul(to(to(v[0], low), DType::F32), 2.0); }, {x});
+  }
+  // Extremes: overflow to inf in f16, subnormals, NaN.
+  Tensor e = Tensor::from_vector({70000.0, -1e-6, 6e-8, 1e-40, -0.0, 65504.0, NAN, 3.0e38}, {8}, DType::F32);
+  for (DType low : {DType::BF16, DType::F16})
+    expect_equal(std::string("extremes to ") + dtype_name(low), to(to(e, Device::CUDA), low), to(e, low));
+  // Integer conversions of integral values.
+  Tensor ints = Tensor::from_vector({0, 1, 2, 200, 255, 17}, {6}, DType::F32);
+  expect_equal("to i64", to(to(ints, Device::CUDA), DType::I64), to(ints, DType::I64));
+  expect_equal("to u8", to(to(ints, Device::CUDA), DType::U8), to(ints, DType::U8));
+  expect_equal("u8 to f32", to(to(to(ints, DType::U8), Device::CUDA), DType::F32), to(to(ints, DType::U8), DType::F32));
+}
+
+TEST_CASE("cuda parity: views and their backward") {
+  SANF_SKIP_WITHOUT_CUDA();
+  const Tensor x = rin({4, 6, 5}, 4);
+  check_parity_both("reshape", [](const V& v) { return mul(reshape(v[0], {6, -1}), 1.5); }, {x});
+  check_parity_both("reshape of transpose (copies)", [](const V& v) { return reshape(transpose(v[0], 0, 2), {-1}); },
+                    {x});
+  check_parity_both("flatten", [](const V& v) { return mul(flatten(v[0], 1), 2.0); }, {x});
+  check_parity_both("transpose", [](const V& v) { return mul(transpose(v[0], 0, 2), 2.0); }, {x});
+  check_parity_both("permute", [](const V& v) { return mul(permute(v[0], {1, 2, 0}), 2.0); }, {x});
+  check_parity_both("narrow", [](const V& v) { return mul(narrow(v[0], 1, 2, 3), 2.0); }, {x});
+  check_parity_both("select", [](const V& v) { return mul(select(v[0], 2, 4), 2.0); }, {x});
+  check_parity_both("expand", [](const V& v) { return mul(expand(unsqueeze(v[0], 1), {4, 3, 6, 5}), 2.0); }, {x});
+  check_parity_both("unsqueeze/squeeze", [](const V& v) { return mul(squeeze(unsqueeze(v[0], 3), 3), 2.0); }, {x});
+}
+
+namespace {
+void binary_cases(const char* name, Tensor (*op)(const Tensor&, const Tensor&)) {
+  const std::string n = name;
+  // b is kept away from 0 (for div).
+  check_parity_both(n + " same shape", [op](const V& v) { return op(v[0], v[1]); },
+                    {rin({33, 65}, 10), rin({33, 65}, 11, 0.5, 2.0)});
+  check_parity_both(n + " broadcast row", [op](const V& v) { return op(v[0], v[1]); },
+                    {rin({2, 3, 40}, 12), rin({40}, 13, 0.5, 2.0)});
+  check_parity_both(n + " broadcast middle", [op](const V& v) { return op(v[0], v[1]); },
+                    {rin({2, 3, 4}, 14), rin({2, 1, 4}, 15, 0.5, 2.0)});
+  check_parity_both(n + " broadcast first operand", [op](const V& v) { return op(v[1], v[0]); },
+                    {rin({2, 3, 4}, 16, 0.5, 2.0), rin({3, 1}, 17, 0.5, 2.0)});
+  check_parity_both(n + " outer (both broadcast)", [op](const V& v) { return op(v[0], v[1]); },
+                    {rin({30, 1}, 18), rin({1, 40}, 19, 0.5, 2.0)});
+  check_parity_both(n + " transposed and narrowed views",
+                    [op](const V& v) { return op(transpose(v[0], 0, 1), narrow(v[1], 1, 1, 4)); },
+                    {rin({4, 3}, 20), rin({3, 6}, 21, 0.5, 2.0)});
+  check_parity(n + " large", [op](const V& v) { return op(v[0], v[1]); },
+               {rin({257, 1031}, 22), rin({1031}, 23, 0.5, 2.0)});
+  check_parity(n + " scalar-shaped operand", [op](const V& v) { return op(v[0], v[1]); },
+               {rin({5, 7}, 24), rin({}, 25, 0.5, 2.0)});
+}
+
+void unary_cases(const char* name, Tensor (*op)(const Tensor&), const Tensor& x) {
+  const std::string n = name;
+  check_parity_both(n, [op](const V& v) { return op(v[0]); }, {x});
+  check_parity_both(n + " of transposed view", [op](const V& v) { return op(transpose(v[0], 0, 1)); }, {x});
+}
+
+Tensor positive(uint64_t seed) { return rin({37, 29}, seed, 0.3, 2.0); }
+}  // namespace
+
+TEST_CASE("cuda parity: add") {
+  SANF_SKIP_WITHOUT_CUDA();
+  binary_cases("add", add);
+}
+TEST_CASE("cuda parity: sub") {
+  SANF_SKIP_WITHOUT_CUDA();
+  binary_cases("sub", sub);
+}
+TEST_CASE("cuda parity: mul") {
+  SANF_SKIP_WITHOUT_CUDA();
+  binary_cases("mul", mul);
+}
+TEST_CASE("cuda parity: div") {
+  SANF_SKIP_WITHOUT_CUDA();
+  binary_cases("div", div);
+}
+
+TEST_CASE("cuda parity: neg") {
+  SANF_SKIP_WITHOUT_CUDA();
+  unary_cases("neg", neg, rin({37, 29}, 30));
+}
+TEST_CASE("cuda parity: exp") {
+  SANF_SKIP_WITHOUT_CUDA();
+  unary_cases("exp", exp, rin({37, 29}, 31));
+}
+TEST_CASE("cuda parity: log") {
+  SANF_SKIP_WITHOUT_CUDA();
+  unary_cases("log", log, positive(32));
+}
+TEST_CASE("cuda parity: sqrt") {
+  SANF_SKIP_WITHOUT_CUDA();
+  unary_cases("sqrt", sqrt, positive(33));
+}
+TEST_CASE("cuda parity: atan") {
+  SANF_SKIP_WITHOUT_CUDA();
+  unary_cases("atan", atan, rin({37, 29}, 34, 2.0));
+}
+TEST_CASE("cuda parity: tanh") {
+  SANF_SKIP_WITHOUT_CUDA();
+  unary_cases("tanh", tanh, rin({37, 29}, 35));
+}
+TEST_CASE("cuda parity: gelu") {
+  SANF_SKIP_WITHOUT_CUDA();
+  unary_cases("gelu", gelu, rin({37, 29}, 36, 2.0));
+}
+TEST_CASE("cuda parity: square") {
+  SANF_SKIP_WITHOUT_CUDA();
+  unary_cases("square", square, rin({37, 29}, 37));
+}
+
+TEST_CASE("cuda parity: relu") {
+  SANF_SKIP_WITHOUT_CUDA();
+  // Away from the kink at 0 (where the two sides may pick different one-sided derivatives of rounding).
+  std::vector<double> v = rin({37, 29}, 38).to_vector();
+  for (double& e : v) e += e >= 0 ? 0.1 : -0.1;
+  unary_cases("relu", relu, Tensor::from_vector(v, {37, 29}, DType::F64));
+}
+
+TEST_CASE("cuda parity: pow") {
+  SANF_SKIP_WITHOUT_CUDA();
+  check_parity_both("pow 3", [](const V& v) { return pow(v[0], 3.0); }, {rin({37, 29}, 40)});
+  check_parity_both("pow -1.5", [](const V& v) { return pow(v[0], -1.5); }, {positive(41)});
+  check_parity_both("pow 0.5 of transposed view", [](const V& v) { return pow(transpose(v[0], 0, 1), 0.5); },
+                    {positive(42)});
+}
+
+TEST_CASE("cuda parity: scalar variants (x+s, s-x, x*s, x/s, s/x)") {
+  SANF_SKIP_WITHOUT_CUDA();
+  const Tensor x = positive(43);
+  check_parity_both("add scalar", [](const V& v) { return v[0] + 2.5; }, {x});
+  check_parity_both("rsub scalar", [](const V& v) { return 2.5 - v[0]; }, {x});
+  check_parity_both("sub scalar", [](const V& v) { return v[0] - 2.5; }, {x});
+  check_parity_both("mul scalar", [](const V& v) { return v[0] * -3.0; }, {x});
+  check_parity_both("div scalar", [](const V& v) { return v[0] / 4.0; }, {x});
+  check_parity_both("rdiv scalar", [](const V& v) { return 4.0 / v[0]; }, {x});
+  check_parity_both("operators", [](const V& v) { return (v[0] * v[1] - v[1]) / (v[0] + 1.0) + (-v[1]); },
+                    {x, rin({37, 29}, 44)});
+}
+
+TEST_CASE("cuda parity: a composite expression (a 2-layer MLP's elementwise part)") {
+  SANF_SKIP_WITHOUT_CUDA();
+  check_parity_both("gelu(x * w + b) * tanh(x)",
+                    [](const V& v) { return mul(gelu(add(mul(v[0], v[1]), v[2])), tanh(v[0])); },
+                    {rin({8, 16, 24}, 45), rin({24}, 46), rin({16, 1}, 47)});
+}

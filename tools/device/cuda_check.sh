@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# tools/device/cuda_check.sh: build sanf for sm_90 and run every test on a GPU machine (an H100/H200).
+#
+# Run from the repository root:   bash tools/device/cuda_check.sh
+# Logs go to $OUT (default ./out-device): environment.log, configure.log, build.log, ctest.log, cuda_tests.log.
+# The last lines printed are a summary (pass/fail counts); the exit status is 0 only when everything passed
+# and the CUDA tests really ran (none skipped).
+#
+# Build-time dependencies the machine may lack (doctest, nlohmann-json: header-only) are taken from
+# .devdeps/ (include/ + lib/cmake or share/cmake), found through CMAKE_PREFIX_PATH. The script only reads
+# GPU state (nvidia-smi's report); it changes no GPU setting. Each stage has a time limit, so the whole run
+# stays under about 7.5 minutes even when something hangs.
+set -uo pipefail
+
+OUT="${OUT:-./out-device}"
+mkdir -p "$OUT" || exit 1
+OUT="$(cd "$OUT" && pwd)"
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1  # the repository root
+BUILD="${SANF_BUILD_DIR:-build-sm90}"  # (override only to test the script elsewhere)
+JOBS="$(nproc 2>/dev/null || echo 16)"
+START=$(date +%s)
+DEADLINE=$((START + 450))  # seconds; stages get what is left of it (at most their own cap)
+
+# Seconds a stage may take: its cap, or what is left before the deadline (at least 10).
+budget() {
+  local cap=$1 left=$((DEADLINE - $(date +%s)))
+  ((left < 10)) && left=10
+  ((cap < left)) && echo "$cap" || echo "$left"
+}
+elapsed() { echo $(($(date +%s) - START)); }
+section() { echo; echo "==== $* ($(elapsed) s)"; }
+
+# nvcc is often installed but not on PATH.
+if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH="/usr/local/cuda/bin:$PATH"
+fi
+
+# ---- environment ------------------------------------------------------------------------------------
+section "environment"
+{
+  echo "date: $(date -u)"
+  echo "host: $(uname -a)"
+  echo "cpus: $JOBS"
+  echo "--- nvidia-smi"
+  nvidia-smi 2>&1 || echo "nvidia-smi failed (rc $?)"
+  echo "--- nvcc --version"
+  nvcc --version 2>&1 || echo "nvcc not found"
+  echo "--- cmake / ninja / c++"
+  cmake --version 2>&1 | head -1 || echo "cmake not found"
+  ninja --version 2>&1 || echo "ninja not found"
+  c++ --version 2>&1 | head -1 || echo "c++ not found"
+  echo "--- .devdeps"
+  ls .devdeps/include .devdeps/lib/cmake .devdeps/share/cmake 2>&1
+} 2>&1 | tee "$OUT/environment.log"
+
+GEN=(-G Ninja)
+BUILD_CMD=(ninja -C "$BUILD" -j"$JOBS" -k 0)
+if ! command -v ninja >/dev/null 2>&1; then
+  echo "ninja not found: using Unix Makefiles" | tee -a "$OUT/environment.log"
+  GEN=(-G "Unix Makefiles")
+  BUILD_CMD=(make -C "$BUILD" -j"$JOBS" -k)
+fi
+CUDA_COMPILER=()
+if command -v nvcc >/dev/null 2>&1; then CUDA_COMPILER=(-DCMAKE_CUDA_COMPILER="$(command -v nvcc)"); fi
+
+# ---- configure --------------------------------------------------------------------------------------
+section "configure"
+timeout --kill-after=10 "$(budget 120)" cmake -S . -B "$BUILD" "${GEN[@]}" -DSANF_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+  -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$PWD/.devdeps" ${CUDA_COMPILER[@]+"${CUDA_COMPILER[@]}"} 2>&1 | tee "$OUT/configure.log"
+CONFIGURE_RC=${PIPESTATUS[0]}
+echo "configure rc: $CONFIGURE_RC"
+
+# ---- build (keep going past errors, so the tests that did build still run) ---------------------------
+BUILD_RC=skipped
+if [ "$CONFIGURE_RC" -eq 0 ]; then
+  section "build"
+  timeout --kill-after=10 "$(budget 300)" "${BUILD_CMD[@]}" >"$OUT/build.log" 2>&1
+  BUILD_RC=$?
+  grep -E "error|warning|FAILED" "$OUT/build.log" | head -80
+  tail -3 "$OUT/build.log"
+  echo "build rc: $BUILD_RC"
+fi
+
+# ---- all tests through ctest --------------------------------------------------------------------------
+CTEST_RC=skipped
+if [ -d "$BUILD" ] && [ -f "$BUILD/CTestTestfile.cmake" ]; then
+  section "ctest"
+  timeout --kill-after=10 "$(budget 200)" ctest --test-dir "$BUILD" -j8 --output-on-failure --timeout 180 2>&1 | tee "$OUT/ctest.log"
+  CTEST_RC=${PIPESTATUS[0]}
+  echo "ctest rc: $CTEST_RC"
+fi
+
+# ---- the CUDA test binary on its own, whole (one process, one log) ------------------------------------
+CUDA_RC=skipped
+CUDA_BIN="$BUILD/tests/test_cuda"
+if [ -x "$CUDA_BIN" ]; then
+  section "test_cuda"
+  timeout --kill-after=10 "$(budget 150)" "$CUDA_BIN" >"$OUT/cuda_tests.log" 2>&1
+  CUDA_RC=$?
+  tail -5 "$OUT/cuda_tests.log"
+  echo "test_cuda rc: $CUDA_RC"
+fi
+
+# ---- summary (the last lines of the output) ----------------------------------------------------------
+section "summary"
+GPU="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
+CTEST_LINE="$(grep -E "tests passed|No tests were found" "$OUT/ctest.log" 2>/dev/null | tail -1)"
+CTEST_SKIPPED="$(grep -c "(Skipped)" "$OUT/ctest.log" 2>/dev/null || true)"
+DOCTEST_CASES="$(grep -E "^\[doctest\] test cases:" "$OUT/cuda_tests.log" 2>/dev/null | tail -1)"
+DOCTEST_ASSERTS="$(grep -E "^\[doctest\] assertions:" "$OUT/cuda_tests.log" 2>/dev/null | tail -1)"
+CUDA_SKIPS="$(grep -c "SKIPPED: no CUDA device" "$OUT/cuda_tests.log" 2>/dev/null || true)"
+FAILED_TESTS="$(grep -E "^\s+[0-9]+ - .*\((Failed|Timeout|SEGFAULT|Subprocess aborted|Exception|Not Run)" "$OUT/ctest.log" 2>/dev/null)"
+OK=1
+[ "$CONFIGURE_RC" = 0 ] && [ "$BUILD_RC" = 0 ] && [ "$CTEST_RC" = 0 ] && [ "$CUDA_RC" = 0 ] || OK=0
+[ "${CUDA_SKIPS:-0}" = 0 ] || OK=0
+if [ -n "$FAILED_TESTS" ]; then
+  echo "failed ctest tests:"
+  echo "$FAILED_TESTS"
+fi
+echo "gpu: ${GPU:-unknown}; logs in $OUT; $(elapsed) s"
+echo "configure rc $CONFIGURE_RC | build rc $BUILD_RC | ctest rc $CTEST_RC | test_cuda rc $CUDA_RC"
+echo "ctest: ${CTEST_LINE:-no result} (skipped: ${CTEST_SKIPPED:-0})"
+echo "test_cuda: ${DOCTEST_CASES:-no result}"
+echo "test_cuda: ${DOCTEST_ASSERTS:-no result}; tests that skipped for lack of a device: ${CUDA_SKIPS:-0}"
+if [ "$OK" = 1 ]; then
+  echo "RESULT: PASS"
+  exit 0
+fi
+echo "RESULT: FAIL"
+exit 1
