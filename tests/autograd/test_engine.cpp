@@ -60,7 +60,7 @@ TEST_CASE("engine: no-grad guard and detach record nothing") {
   CHECK(x.grad().to_vector() == std::vector<double>{2, 2, 2});
 }
 
-TEST_CASE("engine: intermediate gradients are not kept; leaves' are") {
+TEST_CASE("engine: intermediate gradients are freed, leaf gradients kept") {
   Tensor x = ones({2}, DType::F64).set_requires_grad(true);
   Tensor h = exp(x);
   backward(sum(h));
