@@ -13,6 +13,9 @@ struct InitOptions {
   Generator* gen = nullptr;  // default: the global generator
   DType dtype = DType::F32;
   Device device = Device::CPU;
+  // false: weights start as zeros instead of random draws, for a model whose values a checkpoint is about
+  // to overwrite (drawing vit-large's 300M numbers takes seconds).
+  bool random = true;
 };
 
 class Linear : public Module {

@@ -1,0 +1,293 @@
+// apps/datasets.cpp: IDX, CIFAR-10/100 and STL-10 binary readers.
+//
+// IDX files are small (MNIST-sized) and often gzipped, so they are decompressed into memory once. CIFAR and
+// STL-10 files are read record by record with pread, so only the images asked for are in memory.
+#include "apps/datasets.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace sanf::apps {
+
+namespace fs = std::filesystem;
+
+const char* split_name(Split s) { return s == Split::Train ? "train" : "test"; }
+
+std::string Dataset::describe(int64_t i) const { return cat("sample ", i); }
+
+std::vector<std::string> dataset_names() { return {"fashion-mnist", "mnist", "cifar10", "cifar100", "stl10"}; }
+
+namespace {
+
+// ---- file helpers --------------------------------------------------------------------------------------
+
+// A file opened for random reads; closed on destruction.
+class File {
+ public:
+  explicit File(const std::string& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    SANF_CHECK(fd_ >= 0, path, ": cannot open: ", std::strerror(errno));
+    struct stat st {};
+    SANF_CHECK(::fstat(fd_, &st) == 0, path, ": cannot stat: ", std::strerror(errno));
+    size_ = st.st_size;
+  }
+  ~File() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  int64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  void read(int64_t offset, void* out, int64_t n) const {
+    char* p = static_cast<char*>(out);
+    while (n > 0) {
+      ssize_t got = ::pread(fd_, p, size_t(n), offset);
+      SANF_CHECK(got > 0, path_, ": read failed at byte ", offset, got == 0 ? ": unexpected end of file" : ": ",
+                 got == 0 ? "" : std::strerror(errno));
+      p += got, offset += got, n -= got;
+    }
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  int64_t size_ = 0;
+};
+
+// The whole content of a file, gunzipped when it is gzip (zlib reads plain files transparently).
+std::vector<unsigned char> read_maybe_gzip(const std::string& path) {
+  gzFile gz = gzopen(path.c_str(), "rb");
+  SANF_CHECK(gz != nullptr, path, ": cannot open: ", std::strerror(errno));
+  std::vector<unsigned char> out;
+  std::array<unsigned char, 1 << 16> buf;
+  for (;;) {
+    int n = gzread(gz, buf.data(), unsigned(buf.size()));
+    if (n < 0) {
+      int err = 0;
+      std::string msg = gzerror(gz, &err);
+      gzclose(gz);
+      SANF_FAIL(path, ": corrupt gzip data: ", msg);
+    }
+    if (n == 0) break;
+    out.insert(out.end(), buf.begin(), buf.begin() + n);
+  }
+  gzclose(gz);
+  return out;
+}
+
+// The first existing path among dir/name and dir/name.gz.
+std::string find_file(const std::string& dir, const std::string& name, bool allow_gz) {
+  for (const std::string& cand : allow_gz ? std::vector<std::string>{name, name + ".gz"} : std::vector<std::string>{name})
+    if (fs::exists(fs::path(dir) / cand)) return (fs::path(dir) / cand).string();
+  SANF_FAIL(dir, ": missing ", name, allow_gz ? "[.gz]" : "");
+}
+
+uint32_t be32(const unsigned char* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+
+std::vector<std::string> read_names(const std::string& path, std::vector<std::string> fallback) {
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return fallback;
+  std::vector<std::string> names;
+  char line[256];
+  while (std::fgets(line, sizeof line, f)) {
+    std::string s(line);
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+    if (!s.empty()) names.push_back(s);
+  }
+  std::fclose(f);
+  return names.size() == fallback.size() ? names : fallback;
+}
+
+// ---- IDX (MNIST, Fashion-MNIST) --------------------------------------------------------------------------
+
+class IdxDataset : public Dataset {
+ public:
+  IdxDataset(const std::string& dir, Split split, std::vector<std::string> names) : names_(std::move(names)) {
+    const std::string stem = split == Split::Train ? "train" : "t10k";
+    const std::string ipath = find_file(dir, stem + "-images-idx3-ubyte", true);
+    const std::string lpath = find_file(dir, stem + "-labels-idx1-ubyte", true);
+    images_ = read_maybe_gzip(ipath);
+    std::vector<unsigned char> labels = read_maybe_gzip(lpath);
+    SANF_CHECK(images_.size() >= 16, ipath, ": ", images_.size(), " bytes is too short for an IDX image header");
+    SANF_CHECK(be32(images_.data()) == 0x00000803u, ipath, ": bad magic 0x", std::hex, be32(images_.data()),
+               ", expected 0x00000803 (IDX u8 3-D)");
+    n_ = be32(&images_[4]), h_ = be32(&images_[8]), w_ = be32(&images_[12]);
+    SANF_CHECK(n_ > 0 && h_ > 0 && w_ > 0 && h_ <= 4096 && w_ <= 4096, ipath, ": implausible dims ", n_, " x ", h_,
+               " x ", w_);
+    const int64_t want = 16 + n_ * h_ * w_;
+    SANF_CHECK(int64_t(images_.size()) == want, ipath, ": expected ", want, " bytes for ", n_, " images of ", h_, "x",
+               w_, ", found ", images_.size(), int64_t(images_.size()) < want ? " (truncated?)" : "");
+    SANF_CHECK(labels.size() >= 8 && be32(labels.data()) == 0x00000801u, lpath,
+               ": bad IDX label header (expected magic 0x00000801)");
+    SANF_CHECK(int64_t(be32(&labels[4])) == n_, lpath, ": ", be32(&labels[4]), " labels for ", n_, " images in ", ipath);
+    SANF_CHECK(int64_t(labels.size()) == 8 + n_, lpath, ": expected ", 8 + n_, " bytes, found ", labels.size(),
+               int64_t(labels.size()) < 8 + n_ ? " (truncated?)" : "");
+    labels_.assign(labels.begin() + 8, labels.end());
+    for (int64_t i = 0; i < n_; ++i)
+      SANF_CHECK(labels_[size_t(i)] < names_.size(), lpath, ": label ", int(labels_[size_t(i)]), " of sample ", i,
+                 " is outside 0..", names_.size() - 1);
+    path_ = ipath;
+  }
+  int64_t size() const override { return n_; }
+  int64_t label(int64_t i) const override { return labels_[size_t(i)]; }
+  Tensor image(int64_t i) const override {
+    Tensor t = Tensor::empty({1, h_, w_}, DType::U8);
+    std::memcpy(t.data_ptr(), &images_[size_t(16 + i * h_ * w_)], size_t(h_ * w_));
+    return t;
+  }
+  const std::vector<std::string>& class_names() const override { return names_; }
+  std::string describe(int64_t i) const override { return cat(path_, " #", i); }
+
+ private:
+  std::vector<unsigned char> images_, labels_;
+  std::vector<std::string> names_;
+  std::string path_;
+  int64_t n_ = 0, h_ = 0, w_ = 0;
+};
+
+// ---- fixed-size binary records (CIFAR-10/100, STL-10) ------------------------------------------------------
+
+// Images stored as fixed-size records across one or more files; labels read up front.
+class RecordDataset : public Dataset {
+ public:
+  struct Part {
+    std::unique_ptr<File> file;
+    int64_t count = 0;
+  };
+  int64_t size() const override { return int64_t(labels_.size()); }
+  int64_t label(int64_t i) const override { return labels_[size_t(i)]; }
+  const std::vector<std::string>& class_names() const override { return names_; }
+  std::string describe(int64_t i) const override {
+    auto [p, j] = locate(i);
+    return cat(parts_[p].file->path(), " #", j);
+  }
+
+ protected:
+  std::pair<size_t, int64_t> locate(int64_t i) const {
+    size_t p = 0;
+    while (i >= parts_[p].count) i -= parts_[p++].count;
+    return {p, i};
+  }
+  std::vector<Part> parts_;
+  std::vector<int64_t> labels_;
+  std::vector<std::string> names_;
+};
+
+const std::vector<std::string> kCifar10Names = {"airplane", "automobile", "bird", "cat", "deer",
+                                                "dog", "frog", "horse", "ship", "truck"};
+const std::vector<std::string> kCifar100Coarse = {
+    "aquatic_mammals", "fish", "flowers", "food_containers", "fruit_and_vegetables", "household_electrical_devices",
+    "household_furniture", "insects", "large_carnivores", "large_man-made_outdoor_things",
+    "large_natural_outdoor_scenes", "large_omnivores_and_herbivores", "medium_mammals", "non-insect_invertebrates",
+    "people", "reptiles", "small_mammals", "trees", "vehicles_1", "vehicles_2"};
+
+// CIFAR: records of `label_bytes` + 3072 image bytes; the label used is byte `label_at`.
+class CifarDataset : public RecordDataset {
+ public:
+  CifarDataset(const std::string& dir, const std::vector<std::string>& files, int label_bytes, int label_at,
+               std::vector<std::string> names)
+      : label_bytes_(label_bytes) {
+    names_ = std::move(names);
+    const int64_t rec = label_bytes + 3072;
+    for (const std::string& f : files) {
+      Part part{std::make_unique<File>(find_file(dir, f, false)), 0};
+      const File& file = *part.file;
+      SANF_CHECK(file.size() > 0 && file.size() % rec == 0, file.path(), ": size ", file.size(),
+                 " is not a multiple of the ", rec, "-byte record (truncated?)");
+      part.count = file.size() / rec;
+      std::vector<unsigned char> buf(size_t(file.size()));
+      file.read(0, buf.data(), file.size());  // one pass for the labels (and a check of every one)
+      for (int64_t j = 0; j < part.count; ++j) {
+        int64_t l = buf[size_t(j * rec + label_at)];
+        SANF_CHECK(l < int64_t(names_.size()), file.path(), ": label ", l, " of record ", j, " is outside 0..",
+                   names_.size() - 1);
+        labels_.push_back(l);
+      }
+      parts_.push_back(std::move(part));
+    }
+  }
+  Tensor image(int64_t i) const override {
+    auto [p, j] = locate(i);
+    Tensor t = Tensor::empty({3, 32, 32}, DType::U8);  // stored as R, G, B planes: already (C, H, W)
+    parts_[p].file->read(j * (label_bytes_ + 3072) + label_bytes_, t.data_ptr(), 3072);
+    return t;
+  }
+
+ private:
+  int label_bytes_;
+};
+
+// STL-10: each image is 3 x 96 x 96 in column-major order ([c][x][y]); labels are 1..10 in a separate file.
+class Stl10Dataset : public RecordDataset {
+ public:
+  Stl10Dataset(const std::string& dir, Split split) {
+    const std::string stem = split == Split::Train ? "train" : "test";
+    names_ = read_names((fs::path(dir) / "class_names.txt").string(),
+                        {"airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"});
+    Part part{std::make_unique<File>(find_file(dir, stem + "_X.bin", false)), 0};
+    File ly(find_file(dir, stem + "_y.bin", false));
+    const int64_t rec = 3 * 96 * 96;
+    SANF_CHECK(part.file->size() > 0 && part.file->size() % rec == 0, part.file->path(), ": size ",
+               part.file->size(), " is not a multiple of the ", rec, "-byte image (truncated?)");
+    part.count = part.file->size() / rec;
+    SANF_CHECK(ly.size() == part.count, ly.path(), ": ", ly.size(), " labels for ", part.count, " images in ",
+               part.file->path());
+    std::vector<unsigned char> labels(size_t(ly.size()));
+    ly.read(0, labels.data(), ly.size());
+    for (int64_t j = 0; j < part.count; ++j) {
+      SANF_CHECK(labels[size_t(j)] >= 1 && labels[size_t(j)] <= 10, ly.path(), ": label ", int(labels[size_t(j)]),
+                 " of image ", j, " is outside 1..10");
+      labels_.push_back(labels[size_t(j)] - 1);
+    }
+    parts_.push_back(std::move(part));
+  }
+  Tensor image(int64_t i) const override {
+    std::vector<unsigned char> raw(3 * 96 * 96);
+    parts_[0].file->read(i * int64_t(raw.size()), raw.data(), int64_t(raw.size()));
+    Tensor t = Tensor::empty({3, 96, 96}, DType::U8);
+    auto* out = t.data<uint8_t>();
+    for (int c = 0; c < 3; ++c)
+      for (int x = 0; x < 96; ++x)
+        for (int y = 0; y < 96; ++y) out[(c * 96 + y) * 96 + x] = raw[size_t((c * 96 + x) * 96 + y)];
+    return t;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Dataset> open_dataset(const std::string& name, const std::string& dir, Split split) {
+  SANF_CHECK(fs::is_directory(dir), "dataset directory '", dir, "' does not exist");
+  if (name == "fashion-mnist")
+    return std::make_unique<IdxDataset>(dir, split, std::vector<std::string>{"t-shirt", "trouser", "pullover", "dress",
+                                                                             "coat", "sandal", "shirt", "sneaker",
+                                                                             "bag", "ankle-boot"});
+  if (name == "mnist")
+    return std::make_unique<IdxDataset>(dir, split,
+                                        std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"});
+  if (name == "cifar10") {
+    std::vector<std::string> files = split == Split::Train
+                                         ? std::vector<std::string>{"data_batch_1.bin", "data_batch_2.bin",
+                                                                    "data_batch_3.bin", "data_batch_4.bin",
+                                                                    "data_batch_5.bin"}
+                                         : std::vector<std::string>{"test_batch.bin"};
+    return std::make_unique<CifarDataset>(dir, files, 1, 0,
+                                          read_names((fs::path(dir) / "batches.meta.txt").string(), kCifar10Names));
+  }
+  if (name == "cifar100")
+    return std::make_unique<CifarDataset>(dir, std::vector<std::string>{split == Split::Train ? "train.bin" : "test.bin"},
+                                          2, 0,
+                                          read_names((fs::path(dir) / "coarse_label_names.txt").string(), kCifar100Coarse));
+  if (name == "stl10") return std::make_unique<Stl10Dataset>(dir, split);
+  std::string known;
+  for (const std::string& n : dataset_names()) known += (known.empty() ? "" : ", ") + n;
+  SANF_FAIL("unknown dataset '", name, "' (known: ", known, ")");
+}
+
+}  // namespace sanf::apps

@@ -1,0 +1,40 @@
+// nn/attention.h: multi-head self-attention and the transformer MLP, exactly as timm's VisionTransformer.
+//
+// Attention (timm's `Attention`), for tokens x: (B, N, D), H heads of width hd = D / H:
+//   [q, k, v] = split(x Wqkv^T + bqkv)            Wqkv: (3D, D), one Linear named "qkv"
+//   q, k, v   -> (B, H, N, hd)                     the 3D channels are laid out as (3, H, hd)
+//   A         = softmax(q k^T * hd^-1/2) over keys (B, H, N, N)
+//   o         = (A v) -> (B, N, H*hd) = (B, N, D)  heads concatenated in order
+//   out       = o Wproj^T + bproj                  Wproj: (D, D), "proj"
+// Parameters: "qkv.weight", "qkv.bias" (absent when qkv_bias is false), "proj.weight", "proj.bias".
+//
+// Mlp (timm's `Mlp`): fc1 Linear(D, hidden) -> exact (erf) GELU -> fc2 Linear(hidden, D);
+// parameters "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias".
+//
+// Both are built from the differentiable ops (linear, reshape, permute, matmul, softmax, gelu), so their
+// gradients come from those ops' backwards; tests/vit/ checks them by finite differences.
+#pragma once
+
+#include "nn/layers.h"
+
+namespace sanf::nn {
+
+class Attention : public Module {
+ public:
+  Attention(int64_t dim, int64_t heads, bool qkv_bias = true, InitOptions init = {});
+  Tensor forward(const Tensor& x);  // x: (B, N, D) -> (B, N, D)
+
+  Linear qkv, proj;
+  int64_t dim, heads, head_dim;
+  double scale;  // head_dim^-0.5
+};
+
+class Mlp : public Module {
+ public:
+  Mlp(int64_t dim, int64_t hidden, InitOptions init = {});
+  Tensor forward(const Tensor& x) { return fc2.forward(gelu(fc1.forward(x))); }  // x: (..., D) -> (..., D)
+
+  Linear fc1, fc2;
+};
+
+}  // namespace sanf::nn

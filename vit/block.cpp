@@ -1,0 +1,19 @@
+// vit/block.cpp: the pre-norm transformer block (math in vit/block.h).
+#include "vit/block.h"
+
+namespace sanf::vit {
+
+Block::Block(int64_t dim, int64_t heads, int64_t mlp_hidden, bool qkv_bias, double ln_eps, nn::InitOptions init)
+    : norm1(dim, ln_eps, init), attn(dim, heads, qkv_bias, init), norm2(dim, ln_eps, init), mlp(dim, mlp_hidden, init) {
+  register_module("norm1", norm1);
+  register_module("attn", attn);
+  register_module("norm2", norm2);
+  register_module("mlp", mlp);
+}
+
+Tensor Block::forward(const Tensor& x) {
+  Tensor h = x + attn.forward(norm1.forward(x));  // x: (B, N, D)
+  return h + mlp.forward(norm2.forward(h));
+}
+
+}  // namespace sanf::vit
