@@ -12,7 +12,8 @@ namespace sanf::flows {
 
 void FlowConfig::validate(const std::string& where) const {
   SANF_CHECK(dim >= 2 && dim % 2 == 0, where, ": flow.dim must be even and >= 2, got ", dim);
-  SANF_CHECK(tokens >= 0, where, ": flow.tokens must be >= 0, got ", tokens);
+  SANF_CHECK(tokens >= 1 || (no_caff && tokens == 0), where, ": flow.tokens must be >= 1 (0 only with no_caff), got ",
+             tokens);
   SANF_CHECK(layers >= 1, where, ": flow.layers must be >= 1, got ", layers);
   SANF_CHECK(hidden >= 0, where, ": flow.hidden must be >= 0 (0 = dim), got ", hidden);
   SANF_CHECK(std::isfinite(alpha) && alpha > 0, where, ": flow.alpha must be a positive number, got ", alpha);

@@ -53,6 +53,11 @@ TEST_CASE("flow config: metadata round trip and validation errors name the key")
   bad("flow.tokens", "10", "flow.pool_grid needs flow.tokens to be a square grid, got 10 tokens");
   bad("flow.pool_grid", "4", "flow.pool_grid (4) must not exceed the grid side 3");
 
+  FlowConfig none = small_config(8, 0);
+  CHECK_THROWS_WITH_AS(none.validate(), doctest::Contains("flow.tokens must be >= 1 (0 only with no_caff), got 0"),
+                       Error);
+  none.no_caff = true;
+  none.validate();
   FlowConfig odd = small_config(7);
   CHECK_THROWS_WITH_AS(Flow{odd}, doctest::Contains("flow config: flow.dim must be even"), Error);
 }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# tests/apps/cli_test.sh SANF FIXTURES: the `sanf` command line's exit codes and outputs.
+# 0 success, 2 usage errors, 1 runtime errors; a failed command leaves no output file.
+set -u
+sanf=$1 fixtures=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+expect() {  # expect CODE DESCRIPTION -- COMMAND...
+  local want=$1 what=$2; shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local got=$?
+  if [ "$got" -ne "$want" ]; then
+    echo "FAIL: $what: exit $got, expected $want"; cat "$tmp/out" "$tmp/err"; fail=1
+  else
+    echo "ok: $what (exit $got)"
+  fi
+}
+expect 2 "no subcommand" -- "$sanf"
+expect 2 "unknown option" -- "$sanf" extract --bogus
+expect 2 "unknown dataset" -- "$sanf" extract --backbone random:vit-tiny --dataset imagenet --data-dir "$tmp" --out "$tmp/x"
+expect 2 "bad --mean" -- "$sanf" convert --from torchvision --heads 4 --mean 1,2 "$fixtures/vit_convert/torchvision.safetensors" "$tmp/m.safetensors"
+expect 0 "convert torchvision" -- "$sanf" convert --from torchvision --heads 4 "$fixtures/vit_convert/torchvision.safetensors" "$tmp/c.safetensors"
+[ -s "$tmp/c.safetensors" ] || { echo "FAIL: convert wrote no file"; fail=1; }
+expect 1 "convert with the wrong source" -- "$sanf" convert --from hf --heads 4 "$fixtures/vit_convert/torchvision.safetensors" "$tmp/bad.safetensors"
+grep -q "wrong source" "$tmp/err" || { echo "FAIL: no 'wrong source' hint"; fail=1; }
+ls "$tmp"/bad.safetensors* >/dev/null 2>&1 && { echo "FAIL: a failed convert left a file"; fail=1; }
+expect 1 "missing data dir" -- "$sanf" extract --backbone random:vit-tiny --dataset mnist --data-dir "$tmp/none" --out "$tmp/f.safetensors"
+grep -q "does not exist" "$tmp/err" || { echo "FAIL: missing-dir message"; fail=1; }
+[ -e "$tmp/f.safetensors" ] && { echo "FAIL: a failed extract left a file"; fail=1; }
+if [ -d /usr/share/datasets/fashion-mnist ]; then
+  expect 0 "extract with a converted checkpoint" -- "$sanf" extract --backbone "$tmp/c.safetensors" --dataset fashion-mnist \
+    --data-dir /usr/share/datasets/fashion-mnist --out "$tmp/f.safetensors" --limit 6 --batch-size 4
+  grep -q "6 images, cls (6, 32), patches (6, 16, 32)" "$tmp/out" || { echo "FAIL: extract output"; cat "$tmp/out"; fail=1; }
+fi
+exit $fail
