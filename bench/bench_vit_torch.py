@@ -1,0 +1,48 @@
+"""PyTorch peer of `sanf bench vit`: ViT forward throughput on random weights, same JSON fields.
+
+    python3 bench/bench_vit_torch.py [--arch vit-base] [--batch 8] [--reps 3] [--device cpu|cuda]
+The model is torchvision's VisionTransformer (timm is not packaged by Debian); at patch 16 / 224 it is the
+same computation as timm's ViT (and as sanf's): pre-norm blocks, exact GELU, LayerNorm eps 1e-6.
+"""
+import argparse
+import json
+import os
+import statistics
+import time
+
+import torch
+from torchvision.models.vision_transformer import VisionTransformer
+
+ARCHS = {"vit-tiny": (192, 12, 3), "vit-small": (384, 12, 6), "vit-base": (768, 12, 12), "vit-large": (1024, 24, 16)}
+p = argparse.ArgumentParser()
+p.add_argument("--arch", default="vit-base", choices=ARCHS)
+p.add_argument("--batch", type=int, default=8)
+p.add_argument("--image-size", type=int, default=224)
+p.add_argument("--reps", type=int, default=3)
+p.add_argument("--device", default="cpu")
+p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores; Debian's torch starts with 1)")
+a = p.parse_args()
+torch.set_num_threads(a.threads or os.cpu_count())
+dim, depth, heads = ARCHS[a.arch]
+model = VisionTransformer(a.image_size, 16, depth, heads, dim, 4 * dim).eval().to(a.device)
+x = torch.randn(a.batch, 3, a.image_size, a.image_size, device=a.device)
+
+
+def once():
+    with torch.no_grad():  # all tokens after the final norm (no classifier head), as sanf returns
+        tokens = model._process_input(x)
+        model.encoder(torch.cat([model.class_token.expand(a.batch, -1, -1), tokens], dim=1))
+    if a.device == "cuda":
+        torch.cuda.synchronize()
+
+
+once()
+times = []
+for _ in range(max(a.reps, 1)):
+    t0 = time.perf_counter()
+    once()
+    times.append(time.perf_counter() - t0)
+s = statistics.median(times)
+print(json.dumps({"impl": "torch", "what": "vit_forward", "arch": a.arch, "image_size": a.image_size, "batch": a.batch,
+                  "device": a.device, "threads": torch.get_num_threads(), "seconds": round(s, 4),
+                  "img_per_s": round(a.batch / s, 3)}))
