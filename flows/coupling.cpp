@@ -39,7 +39,18 @@ FLL::FLL(int64_t dim, int64_t hidden, int64_t heads, bool qkv_bias, double alpha
 
 Tensor FLL::permute_channels(const Tensor& x) const { return index_select(x, x.dim() - 1, perm); }
 
+namespace {
+// y: (B, D); P: (B, N, D) or undefined.
+void check_inputs(const char* op, const Tensor& y, const Tensor& P, int64_t D) {
+  SANF_CHECK(y.defined() && y.dim() == 2 && y.size(1) == D, "[", op, "] input must be (B, ", D, "), got ",
+             y.defined() ? shape_str(y.shape()) : "undefined");
+  SANF_CHECK(!P.defined() || (P.dim() == 3 && P.size(0) == y.size(0) && P.size(2) == D), "[", op, "] tokens must be (",
+             y.size(0), ", N, ", D, "), got ", P.defined() ? shape_str(P.shape()) : "");
+}
+}  // namespace
+
 FLL::Output FLL::forward(const Tensor& y, const Tensor& P) {
+  check_inputs("FLL forward", y, P, perm.numel());
   const int64_t d = perm.numel() / 2;
   Tensor yp = permute_channels(y);                           // (B, D)
   Tensor Pp = P.defined() ? permute_channels(P) : Tensor();  // (B, N, D)
@@ -58,6 +69,7 @@ FLL::Output FLL::forward(const Tensor& y, const Tensor& P) {
 }
 
 Tensor FLL::inverse(const Tensor& z, const Tensor& P) {
+  check_inputs("FLL inverse", z, P, perm.numel());
   const int64_t d = perm.numel() / 2;
   Tensor Pp = P.defined() ? permute_channels(P) : Tensor();
   Tensor Pa = Pp.defined() ? narrow(Pp, 2, 0, d) : Tensor(), Pb = Pp.defined() ? narrow(Pp, 2, d, d) : Tensor();

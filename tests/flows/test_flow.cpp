@@ -130,4 +130,8 @@ TEST_CASE("flow: bad inputs are rejected with the shapes") {
   CHECK_THROWS_WITH_AS(flow.inverse(y, randn({3, 3, 8})), doctest::Contains("[flow inverse] patch tokens P must be"),
                        Error);
   CHECK_THROWS_WITH_AS(flow.forward(y, randn({2, 3, 8}, DType::F64)), doctest::Contains("P is f64"), Error);
+  CHECK_THROWS_WITH_AS(flow.layer(0).forward(randn({2, 6}), Tensor()),
+                       doctest::Contains("[FLL forward] input must be (B, 8), got (2, 6)"), Error);
+  CHECK_THROWS_WITH_AS(flow.layer(1).inverse(y, randn({2, 3, 4})),
+                       doctest::Contains("[FLL inverse] tokens must be (2, N, 8), got (2, 3, 4)"), Error);
 }
