@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_common.h"
 #include "flows/flow.h"
 
 using namespace sanf;
@@ -23,35 +24,9 @@ namespace {
 Device g_dev = Device::CPU;
 bool g_quick = false;
 
-void sync() {
-  if (g_dev == Device::CUDA) cuda_synchronize();
-}
-
-double median_ms(const std::function<void()>& fn) {
-  for (int i = 0; i < (g_quick ? 1 : 2); ++i) fn();
-  sync();
-  std::vector<double> t;
-  auto start_all = std::chrono::steady_clock::now();
-  const int max_reps = g_quick ? 3 : 20;
-  const double budget_s = g_quick ? 1.0 : 10.0;
-  while (int(t.size()) < max_reps) {
-    auto t0 = std::chrono::steady_clock::now();
-    fn();
-    sync();
-    auto t1 = std::chrono::steady_clock::now();
-    t.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    if (std::chrono::duration<double>(t1 - start_all).count() > budget_s && t.size() >= 3) break;
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
+// The timing method is bench/bench_common.h's.
 void report(const std::string& op, const std::string& shape, const std::function<void()>& fn) {
-  double ms = median_ms(fn);
-  std::printf(
-      "{\"impl\": \"sanf\", \"device\": \"%s\", \"op\": \"%s\", \"shape\": \"%s\", \"threads\": %d, \"ms\": %.4f}\n",
-      device_name(g_dev), op.c_str(), shape.c_str(), omp_get_max_threads(), ms);
-  std::fflush(stdout);
+  bench::report({g_dev, g_quick ? 1 : 2, g_quick ? 3 : 20, g_quick ? 1.0 : 10.0}, op, shape, fn);
 }
 }  // namespace
 

@@ -8,15 +8,15 @@ flow; its numerics are checked separately by tests/fixtures/make_flow_fixture.py
 two implementations do the same arithmetic; the "_direct_attention" lines project all N+1 tokens by Wk and
 Wv as SPEC writes the formula, which is how a PyTorch user would usually write it.
 """
-import json
 import math
-import statistics
+import os
 import sys
-import time
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(__file__))
+import bench_common  # noqa: E402
 
 dev = "cuda" if "cuda" in sys.argv[1:] else "cpu"
 quick = "--quick" in sys.argv[1:]
@@ -24,32 +24,9 @@ torch.manual_seed(0)
 DIRECT = False  # see the module docstring
 
 
-def sync():
-    if dev == "cuda":
-        torch.cuda.synchronize()
-
-
-def median_ms(fn):
-    for _ in range(1 if quick else 2):
-        fn()
-    sync()
-    times, start = [], time.perf_counter()
-    max_reps, budget = (3, 1.0) if quick else (20, 10.0)
-    while len(times) < max_reps:
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        t1 = time.perf_counter()
-        times.append((t1 - t0) * 1e3)
-        if t1 - start > budget and len(times) >= 3:
-            break
-    return statistics.median(times)
-
-
-def report(op, shape, fn):
-    ms = median_ms(fn)
-    print(json.dumps({"impl": "torch", "device": dev, "op": op, "shape": shape, "threads": torch.get_num_threads(),
-                      "ms": round(ms, 4)}), flush=True)
+def report(op, shape, fn):  # the timing method is bench/bench_common.py's
+    bench_common.report(op, shape, fn, dev, warmup=1 if quick else 2, max_reps=3 if quick else 20,
+                        budget_s=1.0 if quick else 10.0)
 
 
 class CAFF(nn.Module):

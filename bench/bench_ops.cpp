@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "bench/bench_common.h"
 
 using namespace sanf;
 
@@ -21,34 +22,9 @@ namespace {
 Device g_dev = Device::CPU;
 bool g_quick = false;
 
-void sync() {
-  if (g_dev == Device::CUDA) cuda_synchronize();
-}
-
-double median_ms(const std::function<void()>& fn) {
-  for (int i = 0; i < 3; ++i) fn();
-  sync();
-  std::vector<double> t;
-  auto start_all = std::chrono::steady_clock::now();
-  const int max_reps = g_quick ? 5 : 50;
-  const double budget_s = g_quick ? 0.2 : 1.0;
-  while (int(t.size()) < max_reps) {
-    auto t0 = std::chrono::steady_clock::now();
-    fn();
-    sync();
-    auto t1 = std::chrono::steady_clock::now();
-    t.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    if (std::chrono::duration<double>(t1 - start_all).count() > budget_s && t.size() >= 3) break;
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
+// The timing method is bench/bench_common.h's.
 void report(const std::string& op, const Shape& shape, const std::function<void()>& fn) {
-  double ms = median_ms(fn);
-  std::printf("{\"impl\": \"sanf\", \"device\": \"%s\", \"op\": \"%s\", \"shape\": \"%s\", \"ms\": %.4f}\n",
-              device_name(g_dev), op.c_str(), shape_str(shape).c_str(), ms);
-  std::fflush(stdout);
+  bench::report({g_dev, 3, g_quick ? 5 : 50, g_quick ? 0.2 : 1.0}, op, shape_str(shape), fn);
 }
 }  // namespace
 

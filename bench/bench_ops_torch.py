@@ -2,44 +2,22 @@
 
     python3 bench/bench_ops_torch.py [cpu|cuda] [--quick]
 """
-import json
-import statistics
+import os
 import sys
-import time
 
 import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+import bench_common  # noqa: E402
 
 dev = "cuda" if "cuda" in sys.argv[1:] else "cpu"
 quick = "--quick" in sys.argv[1:]
 torch.manual_seed(0)
 
 
-def sync():
-    if dev == "cuda":
-        torch.cuda.synchronize()
-
-
-def median_ms(fn):
-    for _ in range(3):
-        fn()
-    sync()
-    times, start = [], time.perf_counter()
-    max_reps, budget = (5, 0.2) if quick else (50, 1.0)
-    while len(times) < max_reps:
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        t1 = time.perf_counter()
-        times.append((t1 - t0) * 1e3)
-        if t1 - start > budget and len(times) >= 3:
-            break
-    return statistics.median(times)
-
-
-def report(op, shape, fn):
-    ms = median_ms(fn)
+def report(op, shape, fn):  # the timing method is bench/bench_common.py's
     shape_s = "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
-    print(json.dumps({"impl": "torch", "device": dev, "op": op, "shape": shape_s, "ms": round(ms, 4)}), flush=True)
+    bench_common.report(op, shape_s, fn, dev, warmup=3, max_reps=5 if quick else 50, budget_s=0.2 if quick else 1.0)
 
 
 gpu = dev == "cuda"

@@ -1,0 +1,34 @@
+"""The timing method every PyTorch peer shares (twin of bench/bench_common.h): the median of repeated calls
+after warm-up, stopping at max_reps or once budget_s has passed (at least 3 samples); CUDA synchronised."""
+import json
+import statistics
+import time
+
+import torch
+
+
+def median_ms(fn, device, warmup=3, max_reps=50, budget_s=1.0):
+    def sync():
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(warmup):
+        fn()
+    sync()
+    times, start = [], time.perf_counter()
+    while len(times) < max_reps:
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        t1 = time.perf_counter()
+        times.append((t1 - t0) * 1e3)
+        if t1 - start > budget_s and len(times) >= 3:
+            break
+    return statistics.median(times)
+
+
+def report(op, shape, fn, device, **timing):
+    """Times fn and prints one JSON line: impl, device, op, shape, threads, ms."""
+    ms = median_ms(fn, device, **timing)
+    print(json.dumps({"impl": "torch", "device": device, "op": op, "shape": shape, "threads": torch.get_num_threads(),
+                      "ms": round(ms, 4)}), flush=True)
