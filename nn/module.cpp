@@ -89,26 +89,24 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, const s
   }
 }
 
-void Module::to(Device device) {
+// Replace every parameter and buffer that `convert` changes (it returns its input when nothing changes);
+// parameters stay trainable leaves, buffers stay plain tensors.
+void Module::convert_all(const std::function<Tensor(const Tensor&)>& convert) {
   for (auto& [n, t] : named_parameters()) {
-    if (t->device() == device) continue;
-    Tensor moved = detach(sanf::to(*t, device));
-    moved.set_requires_grad(true);
-    *t = moved;
+    Tensor c = convert(*t);
+    if (c.get() == t->get()) continue;
+    *t = detach(c);
+    t->set_requires_grad(true);
   }
-  for (auto& [n, t] : named_buffers())
-    if (t->device() != device) *t = detach(sanf::to(*t, device));
+  for (auto& [n, t] : named_buffers()) *t = detach(convert(*t));
 }
 
-void Module::to(DType dtype) {
-  for (auto& [n, t] : named_parameters()) {
-    if (t->dtype() == dtype) continue;
-    Tensor conv = detach(sanf::to(*t, dtype));
-    conv.set_requires_grad(true);
-    *t = conv;
-  }
-  for (auto& [n, t] : named_buffers())
-    if (is_floating(t->dtype()) && t->dtype() != dtype) *t = detach(sanf::to(*t, dtype));
+void Module::to(Device device) {
+  convert_all([device](const Tensor& t) { return sanf::to(t, device); });
+}
+
+void Module::to(DType dtype) {  // integer buffers (e.g. permutations) keep their dtype
+  convert_all([dtype](const Tensor& t) { return is_floating(t.dtype()) ? sanf::to(t, dtype) : t; });
 }
 
 void Module::zero_grad() {

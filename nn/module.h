@@ -10,6 +10,7 @@
 // into the existing tensors (converted to their dtype and device), so optimisers holding them stay valid.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -48,6 +49,7 @@ class Module {
 
  private:
   void collect(const std::string& prefix, bool buffers, std::vector<std::pair<std::string, Tensor*>>& out);
+  void convert_all(const std::function<Tensor(const Tensor&)>& convert);
   std::vector<std::pair<std::string, Tensor*>> params_, buffers_;
   std::vector<std::pair<std::string, Module*>> children_;
 };

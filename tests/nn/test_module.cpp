@@ -99,3 +99,21 @@ TEST_CASE("gradcheck: nn.Linear and nn.LayerNorm modules") {
   gradcheck("LayerNorm module forward", [&](const std::vector<Tensor>& v) { return ln.forward(v[0]); },
             {rnd({2, 4}, 3)});
 }
+
+TEST_CASE("module: to(dtype) converts floating parameters and buffers, keeps them trainable leaves") {
+  Generator g(4);
+  Block b(&g);
+  std::vector<double> w = b.inner.weight.to_vector();
+  b.to(DType::F64);
+  CHECK(b.inner.weight.dtype() == DType::F64);
+  CHECK(b.inner.weight.requires_grad());
+  CHECK(b.inner.weight.is_leaf());
+  CHECK(b.inner.weight.to_vector() == w);  // f32 -> f64 is exact
+  CHECK(b.perm.dtype() == DType::I64);     // integer buffers keep their dtype
+  CHECK(b.named_parameters()[1].second == &b.inner.weight);  // registration still points at the members
+  backward(sum(b.inner.forward(ones({2, 3}, DType::F64))));
+  CHECK(b.inner.weight.grad().dtype() == DType::F64);
+  b.to(DType::F32);
+  CHECK(b.scale.dtype() == DType::F32);
+  CHECK(b.inner.weight.to_vector() == w);
+}
