@@ -1,7 +1,8 @@
-// apps/datasets.cpp: IDX, CIFAR-10/100 and STL-10 binary readers.
+// apps/datasets.cpp: IDX, CIFAR-10/100 and STL-10 binary readers; image folders (any, MVTec AD).
 //
 // IDX files are small (MNIST-sized) and often gzipped, so they are decompressed into memory once. CIFAR and
-// STL-10 files are read record by record with pread, so only the images asked for are in memory.
+// STL-10 files are read record by record with pread, so only the images asked for are in memory. Image
+// folders are listed when opened and each file is decoded when its image is asked for.
 #include "apps/datasets.h"
 
 #include <fcntl.h>
@@ -9,10 +10,16 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <filesystem>
+#include <set>
+
+#include "apps/image_io.h"
 
 namespace sanf::apps {
 
@@ -22,7 +29,9 @@ const char* split_name(Split s) { return s == Split::Train ? "train" : "test"; }
 
 std::string Dataset::describe(int64_t i) const { return cat("sample ", i); }
 
-std::vector<std::string> dataset_names() { return {"fashion-mnist", "mnist", "cifar10", "cifar100", "stl10"}; }
+std::vector<std::string> dataset_names() {
+  return {"fashion-mnist", "mnist", "cifar10", "cifar100", "stl10", "folder", "mvtec"};
+}
 
 namespace {
 
@@ -260,10 +269,167 @@ class Stl10Dataset : public RecordDataset {
   }
 };
 
+// ---- image folders (any folder of class sub-directories, MVTec AD) -----------------------------------------
+
+bool hidden(const std::string& name) { return name.empty() || name[0] == '.'; }
+
+bool is_image_name(const std::string& name) {
+  const size_t dot = name.rfind('.');
+  if (hidden(name) || dot == std::string::npos) return false;
+  std::string ext = name.substr(dot + 1);
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return ext == "png" || ext == "jpg" || ext == "jpeg";
+}
+
+// The sorted names of the entries of `dir` that are directories (want_dirs) or image files (!want_dirs),
+// hidden ones left out. Symbolic links count as what they point to.
+std::vector<std::string> list_dir(const fs::path& dir, bool want_dirs) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  SANF_CHECK(!ec, dir.string(), ": cannot list: ", ec.message());
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    SANF_CHECK(!ec, dir.string(), ": cannot list: ", ec.message());
+    const std::string name = it->path().filename().string();
+    std::error_code ec2;
+    if (hidden(name)) continue;
+    if (want_dirs ? it->is_directory(ec2) : (it->is_regular_file(ec2) && is_image_name(name))) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Image files listed when opened and decoded on demand; labels are indices into names_.
+class ImageFilesDataset : public Dataset {
+ public:
+  ImageFilesDataset(const std::string& dir, std::vector<std::string> names, std::vector<std::string> paths,
+                    std::vector<int64_t> labels, const DatasetOptions& options)
+      : names_(std::move(names)), paths_(std::move(paths)), labels_(std::move(labels)) {
+    if (options.skip_corrupt) drop_corrupt(dir);
+  }
+  int64_t size() const override { return int64_t(paths_.size()); }
+  int64_t label(int64_t i) const override { return labels_[size_t(i)]; }
+  Tensor image(int64_t i) const override { return read_image(paths_[size_t(i)]); }
+  const std::vector<std::string>& class_names() const override { return names_; }
+  std::string describe(int64_t i) const override { return paths_[size_t(i)]; }
+  int64_t skipped() const override { return skipped_; }
+
+ private:
+  // Decode every file once (in parallel: each image is independent) and keep those that decode.
+  void drop_corrupt(const std::string& dir) {
+    const int64_t n = int64_t(paths_.size());
+    std::vector<std::string> errors(static_cast<size_t>(n));
+    std::vector<std::exception_ptr> other(static_cast<size_t>(n));
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t i = 0; i < n; ++i) {
+      try {
+        (void)read_image(paths_[size_t(i)]);
+      } catch (const Error& e) {
+        errors[size_t(i)] = e.what();
+      } catch (...) {  // not a decoding failure (out of memory...): passed on after the loop
+        other[size_t(i)] = std::current_exception();
+      }
+    }
+    for (const std::exception_ptr& e : other)
+      if (e) std::rethrow_exception(e);
+    std::vector<std::string> paths;
+    std::vector<int64_t> labels;
+    std::string first;
+    for (int64_t i = 0; i < n; ++i) {
+      if (errors[size_t(i)].empty()) {
+        paths.push_back(paths_[size_t(i)]);
+        labels.push_back(labels_[size_t(i)]);
+      } else if (skipped_++ == 0) {
+        first = errors[size_t(i)];
+      }
+    }
+    paths_ = std::move(paths), labels_ = std::move(labels);
+    if (skipped_ > 0)
+      std::fprintf(stderr, "sanf: skipped %lld corrupt image%s of %lld in %s; first: %s\n", (long long)skipped_,
+                   skipped_ == 1 ? "" : "s", (long long)n, dir.c_str(), first.c_str());
+    SANF_CHECK(!paths_.empty(), dir, ": all ", n, " images are corrupt; first: ", first);
+  }
+
+  std::vector<std::string> names_, paths_;
+  std::vector<int64_t> labels_;
+  int64_t skipped_ = 0;
+};
+
+// Appends the images of split_dir/<names[k]>/ for each k whose directory exists, with label k.
+void add_class_dirs(const fs::path& split_dir, const std::vector<std::string>& names, std::vector<std::string>& paths,
+                    std::vector<int64_t>& labels) {
+  for (size_t k = 0; k < names.size(); ++k) {
+    const fs::path cdir = split_dir / names[k];
+    if (!fs::is_directory(cdir)) continue;
+    for (const std::string& f : list_dir(cdir, false)) {
+      paths.push_back((cdir / f).string());
+      labels.push_back(int64_t(k));
+    }
+  }
+}
+
+std::unique_ptr<Dataset> open_folder(const std::string& dir, Split split, const DatasetOptions& options) {
+  const fs::path root(dir), sdir = root / split_name(split);
+  SANF_CHECK(fs::is_directory(sdir), sdir.string(), ": directory missing (the folder dataset reads <dir>/",
+             split_name(split), "/<class>/*.png|jpg)");
+  std::set<std::string> classes;
+  for (const char* s : {"train", "test"})
+    if (fs::is_directory(root / s))
+      for (const std::string& c : list_dir(root / s, true)) classes.insert(c);
+  std::vector<std::string> names(classes.begin(), classes.end());
+  SANF_CHECK(!list_dir(sdir, true).empty(), sdir.string(), ": no class sub-directories (expected ", sdir.string(),
+             "/<class>/*.png|jpg)");
+  std::vector<std::string> paths;
+  std::vector<int64_t> labels;
+  add_class_dirs(sdir, names, paths, labels);
+  SANF_CHECK(!paths.empty(), sdir.string(),
+             ": no PNG or JPEG files (*.png, *.jpg, *.jpeg) in its class sub-directories");
+  return std::make_unique<ImageFilesDataset>(sdir.string(), std::move(names), std::move(paths), std::move(labels),
+                                             options);
+}
+
+std::unique_ptr<Dataset> open_mvtec(const std::string& dir, Split split, const DatasetOptions& options) {
+  const fs::path root(dir), test = root / "test";
+  std::vector<std::string> names = {"good"};
+  if (fs::is_directory(test))
+    for (const std::string& c : list_dir(test, true))
+      if (c != "good") names.push_back(c);
+  std::vector<std::string> paths;
+  std::vector<int64_t> labels;
+  fs::path sdir;
+  if (split == Split::Train) {
+    sdir = root / "train" / "good";
+    SANF_CHECK(fs::is_directory(sdir), sdir.string(),
+               ": directory missing (the data directory must be one MVTec AD category, e.g. mvtec_ad/bottle, with "
+               "train/good/ and test/<good|defect>/)");
+    for (const std::string& f : list_dir(sdir, false)) {
+      paths.push_back((sdir / f).string());
+      labels.push_back(0);
+    }
+  } else {
+    sdir = test;
+    SANF_CHECK(fs::is_directory(sdir), sdir.string(),
+               ": directory missing (the data directory must be one MVTec AD category, e.g. mvtec_ad/bottle, with "
+               "train/good/ and test/<good|defect>/)");
+    add_class_dirs(sdir, names, paths, labels);
+  }
+  SANF_CHECK(!paths.empty(), sdir.string(), ": no PNG or JPEG files (*.png, *.jpg, *.jpeg)",
+             split == Split::Test ? " in its class sub-directories" : "");
+  return std::make_unique<ImageFilesDataset>(sdir.string(), std::move(names), std::move(paths), std::move(labels),
+                                             options);
+}
+
 }  // namespace
 
 std::unique_ptr<Dataset> open_dataset(const std::string& name, const std::string& dir, Split split) {
+  return open_dataset(name, dir, split, DatasetOptions{});
+}
+
+std::unique_ptr<Dataset> open_dataset(const std::string& name, const std::string& dir, Split split,
+                                      const DatasetOptions& options) {
   SANF_CHECK(fs::is_directory(dir), "dataset directory '", dir, "' does not exist");
+  if (name == "folder") return open_folder(dir, split, options);
+  if (name == "mvtec") return open_mvtec(dir, split, options);
   if (name == "fashion-mnist")
     return std::make_unique<IdxDataset>(dir, split, std::vector<std::string>{"t-shirt", "trouser", "pullover", "dress",
                                                                              "coat", "sandal", "shirt", "sneaker",

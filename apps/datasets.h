@@ -9,6 +9,19 @@
 //   cifar100              train.bin / test.bin: coarse label, fine label, 3072 bytes; labels are the 20 coarse
 //                         superclasses
 //   stl10                 {train,test}_X.bin (96x96x3 per image, column-major) and {train,test}_y.bin (1..10)
+//   folder                any image folder: <dir>/train/<class>/*, <dir>/test/<class>/* (e.g. CatsVsDogs).
+//                         class_names = the sorted union of the class sub-directories of train/ and test/ (so
+//                         both splits number classes alike); label = index in that list. Samples are ordered
+//                         by class, then by file name.
+//   mvtec                 one MVTec AD category: <dir>/train/good/*, <dir>/test/{good,<defect>...}/*;
+//                         ground_truth/ is ignored. class_names = ["good", defects in sorted order], so label 0
+//                         is the normal class. Samples are ordered by class, then by file name.
+// folder and mvtec list file names when opened and decode each image (apps/image_io.h: PNG or JPEG, chosen
+// by content) only when image(i) asks for it; images may differ in size and in channels (1 or 3). Only files
+// named *.png, *.jpg or *.jpeg (any case) are listed: files with other extensions, hidden files and
+// directories (names starting with '.') and files directly under train/ or test/ are ignored. A missing
+// split directory, or one with no images, is an error naming it. A corrupt image is an error naming the
+// file when image(i) reads it, unless DatasetOptions::skip_corrupt is set (see there).
 #pragma once
 
 #include <memory>
@@ -30,10 +43,22 @@ class Dataset {
   virtual Tensor image(int64_t i) const = 0;  // u8 (C, H, W)
   virtual const std::vector<std::string>& class_names() const = 0;
   virtual std::string describe(int64_t i) const;  // where sample i comes from, for reports and errors
+  virtual int64_t skipped() const { return 0; }    // corrupt files left out (DatasetOptions::skip_corrupt)
 };
 
-// name: fashion-mnist | mnist | cifar10 | cifar100 | stl10. Throws naming the directory and the file.
+struct DatasetOptions {
+  // folder and mvtec only: decode every image once when opening, leave out (and count, see
+  // Dataset::skipped) those that fail, and print one line on stderr with the count and the first bad file.
+  // Without it a corrupt image is an error naming the file when image(i) reads it. The binary formats check
+  // their files whole when opened and ignore this.
+  bool skip_corrupt = false;
+};
+
+// name: fashion-mnist | mnist | cifar10 | cifar100 | stl10 | folder | mvtec. Throws naming the directory and
+// the file.
 std::unique_ptr<Dataset> open_dataset(const std::string& name, const std::string& dir, Split split);
+std::unique_ptr<Dataset> open_dataset(const std::string& name, const std::string& dir, Split split,
+                                      const DatasetOptions& options);
 std::vector<std::string> dataset_names();
 
 // Where Debian's dataset-fashion-mnist package installs the IDX files.

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.h"
+
 namespace sanf {
 
 namespace {
@@ -78,9 +80,11 @@ void parse_safetensors_header(const std::string& path, const char* header, size_
       n *= s;
       e.shape.push_back(s);
     }
+    // Unsigned JSON numbers above 2^63-1 would wrap to negative int64 (and end - begin could overflow).
     for (const json& o : v["data_offsets"])
-      SANF_CHECK(o.is_number_unsigned() || (o.is_number_integer() && o.get<int64_t>() >= 0), path, ": tensor '", name,
-                 "': data_offsets must be non-negative integers");
+      SANF_CHECK(o.is_number_integer() && (o.is_number_unsigned() ? o.get<uint64_t>() <= uint64_t(INT64_MAX)
+                                                                  : o.get<int64_t>() >= 0),
+                 path, ": tensor '", name, "': data_offsets must be non-negative integers below 2^63");
     e.begin = v["data_offsets"][0].get<int64_t>();
     e.end = v["data_offsets"][1].get<int64_t>();
     SANF_CHECK(e.begin <= e.end, path, ": tensor '", name, "': data_offsets [", e.begin, ", ", e.end, "] are reversed");
@@ -155,38 +159,90 @@ Tensor SafetensorsFile::get(const std::string& name) const {
   return Tensor::from_blob(p, e.shape, e.dtype, Device::CPU, [keep](void*) mutable { keep.reset(); });
 }
 
-void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
+struct SafetensorsWriter::State {
+  explicit State(const std::string& path) : file(path) {}
+  AtomicFile file;
+  int64_t data_start = 0;  // file offset of the data area
+  std::map<std::string, size_t> index;
+  std::vector<TensorEntry> entries;
+  std::vector<int64_t> rows_written;
+};
+
+SafetensorsWriter::SafetensorsWriter(const std::string& path, const std::vector<Spec>& specs,
+                                     const std::map<std::string, std::string>& metadata)
+    : st_(std::make_unique<State>(path)) {
   using nlohmann::json;
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   int64_t at = 0;
-  std::vector<std::vector<char>> blobs;
-  for (const auto& [name, t] : tensors) {
-    SANF_CHECK(name != "__metadata__" && !header.contains(name), path, ": tensor name '", name,
+  for (const Spec& s : specs) {
+    SANF_CHECK(s.name != "__metadata__" && !header.contains(s.name), path, ": tensor name '", s.name,
                "' is reserved or repeated");
-    blobs.push_back(t.to_bytes());
-    const int64_t nbytes = int64_t(blobs.back().size());
-    header[name] = {{"dtype", safetensors_dtype_name(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {at, at + nbytes}}};
+    const int64_t nbytes = numel(s.shape) * dtype_size(s.dtype);
+    header[s.name] = {{"dtype", safetensors_dtype_name(s.dtype)}, {"shape", s.shape}, {"data_offsets", {at, at + nbytes}}};
+    st_->index[s.name] = st_->entries.size();
+    st_->entries.push_back({s.name, s.dtype, s.shape, at, at + nbytes});
     at += nbytes;
   }
+  st_->rows_written.assign(specs.size(), 0);
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // pad so the data area starts 8-byte aligned
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  FILE* fp = std::fopen(tmp.c_str(), "wb");
-  SANF_CHECK(fp != nullptr, tmp, ": cannot create: ", std::strerror(errno));
   unsigned char len[8];
   for (int i = 0; i < 8; ++i) len[i] = (uint64_t(text.size()) >> (8 * i)) & 0xff;
-  bool ok = std::fwrite(len, 1, 8, fp) == 8 && std::fwrite(text.data(), 1, text.size(), fp) == text.size();
-  for (const auto& b : blobs) ok = ok && (b.empty() || std::fwrite(b.data(), 1, b.size(), fp) == b.size());
-  ok = std::fflush(fp) == 0 && ok;
-  ok = ::fsync(::fileno(fp)) == 0 && ok;
-  ok = std::fclose(fp) == 0 && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    std::remove(tmp.c_str());
-    SANF_FAIL(path, ": write failed: ", std::strerror(err));
+  st_->file.write(len, 8);
+  st_->file.write(text);
+  st_->data_start = 8 + int64_t(text.size());
+}
+
+SafetensorsWriter::~SafetensorsWriter() = default;
+
+void SafetensorsWriter::write_rows(const std::string& name, int64_t row, const Tensor& rows) {
+  write_rows_impl(name, row, rows, false);
+}
+
+void SafetensorsWriter::write_rows_impl(const std::string& name, int64_t row, const Tensor& t, bool whole) {
+  const std::string& path = st_->file.path();
+  auto it = st_->index.find(name);
+  SANF_CHECK(it != st_->index.end(), path, ": no tensor '", name, "' declared");
+  const TensorEntry& e = st_->entries[it->second];
+  SANF_CHECK(t.dtype() == e.dtype, path, ": tensor '", name, "' is ", dtype_name(e.dtype), ", got ",
+             dtype_name(t.dtype()));
+  int64_t nrows = 1, row_bytes = e.end - e.begin;
+  if (whole) {
+    SANF_CHECK(t.shape() == e.shape, path, ": tensor '", name, "' has shape ", shape_str(e.shape), ", got ",
+               shape_str(t.shape()));
+  } else {
+    SANF_CHECK(!e.shape.empty() && t.dim() == int64_t(e.shape.size()) &&
+                   std::equal(e.shape.begin() + 1, e.shape.end(), t.shape().begin() + 1),
+               path, ": rows of tensor '", name, "' ", shape_str(e.shape), " cannot be ", shape_str(t.shape()));
+    nrows = t.shape()[0];
+    SANF_CHECK(row >= 0 && row + nrows <= e.shape[0], path, ": rows [", row, ", ", row + nrows, ") of tensor '",
+               name, "' are outside its ", e.shape[0], " rows");
+    row_bytes = e.shape[0] > 0 ? (e.end - e.begin) / e.shape[0] : 0;
   }
+  const std::vector<char> bytes = t.to_bytes();
+  st_->file.seek(st_->data_start + e.begin + row * row_bytes);
+  st_->file.write(bytes.data(), bytes.size());
+  st_->rows_written[it->second] += whole ? (e.shape.empty() ? 1 : e.shape[0]) : nrows;
+}
+
+void SafetensorsWriter::commit() {
+  for (size_t i = 0; i < st_->entries.size(); ++i) {
+    const TensorEntry& e = st_->entries[i];
+    const int64_t want = e.shape.empty() ? 1 : e.shape[0];
+    SANF_CHECK(st_->rows_written[i] == want, st_->file.path(), ": tensor '", e.name, "' got ", st_->rows_written[i],
+               " of its ", want, " rows before commit");
+  }
+  st_->file.commit();
+}
+
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  std::vector<SafetensorsWriter::Spec> specs;
+  for (const auto& [name, t] : tensors) specs.push_back({name, t.dtype(), t.shape()});
+  SafetensorsWriter w(path, specs, metadata);
+  for (const auto& [name, t] : tensors) w.write_all(name, t);
+  w.commit();
 }
 
 }  // namespace sanf

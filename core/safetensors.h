@@ -55,6 +55,31 @@ class SafetensorsFile {
 void parse_safetensors_header(const std::string& path, const char* header, size_t header_size, int64_t data_size,
                               std::map<std::string, std::string>& metadata, std::vector<TensorEntry>& entries);
 
+// A streaming writer: names, dtypes and shapes are fixed up front (they make the header), then each
+// tensor's data arrives in slices of whole rows along dim 0, in any order, so a file larger than memory
+// (a feature cache) can be written batch by batch. Written through AtomicFile: nothing appears at `path`
+// until commit(), which first checks that every row of every tensor was written exactly once.
+class SafetensorsWriter {
+ public:
+  struct Spec {
+    std::string name;
+    DType dtype;
+    Shape shape;  // rank >= 1 for write_rows; rank 0 tensors take write_all
+  };
+  SafetensorsWriter(const std::string& path, const std::vector<Spec>& specs,
+                    const std::map<std::string, std::string>& metadata = {});
+  ~SafetensorsWriter();
+  // rows: (r, shape[1:]...) of the entry's dtype, any device -> rows [row, row + r) of `name`.
+  void write_rows(const std::string& name, int64_t row, const Tensor& rows);
+  void write_all(const std::string& name, const Tensor& t) { write_rows_impl(name, 0, t, true); }
+  void commit();
+
+ private:
+  void write_rows_impl(const std::string& name, int64_t row, const Tensor& t, bool whole);
+  struct State;
+  std::unique_ptr<State> st_;
+};
+
 // Write tensors (any device; converted to contiguous host bytes) with optional metadata, atomically.
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});

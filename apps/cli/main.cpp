@@ -4,9 +4,14 @@
 //                [--mean M,M,M] [--std S,S,S] [--ln-eps E]
 //   sanf extract --backbone CKPT|random:ARCH --dataset NAME --data-dir DIR --out FEATS.safetensors
 //                [--split train|test] [--batch-size B] [--image-size S] [--patch-size P] [--limit N]
+//   sanf train --dataset NAME --data-dir DIR --normal-class C --backbone CKPT|random:ARCH --out RUN [options]
+//   sanf eval --run RUN [--device cpu|cuda]
+//   sanf oneclass --dataset NAME --data-dir DIR [--classes all|LIST] --backbone ... --out DIR [options]
+//   sanf demo [--out DIR] [--no-caff] [options]   the one-class protocol on Fashion-MNIST, offline
 //   sanf bench vit [--arch vit-base] [--batch 8] [--image-size 224] [--reps 3] [--device cpu|cuda]
 //
-// Exit codes: 0 success, 2 usage errors (with the usage), 1 runtime errors (one line on stderr).
+// Exit codes: 0 success, 2 usage errors (with the usage), 1 runtime errors (one line on stderr),
+// 130 interrupted (Ctrl-C; what was complete stays usable).
 // This is the only place errors become exit codes.
 #include <CLI/CLI.hpp>
 #include <omp.h>
@@ -16,6 +21,9 @@
 #include <sstream>
 
 #include "apps/extract.h"
+#include "apps/features.h"
+#include "apps/interrupt.h"
+#include "apps/train.h"
 #include "core/safetensors.h"
 #include "vit/convert.h"
 
@@ -41,6 +49,11 @@ std::vector<double> parse_triple(const std::string& s, const char* what) {
 }
 
 Device parse_device(const std::string& s) { return s == "cuda" ? Device::CUDA : Device::CPU; }
+
+// The demo's training schedule (see `sanf demo --help` and README.md).
+constexpr int64_t kDemoTrainLimit = 2000;
+constexpr int64_t kDemoEpochs = 10;
+constexpr double kDemoLr = 2e-4;
 
 struct ConvertArgs {
   std::string from = "timm", in, out, arch, mean, std;
@@ -69,27 +82,124 @@ struct ExtractArgs {
   apps::BackboneOptions backbone;
   std::string dataset, data_dir, out, split = "test", device = "cpu";
   int64_t batch_size = 64, limit = 0;
+  bool f16 = false, skip_corrupt = false;
 };
 
 int run_extract(ExtractArgs a) {
   a.backbone.device = parse_device(a.device);
+  auto ds = apps::open_dataset(a.dataset, a.data_dir, a.split == "train" ? apps::Split::Train : apps::Split::Test,
+                               apps::DatasetOptions{a.skip_corrupt});
   auto model = apps::open_backbone(a.backbone);
-  auto ds = apps::open_dataset(a.dataset, a.data_dir, a.split == "train" ? apps::Split::Train : apps::Split::Test);
   std::vector<int64_t> idx;
   const int64_t n = a.limit > 0 ? std::min(a.limit, ds->size()) : ds->size();
   for (int64_t i = 0; i < n; ++i) idx.push_back(i);
-  if (a.backbone.spec.rfind("random:", 0) == 0)
+  if (a.backbone.is_random())
     std::fprintf(stderr, "note: %s is a randomly initialised backbone (seed %llu), not pretrained weights\n",
                  a.backbone.spec.c_str(), (unsigned long long)a.backbone.seed);
-  apps::Features f = apps::extract_features(*model, *ds, idx, a.batch_size);
-  std::map<std::string, std::string> meta = vit::config_to_metadata(model->config());
-  meta["format"] = "sanf-features";
-  meta["backbone"] = a.backbone.spec;
-  meta["dataset"] = a.dataset;
-  meta["split"] = a.split;
-  save_safetensors(a.out, {{"cls", f.cls}, {"patches", f.patches}, {"labels", f.labels}}, meta);
-  std::printf("wrote %s: %lld images, cls %s, patches %s\n", a.out.c_str(), (long long)n,
-              shape_str(f.cls.shape()).c_str(), shape_str(f.patches.shape()).c_str());
+  apps::ExtractOptions eo;
+  eo.batch_size = a.batch_size;
+  eo.f16 = a.f16;
+  apps::extract_to_file(*model, *ds, idx, a.out,
+                        {{"backbone", a.backbone.spec}, {"dataset", a.dataset}, {"split", a.split}}, eo);
+  const vit::ViTConfig& cfg = model->config();
+  std::printf("wrote %s: %lld images, cls (%lld, %lld), patches (%lld, %lld, %lld)\n", a.out.c_str(), (long long)n,
+              (long long)n, (long long)cfg.dim, (long long)n, (long long)cfg.num_patches(), (long long)cfg.dim);
+  return 0;
+}
+
+// ---- train / eval / oneclass / demo ------------------------------------------------------------------------
+
+struct RunArgs {
+  apps::RunConfig cfg;
+  std::string device = "cpu", out, classes = "all";
+  bool no_cache = false, resume = false;
+};
+
+// The options train, oneclass and demo share: data, backbone, flow, training, placement.
+void add_run_options(CLI::App* c, RunArgs& a, bool data_required) {
+  apps::RunConfig& r = a.cfg;
+  auto* ds = c->add_option("--dataset", r.dataset, "dataset: " + [] {
+    std::string s;
+    for (auto& n : apps::dataset_names()) s += (s.empty() ? "" : ", ") + n;
+    return s;
+  }())->check(CLI::IsMember(apps::dataset_names()));
+  auto* dd = c->add_option("--data-dir", r.data_dir, "dataset directory");
+  if (data_required) {
+    ds->required();
+    dd->required();
+  } else {
+    ds->capture_default_str();
+    dd->capture_default_str();
+  }
+  c->add_flag("--skip-corrupt", r.skip_corrupt, "image folders: leave out (and count) images that fail to decode");
+  c->add_option("--train-limit", r.train_limit, "only the first N training images of the normal class (0: all)")
+      ->capture_default_str();
+  c->add_option("--test-limit", r.test_limit, "only the first N test images (0: all)")->capture_default_str();
+  c->add_option("--backbone", r.backbone.spec, "checkpoint (from sanf convert) or random:ARCH")->capture_default_str();
+  c->add_option("--image-size", r.backbone.image_size, "backbone input size (0: the backbone's)")->capture_default_str();
+  c->add_option("--patch-size", r.backbone.patch_size, "patch size of a random backbone (0: the architecture's)")
+      ->capture_default_str();
+  c->add_option("--backbone-seed", r.backbone.seed, "seed of a random backbone")->capture_default_str();
+  c->add_option("--flow-layers", r.flow.layers, "K, number of FLLs")->capture_default_str();
+  c->add_option("--flow-hidden", r.flow.hidden, "H, CAFF hidden width (0: D)")->capture_default_str();
+  c->add_option("--flow-heads", r.flow.heads, "class-attention heads")->capture_default_str();
+  c->add_option("--clamp-alpha", r.flow.alpha, "soft clamp alpha")->capture_default_str();
+  c->add_option("--pool-grid", r.flow.pool_grid, "average-pool the token grid to G x G first (0: no pooling)")
+      ->capture_default_str();
+  c->add_flag("--no-caff", r.flow.no_caff, "ablation: attention over the flow's own half only, no patch tokens");
+  c->add_option("--epochs", r.epochs, "training epochs")->capture_default_str();
+  c->add_option("--batch-size", r.batch_size, "training batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--lr", r.lr, "Adam learning rate")->capture_default_str();
+  c->add_option("--beta1", r.beta1, "Adam beta1")->capture_default_str();
+  c->add_option("--beta2", r.beta2, "Adam beta2")->capture_default_str();
+  c->add_option("--adam-eps", r.eps, "Adam epsilon")->capture_default_str();
+  c->add_option("--weight-decay", r.weight_decay, "Adam weight decay (added to the gradient)")->capture_default_str();
+  c->add_option("--seed", r.seed, "seed of the flow's weights, permutations and batch order")->capture_default_str();
+  c->add_option("--device", a.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  c->add_option("--cache-dir", r.cache_dir, "feature cache directory (default: $SANF_CACHE_DIR or ~/.cache/sanf/features)");
+  c->add_flag("--no-cache", a.no_cache, "do not cache the backbone's features on disk");
+  c->add_flag("--cache-f16", r.cache_f16, "store cached features as f16 (half the disk)");
+  c->add_option("--extract-batch", r.extract_batch, "images per backbone batch")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+}
+
+apps::RunConfig finish(RunArgs& a) {
+  apps::RunConfig r = a.cfg;
+  r.device = parse_device(a.device);
+  if (a.no_cache) r.cache_dir.clear();
+  else if (r.cache_dir.empty()) r.cache_dir = apps::default_cache_dir();
+  return r;
+}
+
+int run_train(RunArgs& a) {
+  apps::TrainResult t = apps::train_run(finish(a), a.out, a.resume);
+  std::printf("trained %s: epochs %lld..%lld, final loss %.5f, %.1f s\n", a.out.c_str(), (long long)t.first_epoch,
+              (long long)t.epochs_done, t.loss, t.seconds);
+  return 0;
+}
+
+struct EvalArgs {
+  std::string run, device, cache_dir;
+  int64_t thumbnails = 8;
+};
+
+int run_eval(const EvalArgs& a) {
+  apps::EvalOptions o;
+  if (!a.device.empty()) o.device = parse_device(a.device);
+  if (!a.cache_dir.empty()) o.cache_dir = a.cache_dir;
+  o.thumbnails = a.thumbnails;
+  nlohmann::json m = apps::eval_run(a.run, o);
+  std::printf("%s: AUROC %.4f (NLL), %.4f (mean z^2), AUPR %.4f, F1max %.4f; %lld test images (%lld normal)\n",
+              a.run.c_str(), m["auroc"].get<double>(), m["auroc_z2"].get<double>(), m["aupr"].get<double>(),
+              m["f1_max"].get<double>(), (long long)m["n_test"].get<int64_t>(), (long long)m["n_normal"].get<int64_t>());
+  std::printf("wrote %s/metrics.json, scores.csv, roc.svg, hist_nll.svg, hist_z2.svg, report.html\n", a.run.c_str());
+  return 0;
+}
+
+int run_oneclass(RunArgs& a) {
+  apps::OneClassOptions o;
+  o.classes = a.classes;
+  apps::oneclass_run(finish(a), a.out, o);
   return 0;
 }
 
@@ -157,6 +267,45 @@ int main(int argc, char** argv) {
   extract->add_option("--seed", ea.backbone.seed, "seed of a random backbone");
   extract->add_option("--limit", ea.limit, "only the first N images");
   extract->add_option("--device", ea.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  extract->add_flag("--f16", ea.f16, "store the tokens as f16");
+  extract->add_flag("--skip-corrupt", ea.skip_corrupt, "image folders: leave out images that fail to decode");
+
+  RunArgs ta;
+  auto* train = app.add_subcommand("train", "train the flow on one normal class");
+  add_run_options(train, ta, true);
+  train->add_option("--normal-class", ta.cfg.normal_class, "the normal class: name or index")->required();
+  train->add_option("--out", ta.out, "run directory")->required();
+  train->add_flag("--resume", ta.resume, "continue the run in --out from its last complete epoch");
+
+  EvalArgs va;
+  auto* eval = app.add_subcommand("eval", "score the test split with a trained run; metrics, plots, report");
+  eval->add_option("--run", va.run, "run directory (from sanf train)")->required();
+  eval->add_option("--device", va.device, "cpu or cuda (default: the run's)")->check(CLI::IsMember({"cpu", "cuda"}));
+  eval->add_option("--cache-dir", va.cache_dir, "feature cache directory (default: the run's)");
+  eval->add_option("--thumbnails", va.thumbnails, "most anomalous / most normal images in report.html")
+      ->capture_default_str();
+
+  RunArgs oa;
+  auto* oneclass = app.add_subcommand("oneclass", "the one-class protocol: one run per normal class, a table");
+  add_run_options(oneclass, oa, true);
+  oneclass->add_option("--classes", oa.classes, "all, or a comma-separated list of class names / indices")
+      ->capture_default_str();
+  oneclass->add_option("--out", oa.out, "directory for the runs and results.csv / results.json")->required();
+
+  // The demo: everything offline on 2 CPU cores. No pretrained weights can be downloaded here, so the
+  // backbone is a seeded RANDOM vit-tiny at 32x32 with 4x4 patches (64 tokens); it says so when it runs.
+  RunArgs da;
+  da.cfg.backbone = {"random:vit-tiny", 32, 4, 0, Device::CPU};
+  da.cfg.train_limit = kDemoTrainLimit;
+  da.cfg.epochs = kDemoEpochs;
+  da.cfg.lr = kDemoLr;
+  da.cfg.cache_f16 = true;
+  da.out = "sanf-demo";
+  auto* demo = app.add_subcommand("demo", "the one-class protocol on Fashion-MNIST with a random backbone, offline");
+  add_run_options(demo, da, false);
+  demo->add_option("--classes", da.classes, "all, or a comma-separated list of class names / indices")
+      ->capture_default_str();
+  demo->add_option("--out", da.out, "output directory")->capture_default_str();
 
   BenchArgs ba;
   auto* bench = app.add_subcommand("bench", "benchmarks (JSON lines)");
@@ -178,9 +327,26 @@ int main(int argc, char** argv) {
     if (*convert) return run_convert(ca);
     if (*extract) return run_extract(ea);
     if (*bench_vit) return run_bench_vit(ba);
+    apps::install_interrupt_handler();
+    if (*train) return run_train(ta);
+    if (*eval) return run_eval(va);
+    if (*oneclass) return run_oneclass(oa);
+    if (*demo) {
+      std::printf("sanf demo: the one-class protocol on Fashion-MNIST (%s), every class in turn normal.\n"
+                  "The backbone is a seeded RANDOMLY INITIALISED ViT (%s, %lldx%lld, patch %lld), not pretrained\n"
+                  "weights: none can be downloaded here. Expect AUROCs far below the paper's; see the README for\n"
+                  "real weights.\n",
+                  da.cfg.data_dir.c_str(), da.cfg.backbone.spec.c_str(), (long long)da.cfg.backbone.image_size,
+                  (long long)da.cfg.backbone.image_size, (long long)da.cfg.backbone.patch_size);
+      std::fflush(stdout);
+      return run_oneclass(da);
+    }
   } catch (const CLI::ValidationError& e) {
     std::fprintf(stderr, "sanf: %s\n", e.what());
     return 2;
+  } catch (const apps::Interrupted& e) {
+    std::fprintf(stderr, "\nsanf: %s\n", e.what());
+    return 130;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sanf: %s\n", e.what());
     return 1;

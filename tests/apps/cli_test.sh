@@ -3,19 +3,7 @@
 # 0 success, 2 usage errors, 1 runtime errors; a failed command leaves no output file.
 set -u
 sanf=$1 fixtures=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-expect() {  # expect CODE DESCRIPTION -- COMMAND...
-  local want=$1 what=$2; shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  if [ "$got" -ne "$want" ]; then
-    echo "FAIL: $what: exit $got, expected $want"; cat "$tmp/out" "$tmp/err"; fail=1
-  else
-    echo "ok: $what (exit $got)"
-  fi
-}
+source "$(dirname "$0")/cli_lib.sh"
 expect 2 "no subcommand" -- "$sanf"
 expect 2 "unknown option" -- "$sanf" extract --bogus
 expect 2 "unknown dataset" -- "$sanf" extract --backbone random:vit-tiny --dataset imagenet --data-dir "$tmp" --out "$tmp/x"

@@ -8,23 +8,14 @@
 #include <fstream>
 
 #include "apps/datasets.h"
+#include "tests/testing/temp_dir.h"
 
 using namespace sanf;
 using namespace sanf::apps;
 namespace fs = std::filesystem;
+using sanf::testing::TempDir;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& stem) {
-    path = fs::temp_directory_path() / ("sanf_ds_" + stem + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string str() const { return path.string(); }
-};
-
 void write_file(const fs::path& p, const std::string& bytes, bool gzip = false) {
   if (gzip) {
     gzFile gz = gzopen(p.string().c_str(), "wb");

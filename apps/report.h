@@ -1,0 +1,81 @@
+// apps/report.h: what `sanf eval` leaves behind for a person to read: plots, a one-file HTML report and a
+// CSV of every test sample's scores.
+//
+// Everything here is self-contained and offline: the SVG plots draw their text as SVG <text> in the
+// viewer's own sans-serif font (no font files, no scripts), and the HTML report inlines its CSS, the SVGs
+// and the thumbnails (PNG bytes as data: URIs), so the report is one file that can be mailed or archived.
+// All caller text (titles, metric names, captions, class names) is escaped. Every file is written
+// atomically (core/atomic_file.h): a failed or interrupted run leaves the old file or none, never half of
+// one. The PNG bytes come from the caller, so this file does not depend on any image codec.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "apps/metrics.h"
+
+namespace sanf::apps {
+
+// ---- text helpers ---------------------------------------------------------------------------------------
+
+// Escape text for HTML and SVG (XML) content and attribute values: & < > " ' become entities.
+std::string html_escape(std::string_view text);
+
+// Base64 (RFC 4648 section 4: alphabet A-Z a-z 0-9 + /, '=' padding, no line breaks).
+std::string base64_encode(std::string_view bytes);
+
+// Write `content` to `path` atomically (temporary file in the same directory + rename; see
+// core/atomic_file.h). Throws sanf::Error naming the path; on failure nothing is left behind.
+void write_text_atomic(const std::string& path, const std::string& content);
+
+// ---- plots (standalone SVG documents) --------------------------------------------------------------------
+
+// The ROC curve on the unit square, with axes ticked 0, 0.2, ..., 1, the chance diagonal and a legend
+// "ROC (AUROC = 0.9876)".
+std::string roc_svg(const RocCurve& roc, double auroc, const std::string& title);
+
+// Histograms of the normal (label 0) and anomalous (label 1) scores, overlaid in two translucent colours on
+// shared bins (`bins` equal bins over [min score, max score]). Each class is normalised to a density (count
+// / (class size * bin width)), so a small class is as visible as a large one. Draws exactly `bins` bars per
+// class present (empty bins are zero-height bars), each a <rect class="bar normal"> or
+// <rect class="bar anomalous">.
+std::string histogram_svg(const std::vector<double>& scores, const std::vector<int>& labels,
+                          const std::string& title, int bins = 40);
+
+// ---- the HTML report -------------------------------------------------------------------------------------
+
+struct Thumbnail {
+  std::string png;      // the bytes of a PNG file (checked for the PNG signature)
+  std::string caption;  // e.g. "#1234 sneaker (anomalous), score 812.4"
+};
+
+struct ReportInput {
+  std::string title;
+  std::vector<std::pair<std::string, std::string>> metrics;  // rows of the metrics table: name, value
+  std::string roc_svg, histogram_svg;                        // from the functions above; "" leaves one out
+  std::vector<Thumbnail> most_anomalous, most_normal;        // in the order to show them
+};
+
+// The report as one HTML document.
+std::string report_html(const ReportInput& in);
+
+// report_html(in), written atomically to `path`.
+void write_report_html(const std::string& path, const ReportInput& in);
+
+// ---- the scores CSV --------------------------------------------------------------------------------------
+
+// One row per sample, in the order given:
+//   index,label,label_name,is_anomaly,score_nll,score_z2
+// `indices` are the samples' positions in the dataset split, `labels` their class labels (indices into
+// `label_names`, the dataset's class names), `is_anomaly` 0/1 as given to the metrics. Scores are printed
+// with %.9g (enough digits to read a float back exactly). Names containing a comma, quote or line break are
+// quoted as RFC 4180 says. All vectors but label_names must have the same length. Written atomically.
+void write_scores_csv(const std::string& path, const std::vector<int64_t>& indices,
+                      const std::vector<int64_t>& labels, const std::vector<double>& nll_scores,
+                      const std::vector<double>& z2_scores, const std::vector<std::string>& label_names,
+                      const std::vector<int>& is_anomaly);
+
+}  // namespace sanf::apps

@@ -1,0 +1,525 @@
+// apps/train.cpp: run directories, the training loop, evaluation and the one-class protocol.
+#include "apps/train.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "apps/image_io.h"
+#include "apps/interrupt.h"
+#include "apps/metrics.h"
+#include "apps/report.h"
+#include "core/atomic_file.h"
+#include "core/safetensors.h"
+#include "flows/flow.h"
+#include "nn/adam.h"
+
+namespace sanf::apps {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr int kConfigVersion = 1;
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+Device device_from_name(const std::string& s, const std::string& source) {
+  if (s == "cpu") return Device::CPU;
+  if (s == "cuda") return Device::CUDA;
+  SANF_FAIL(source, ": device must be cpu or cuda, got '", s, "'");
+}
+
+json read_json_file(const std::string& path) {
+  std::ifstream f(path);
+  SANF_CHECK(f.good(), path, ": cannot open");
+  try {
+    return json::parse(f);
+  } catch (const json::exception& e) {
+    SANF_FAIL(path, ": not valid JSON: ", e.what());
+  }
+}
+
+void write_json_file(const std::string& path, const json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
+
+// A class given by name or by index.
+int64_t resolve_class(const std::string& given, const std::vector<std::string>& names, const std::string& what) {
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == given) return int64_t(i);
+  if (!given.empty() && std::all_of(given.begin(), given.end(), ::isdigit)) {
+    const int64_t i = std::stoll(given);
+    if (i >= 0 && i < int64_t(names.size())) return i;
+  }
+  std::string known;
+  for (size_t i = 0; i < names.size(); ++i) known += cat(i ? ", " : "", i, "=", names[i]);
+  SANF_FAIL(what, ": unknown class '", given, "'; the classes are ", known);
+}
+
+std::string run_file(const std::string& run_dir, const char* name) { return (fs::path(run_dir) / name).string(); }
+
+// The epochs in an existing train_log.jsonl, up to and including `last_epoch`.
+std::vector<json> read_log(const std::string& path, int64_t last_epoch) {
+  std::vector<json> lines;
+  std::ifstream f(path);
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.empty()) continue;
+    json j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("epoch")) continue;  // a torn line from an older, non-atomic writer
+    if (j["epoch"].get<int64_t>() <= last_epoch) lines.push_back(j);
+  }
+  return lines;
+}
+
+void write_log(const std::string& path, const std::vector<json>& lines) {
+  std::string text;
+  for (const json& j : lines) text += j.dump() + "\n";
+  write_file_atomic(path, text);
+}
+
+// The sum of squares of every parameter's gradient (inf or nan when any element is).
+double grad_norm_sq(flows::Flow& flow) {
+  NoGradGuard no_grad;
+  double total = 0;
+  for (auto& [name, p] : flow.named_parameters()) {
+    const Tensor g = p->grad();
+    if (!g.defined()) continue;
+    total += sum(square(to(g, DType::F32))).item();
+  }
+  return total;
+}
+
+}  // namespace
+
+// ---- RunConfig ---------------------------------------------------------------------------------------------
+
+void RunConfig::resolve() {
+  SANF_CHECK(epochs >= 0, "--epochs must be >= 0, got ", epochs);
+  SANF_CHECK(batch_size > 0, "--batch-size must be positive, got ", batch_size);
+  SANF_CHECK(lr > 0 && std::isfinite(lr), "--lr must be a positive number, got ", lr);
+  SANF_CHECK(train_limit >= 0 && test_limit >= 0, "--train-limit and --test-limit must be >= 0");
+  SANF_CHECK(!normal_class.empty(), "no normal class given (--normal-class)");
+  auto ds = open_dataset(dataset, data_dir, Split::Train, DatasetOptions{skip_corrupt});
+  normal_label = resolve_class(normal_class, ds->class_names(), cat(dataset, " (", data_dir, ")"));
+  normal_name = ds->class_names()[size_t(normal_label)];
+  const vit::ViTConfig vc = backbone_config(backbone);
+  flow.dim = vc.dim;
+  flow.tokens = vc.num_patches();
+  flow.seed = seed;
+  flow.validate("flow options");
+}
+
+json RunConfig::to_json() const {
+  return json{{"version", kConfigVersion},
+              {"dataset", dataset},
+              {"data_dir", data_dir},
+              {"normal_class", normal_class},
+              {"normal_label", normal_label},
+              {"normal_name", normal_name},
+              {"skip_corrupt", skip_corrupt},
+              {"train_limit", train_limit},
+              {"test_limit", test_limit},
+              {"backbone", {{"spec", backbone.spec},
+                            {"image_size", backbone.image_size},
+                            {"patch_size", backbone.patch_size},
+                            {"seed", backbone.seed}}},
+              {"flow", flow.to_metadata()},
+              {"epochs", epochs},
+              {"batch_size", batch_size},
+              {"lr", lr},
+              {"adam", {{"beta1", beta1}, {"beta2", beta2}, {"eps", eps}, {"weight_decay", weight_decay}}},
+              {"seed", seed},
+              {"device", device_name(device)},
+              {"cache_dir", cache_dir},
+              {"cache_f16", cache_f16},
+              {"extract_batch", extract_batch}};
+}
+
+RunConfig RunConfig::from_json(const json& j, const std::string& source) {
+  RunConfig c;
+  try {
+    SANF_CHECK(j.at("version").get<int>() == kConfigVersion, source, ": config version ", j.at("version"),
+               " is not ", kConfigVersion);
+    c.dataset = j.at("dataset");
+    c.data_dir = j.at("data_dir");
+    c.normal_class = j.at("normal_class");
+    c.normal_label = j.at("normal_label");
+    c.normal_name = j.at("normal_name");
+    c.skip_corrupt = j.at("skip_corrupt");
+    c.train_limit = j.at("train_limit");
+    c.test_limit = j.at("test_limit");
+    const json& b = j.at("backbone");
+    c.backbone.spec = b.at("spec");
+    c.backbone.image_size = b.at("image_size");
+    c.backbone.patch_size = b.at("patch_size");
+    c.backbone.seed = b.at("seed");
+    c.flow = flows::FlowConfig::from_metadata(j.at("flow").get<std::map<std::string, std::string>>(), source);
+    c.epochs = j.at("epochs");
+    c.batch_size = j.at("batch_size");
+    c.lr = j.at("lr");
+    const json& a = j.at("adam");
+    c.beta1 = a.at("beta1");
+    c.beta2 = a.at("beta2");
+    c.eps = a.at("eps");
+    c.weight_decay = a.at("weight_decay");
+    c.seed = j.at("seed");
+    c.device = device_from_name(j.at("device"), source);
+    c.cache_dir = j.at("cache_dir");
+    c.cache_f16 = j.at("cache_f16");
+    c.extract_batch = j.at("extract_batch");
+  } catch (const json::exception& e) {
+    SANF_FAIL(source, ": not a sanf run config: ", e.what());
+  }
+  return c;
+}
+
+json RunConfig::identity() const {
+  json j = to_json();
+  for (const char* k : {"epochs", "lr", "device", "cache_dir", "extract_batch", "normal_class"}) j.erase(k);
+  return j;
+}
+
+FeatureRequest RunConfig::features(Split split) const {
+  FeatureRequest r;
+  r.backbone = backbone;
+  r.backbone.device = device;
+  r.dataset = dataset;
+  r.data_dir = data_dir;
+  r.dataset_options.skip_corrupt = skip_corrupt;
+  r.split = split;
+  r.label = split == Split::Train ? normal_label : -1;
+  r.limit = split == Split::Train ? train_limit : test_limit;
+  r.extract.batch_size = extract_batch;
+  r.extract.f16 = cache_f16;
+  r.cache_dir = cache_dir;
+  return r;
+}
+
+RunConfig read_run_config(const std::string& run_dir) {
+  const std::string path = run_file(run_dir, "config.json");
+  SANF_CHECK(fs::exists(path), run_dir, ": not a run directory (no config.json)");
+  return RunConfig::from_json(read_json_file(path), path);
+}
+
+// ---- training ----------------------------------------------------------------------------------------------
+
+TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
+  const auto t0 = std::chrono::steady_clock::now();
+  cfg.resolve();
+  const std::string config_path = run_file(run_dir, "config.json"), ckpt = run_file(run_dir, "flow.safetensors"),
+                    log_path = run_file(run_dir, "train_log.jsonl");
+  const bool exists = fs::exists(config_path);
+  if (exists) {
+    SANF_CHECK(resume, run_dir, " already holds a run (config.json); pass --resume to continue it, or choose "
+               "another --out");
+    const RunConfig old = read_run_config(run_dir);
+    const json a = old.identity(), b = cfg.identity();
+    std::string diff;
+    for (auto it = b.begin(); it != b.end(); ++it)
+      if (!a.contains(it.key()) || a.at(it.key()) != it.value())
+        diff += cat("\n  ", it.key(), ": ", a.contains(it.key()) ? a.at(it.key()).dump() : "(missing)", " in the run, ",
+                    it.value().dump(), " now");
+    SANF_CHECK(diff.empty(), run_dir, " holds a run with another configuration; differences:", diff);
+  } else {
+    SANF_CHECK(!resume || !fs::exists(run_dir) || fs::is_empty(run_dir), run_dir,
+               ": nothing to resume (no config.json) and the directory is not empty");
+    SANF_CHECK(!fs::exists(run_dir) || fs::is_directory(run_dir), run_dir, ": exists and is not a directory");
+    SANF_CHECK(!fs::exists(run_dir) || fs::is_empty(run_dir), run_dir,
+               ": the directory is not empty and holds no run; choose another --out");
+  }
+
+  if (cfg.backbone.is_random())
+    std::fprintf(stderr, "note: the backbone is a RANDOMLY INITIALISED %s (seed %llu), not pretrained weights; "
+                 "AUROC will be far below the paper's (see the README for real weights)\n",
+                 cfg.backbone.spec.c_str() + 7, (unsigned long long)cfg.backbone.seed);
+  const FeatureSet train = load_features(cfg.features(Split::Train));
+  SANF_CHECK(train.dim() == cfg.flow.dim && train.tokens() == cfg.flow.tokens, train.path(), ": features are ",
+             train.tokens(), " x ", train.dim(), " but the backbone gives ", cfg.flow.tokens, " x ", cfg.flow.dim);
+
+  fs::create_directories(run_dir);
+  if (!exists) write_json_file(config_path, cfg.to_json());
+  else {  // keep the stored run, with the new schedule and placement
+    json j = read_json_file(config_path);
+    const json now = cfg.to_json();
+    for (const char* k : {"epochs", "lr", "device", "cache_dir", "extract_batch"}) j[k] = now[k];
+    write_json_file(config_path, j);
+  }
+
+  flows::Flow flow(cfg.flow, DType::F32, cfg.device);
+  nn::Adam adam(flow.named_parameters(), nn::AdamOptions{cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay});
+  int64_t done = 0;
+  if (fs::exists(ckpt)) {
+    flow.load(ckpt, &adam);
+    const std::map<std::string, std::string> meta = SafetensorsFile::open(ckpt).metadata();
+    SANF_CHECK(meta.count("train.epoch"), ckpt, ": no train.epoch in its metadata");
+    done = std::stoll(meta.at("train.epoch"));
+    adam.options().lr = cfg.lr;
+  }
+  std::vector<json> log = read_log(log_path, done);
+  TrainResult res;
+  res.first_epoch = done + 1;
+  res.epochs_done = done;
+  if (!log.empty()) res.loss = log.back().value("loss", 0.0);
+  if (done >= cfg.epochs) {
+    std::fprintf(stderr, "train: %s already has %lld of %lld epochs\n", run_dir.c_str(), (long long)done,
+                 (long long)cfg.epochs);
+    res.seconds = seconds_since(t0);
+    return res;
+  }
+
+  const int64_t n = train.size(), steps = (n + cfg.batch_size - 1) / cfg.batch_size;
+  std::fprintf(stderr, "train: class %lld (%s), %lld images, %lld steps per epoch, epochs %lld..%lld\n",
+               (long long)cfg.normal_label, cfg.normal_name.c_str(), (long long)n, (long long)steps,
+               (long long)done + 1, (long long)cfg.epochs);
+  const std::string last_good =
+      done > 0 ? cat(ckpt, " still holds epoch ", done) : std::string("no epoch had completed");
+  for (int64_t epoch = done + 1; epoch <= cfg.epochs; ++epoch) {
+    const auto te = std::chrono::steady_clock::now();
+    Generator gen(cfg.seed * 1000003ull + uint64_t(epoch));
+    const std::vector<int64_t> order = gen.permutation(n);
+    double loss_sum = 0, gnorm = 0;
+    for (int64_t s = 0; s < steps; ++s) {
+      const std::string where = cat("at epoch ", epoch, ", step ", s + 1, " of ", steps);
+      const std::string keep =
+          epoch > 1 ? cat(ckpt, " still holds epoch ", epoch - 1, " (resume with --resume)") : last_good;
+      try {
+        check_interrupt(where);
+      } catch (const Interrupted& e) {
+        throw Interrupted(cat(e.what(), "; ", keep));
+      }
+      const int64_t b0 = s * cfg.batch_size, b = std::min(cfg.batch_size, n - b0);
+      auto [y, P] = train.batch(std::vector<int64_t>(order.begin() + b0, order.begin() + b0 + b), cfg.device);
+      Tensor loss = flows::nll_loss(flow.forward(y, P));
+      const double l = loss.item();
+      SANF_CHECK(std::isfinite(l), "training stopped ", where, " (global step ", (epoch - 1) * steps + s + 1,
+                 "): the loss is ", l, "; ", keep, ". Try a smaller --lr.");
+      backward(loss);
+      const double g2 = grad_norm_sq(flow);
+      SANF_CHECK(std::isfinite(g2), "training stopped ", where, " (global step ", (epoch - 1) * steps + s + 1,
+                 "): a gradient is not finite (loss ", l, "); ", keep, ". Try a smaller --lr.");
+      adam.step();
+      adam.zero_grad();
+      loss_sum += l * double(b);
+      gnorm = std::sqrt(g2);
+    }
+    const double mean_loss = loss_sum / double(n), secs = seconds_since(te);
+    flow.save(ckpt, &adam, {{"train.epoch", std::to_string(epoch)}, {"train.loss", cat(mean_loss)}});
+    log.push_back(json{{"epoch", epoch}, {"loss", mean_loss}, {"seconds", secs}, {"steps", steps},
+                       {"lr", cfg.lr}, {"grad_norm", gnorm}});
+    write_log(log_path, log);
+    std::fprintf(stderr, "epoch %lld/%lld: loss %.5f, %.1f s\n", (long long)epoch, (long long)cfg.epochs, mean_loss,
+                 secs);
+    res.epochs_done = epoch;
+    res.loss = mean_loss;
+  }
+  res.seconds = seconds_since(t0);
+  return res;
+}
+
+// ---- evaluation --------------------------------------------------------------------------------------------
+
+json eval_run(const std::string& run_dir, const EvalOptions& opt) {
+  const auto t0 = std::chrono::steady_clock::now();
+  RunConfig cfg = read_run_config(run_dir);
+  if (opt.device) cfg.device = *opt.device;
+  if (opt.cache_dir) cfg.cache_dir = *opt.cache_dir;
+  const std::string ckpt = run_file(run_dir, "flow.safetensors");
+  SANF_CHECK(fs::exists(ckpt), run_dir, ": no flow.safetensors (no training epoch has completed); run sanf train first");
+  auto flow = flows::Flow::from_file(ckpt, DType::F32, cfg.device);
+  const std::map<std::string, std::string> meta = SafetensorsFile::open(ckpt).metadata();
+  const int64_t epoch = meta.count("train.epoch") ? std::stoll(meta.at("train.epoch")) : 0;
+  SANF_CHECK(flow->config().same_architecture(cfg.flow), ckpt, ": its flow config differs from ", run_dir,
+             "/config.json");
+
+  const FeatureSet test = load_features(cfg.features(Split::Test));
+  const int64_t n = test.size();
+  std::vector<double> nll_s(static_cast<size_t>(n)), z2_s(static_cast<size_t>(n));
+  {
+    NoGradGuard no_grad;
+    const int64_t bs = 256;
+    for (int64_t b0 = 0; b0 < n; b0 += bs) {
+      check_interrupt(cat("while scoring the test split (", b0, "/", n, ")"));
+      const int64_t b = std::min(bs, n - b0);
+      std::vector<int64_t> rows(static_cast<size_t>(b));
+      for (int64_t k = 0; k < b; ++k) rows[size_t(k)] = b0 + k;
+      auto [y, P] = test.batch(rows, cfg.device);
+      flows::Flow::Output out = flow->forward(y, P);
+      const std::vector<double> a = to(flows::nll(out), DType::F64).to_vector(),
+                                z = to(flows::mean_z2(out.z), DType::F64).to_vector();
+      for (int64_t k = 0; k < b; ++k) {
+        SANF_CHECK(std::isfinite(a[size_t(k)]) && std::isfinite(z[size_t(k)]), "eval: the score of test image ",
+                   test.indices()[size_t(b0 + k)], " is not finite (nll ", a[size_t(k)], ", z2 ", z[size_t(k)],
+                   "); the flow in ", ckpt, " produced non-finite output");
+        nll_s[size_t(b0 + k)] = a[size_t(k)];
+        z2_s[size_t(b0 + k)] = z[size_t(k)];
+      }
+    }
+  }
+  std::vector<int> is_anom(static_cast<size_t>(n));
+  int64_t n_anom = 0;
+  for (int64_t i = 0; i < n; ++i) n_anom += is_anom[size_t(i)] = test.labels()[size_t(i)] != cfg.normal_label;
+  SANF_CHECK(n_anom > 0 && n_anom < n, "eval: the test split (", n, " images) needs both normal (class ",
+             cfg.normal_name, ") and anomalous images; it has ", n - n_anom, " normal");
+
+  const double au = auroc(nll_s, is_anom), au_z2 = auroc(z2_s, is_anom), ap = average_precision(nll_s, is_anom);
+  const F1Max f1 = f1_max(nll_s, is_anom);
+  auto test_ds = open_dataset(cfg.dataset, cfg.data_dir, Split::Test, DatasetOptions{cfg.skip_corrupt});
+  const std::vector<std::string>& names = test_ds->class_names();
+
+  write_scores_csv(run_file(run_dir, "scores.csv"), test.indices(), test.labels(), nll_s, z2_s, names, is_anom);
+  const std::string roc = roc_svg(roc_curve(nll_s, is_anom), au, "ROC, NLL score, normal class " + cfg.normal_name);
+  const std::string hist = histogram_svg(nll_s, is_anom, "NLL score, normal class " + cfg.normal_name);
+  write_text_atomic(run_file(run_dir, "roc.svg"), roc);
+  write_text_atomic(run_file(run_dir, "hist_nll.svg"), hist);
+  write_text_atomic(run_file(run_dir, "hist_z2.svg"),
+                    histogram_svg(z2_s, is_anom, "mean z^2 score, normal class " + cfg.normal_name));
+
+  json m{{"auroc", au},
+         {"auroc_z2", au_z2},
+         {"aupr", ap},
+         {"f1_max", f1.f1},
+         {"f1_threshold", f1.threshold},
+         {"f1_precision", f1.precision},
+         {"f1_recall", f1.recall},
+         {"n_test", n},
+         {"n_normal", n - n_anom},
+         {"n_anomalous", n_anom},
+         {"dataset", cfg.dataset},
+         {"normal_class", cfg.normal_label},
+         {"normal_name", cfg.normal_name},
+         {"backbone", cfg.backbone.spec},
+         {"backbone_random", cfg.backbone.is_random()},
+         {"no_caff", cfg.flow.no_caff},
+         {"epoch", epoch},
+         {"config", cfg.identity()}};
+
+  ReportInput rep;
+  rep.title = cat("sanf: ", cfg.dataset, ", normal class ", cfg.normal_label, " (", cfg.normal_name, ")");
+  auto fmt = [](double v) { return cat(std::round(v * 1e4) / 1e4); };
+  rep.metrics = {{"AUROC (NLL score)", fmt(au)},
+                 {"AUROC (mean z^2 score)", fmt(au_z2)},
+                 {"AUPR (NLL score)", fmt(ap)},
+                 {"F1 max (NLL score)", cat(fmt(f1.f1), " at score >= ", f1.threshold)},
+                 {"test images", cat(n, " (", n - n_anom, " normal, ", n_anom, " anomalous)")},
+                 {"backbone", cfg.backbone.spec + (cfg.backbone.is_random() ? " (random weights, not pretrained)" : "")},
+                 {"flow", cat(cfg.flow.layers, " layers, hidden ", cfg.flow.hidden_width(),
+                              cfg.flow.no_caff ? ", no CAFF" : ", CAFF", ", epoch ", epoch)}};
+  rep.roc_svg = roc;
+  rep.histogram_svg = hist;
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[size_t(i)] = i;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return nll_s[size_t(a)] > nll_s[size_t(b)]; });
+  const int64_t k = std::min<int64_t>(opt.thumbnails, n);
+  auto thumb = [&](int64_t row) {
+    const int64_t i = test.indices()[size_t(row)], label = test.labels()[size_t(row)];
+    return Thumbnail{encode_png(test_ds->image(i)),
+                     cat("#", i, " ", names[size_t(label)], is_anom[size_t(row)] ? " (anomalous)" : " (normal)",
+                         ", score ", std::round(nll_s[size_t(row)] * 10) / 10)};
+  };
+  for (int64_t j = 0; j < k; ++j) rep.most_anomalous.push_back(thumb(order[size_t(j)]));
+  for (int64_t j = 0; j < k; ++j) rep.most_normal.push_back(thumb(order[size_t(n - 1 - j)]));
+  write_report_html(run_file(run_dir, "report.html"), rep);
+  m["seconds"] = seconds_since(t0);
+  write_json_file(run_file(run_dir, "metrics.json"), m);  // last: its presence marks a finished evaluation
+  return m;
+}
+
+// ---- the one-class protocol ------------------------------------------------------------------------------
+
+json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneClassOptions& opt) {
+  auto ds = open_dataset(base.dataset, base.data_dir, Split::Train, DatasetOptions{base.skip_corrupt});
+  const std::vector<std::string>& names = ds->class_names();
+  std::vector<int64_t> labels;
+  if (opt.classes == "all") {
+    for (size_t i = 0; i < names.size(); ++i) labels.push_back(int64_t(i));
+  } else {
+    std::stringstream ss(opt.classes);
+    std::string item;
+    while (std::getline(ss, item, ','))
+      labels.push_back(resolve_class(item, names, cat(base.dataset, " (", base.data_dir, ")")));
+    SANF_CHECK(!labels.empty(), "--classes: no class given");
+  }
+  fs::create_directories(out_dir);
+  json rows = json::array();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t label : labels) {
+    RunConfig cfg = base;
+    cfg.normal_class = std::to_string(label);
+    const std::string run_dir = (fs::path(out_dir) / cat(label, "-", names[size_t(label)])).string();
+    const std::string metrics_path = run_file(run_dir, "metrics.json");
+    json m;
+    bool skipped = false;
+    if (fs::exists(metrics_path)) {
+      cfg.resolve();
+      const json old = read_json_file(metrics_path);
+      const RunConfig stored = read_run_config(run_dir);
+      if (old.value("config", json()) == cfg.identity() && old.value("epoch", int64_t(-1)) == cfg.epochs &&
+          stored.identity() == cfg.identity()) {
+        m = old;
+        skipped = true;
+        std::fprintf(stderr, "oneclass: class %lld (%s) already done in %s\n", (long long)label,
+                     names[size_t(label)].c_str(), run_dir.c_str());
+      }
+    }
+    if (!skipped) {
+      std::fprintf(stderr, "oneclass: class %lld (%s) -> %s\n", (long long)label, names[size_t(label)].c_str(),
+                   run_dir.c_str());
+      train_run(cfg, run_dir, fs::exists(run_file(run_dir, "config.json")));
+      m = eval_run(run_dir, opt.eval);
+    }
+    rows.push_back(json{{"class", label},
+                        {"name", names[size_t(label)]},
+                        {"auroc", m.at("auroc")},
+                        {"auroc_z2", m.at("auroc_z2")},
+                        {"aupr", m.at("aupr")},
+                        {"f1_max", m.at("f1_max")},
+                        {"run", run_dir}});
+  }
+  auto mean_of = [&](const char* key) {
+    double s = 0;
+    for (const json& r : rows) s += r.at(key).get<double>();
+    return s / double(rows.size());
+  };
+  json result{{"dataset", base.dataset},
+              {"backbone", base.backbone.spec},
+              {"backbone_random", base.backbone.is_random()},
+              {"no_caff", base.flow.no_caff},
+              {"epochs", base.epochs},
+              {"classes", rows},
+              {"mean", {{"auroc", mean_of("auroc")}, {"auroc_z2", mean_of("auroc_z2")}, {"aupr", mean_of("aupr")},
+                        {"f1_max", mean_of("f1_max")}}},
+              {"seconds", seconds_since(t0)}};
+  std::string csv = "class,name,auroc,auroc_z2,aupr,f1_max\n", table;
+  table += cat("\n", base.dataset, ", one-class AUROC (backbone ", base.backbone.spec,
+               base.backbone.is_random() ? ", RANDOM weights" : "", base.flow.no_caff ? ", no CAFF" : "", ")\n");
+  char line[256];
+  std::snprintf(line, sizeof line, "%-5s %-14s %8s %9s %8s %8s\n", "class", "name", "AUROC", "AUROC_z2", "AUPR", "F1max");
+  table += line;
+  for (const json& r : rows) {
+    const std::string name = r.at("name");
+    csv += cat(r.at("class").get<int64_t>(), ",", name, ",", r.at("auroc").get<double>(), ",",
+               r.at("auroc_z2").get<double>(), ",", r.at("aupr").get<double>(), ",", r.at("f1_max").get<double>(), "\n");
+    std::snprintf(line, sizeof line, "%-5lld %-14s %8.4f %9.4f %8.4f %8.4f\n", (long long)r.at("class").get<int64_t>(),
+                  name.c_str(), r.at("auroc").get<double>(), r.at("auroc_z2").get<double>(), r.at("aupr").get<double>(),
+                  r.at("f1_max").get<double>());
+    table += line;
+  }
+  std::snprintf(line, sizeof line, "%-5s %-14s %8.4f %9.4f %8.4f %8.4f\n", "mean", "", mean_of("auroc"),
+                mean_of("auroc_z2"), mean_of("aupr"), mean_of("f1_max"));
+  table += line;
+  csv += cat("mean,,", mean_of("auroc"), ",", mean_of("auroc_z2"), ",", mean_of("aupr"), ",", mean_of("f1_max"), "\n");
+  write_file_atomic((fs::path(out_dir) / "results.csv").string(), csv);
+  write_json_file((fs::path(out_dir) / "results.json").string(), result);
+  std::printf("%s", table.c_str());
+  std::printf("(%s/results.csv, results.json; %.0f s)\n", out_dir.c_str(), result["seconds"].get<double>());
+  return result;
+}
+
+}  // namespace sanf::apps

@@ -1,0 +1,103 @@
+// apps/train.h: the one-class protocol: a run directory, training a flow on one normal class, scoring the
+// test split, and the loop over classes.
+//
+// A run directory (RUN) holds, as `sanf train` and `sanf eval` write them:
+//   config.json      the RunConfig (what was asked, with the normal class resolved to its label and name)
+//   flow.safetensors the flow after the last complete epoch, with the Adam state and "train.epoch" in its
+//                    metadata; rewritten atomically at the end of every epoch, so it is always whole
+//   train_log.jsonl  one JSON object per completed epoch: epoch, loss (mean over the epoch's steps, nats per
+//                    dimension without the constant), seconds, steps, lr, grad_norm (of the last step)
+//   metrics.json     (eval) auroc (NLL score), auroc_z2 (mean z^2 score), aupr, f1_max and its threshold,
+//                    counts, dataset, normal class, epoch
+//   scores.csv       (eval) one row per test image: index, label, label_name, is_anomaly, score_nll, score_z2
+//   roc.svg, hist_nll.svg, hist_z2.svg, report.html   (eval) plots and a self-contained report
+//
+// Training is the paper's (SPEC §3): Adam(beta1 0.8, beta2 0.8, eps 1e-4, weight decay 1e-5), lr 5e-5,
+// batch 32, loss = batch mean NLL / D. Each epoch visits the normal class's training features once in an
+// order drawn from the seed and the epoch number (so a resumed run sees the same order as an unbroken one);
+// the last batch may be smaller. A non-finite loss or gradient stops training with an error naming the epoch
+// and step; the checkpoint of the last complete epoch stays as it was. Ctrl-C stops between steps the same
+// way. `--resume` continues from flow.safetensors: the stored config must match the new one except for the
+// schedule (epochs, lr) and where it runs (device, cache, extraction batch); an error lists what differs.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "apps/features.h"
+#include "flows/config.h"
+
+namespace sanf::apps {
+
+struct RunConfig {
+  // data
+  std::string dataset = "fashion-mnist";
+  std::string data_dir = kDefaultFashionMnistDir;
+  std::string normal_class;  // as given: a class name or its index
+  int64_t normal_label = -1; // resolved by resolve()
+  std::string normal_name;   // resolved by resolve()
+  bool skip_corrupt = false;
+  int64_t train_limit = 0;   // > 0: only the first N training images of the normal class
+  int64_t test_limit = 0;    // > 0: only the first N test images
+  // backbone
+  BackboneOptions backbone{"random:vit-tiny", 0, 0, 0, Device::CPU};
+  // flow (dim and tokens are filled in from the backbone by resolve())
+  flows::FlowConfig flow;
+  // training
+  int64_t epochs = 10;
+  int64_t batch_size = 32;
+  double lr = 5e-5, beta1 = 0.8, beta2 = 0.8, eps = 1e-4, weight_decay = 1e-5;
+  uint64_t seed = 0;  // the flow's initial weights and permutations, and the order of the batches
+  // where and how it runs (not part of a run's identity)
+  Device device = Device::CPU;  // backbone and flow
+  std::string cache_dir;  // "" = no cache
+  bool cache_f16 = false;
+  int64_t extract_batch = 64;
+
+  // Opens the training split to check the data and resolve the normal class (by name or index), reads the
+  // backbone's config, fills flow.dim / flow.tokens, validates everything. Throws naming what is wrong.
+  void resolve();
+  nlohmann::json to_json() const;
+  static RunConfig from_json(const nlohmann::json& j, const std::string& source);
+  // The fields that define a run (everything but epochs, lr, device, cache and extraction batch).
+  nlohmann::json identity() const;
+
+  FeatureRequest features(Split split) const;  // the features the run trains (Train) or is scored on (Test)
+};
+
+struct TrainResult {
+  int64_t first_epoch = 1;  // the first epoch this call trained (> 1 when resumed)
+  int64_t epochs_done = 0;  // epochs complete in RUN now
+  double loss = 0;          // the last epoch's mean loss
+  double seconds = 0;
+};
+// Trains into `run_dir` (created if needed). Without `resume`, a directory that already holds a run is an
+// error; with it, training continues from the last complete epoch (or from scratch if none completed).
+TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume);
+
+struct EvalOptions {
+  std::optional<Device> device;           // where backbone and flow run; default: the run's
+  std::optional<std::string> cache_dir;   // default: the run's cache directory
+  int64_t thumbnails = 8;      // most anomalous / most normal test images shown in report.html
+  bool progress = true;
+};
+// Scores the test split with RUN's flow and writes metrics.json, scores.csv, the plots and report.html.
+// Returns metrics.json's content.
+nlohmann::json eval_run(const std::string& run_dir, const EvalOptions& opt);
+
+// Reads RUN/config.json (throws naming the file).
+RunConfig read_run_config(const std::string& run_dir);
+
+struct OneClassOptions {
+  std::string classes = "all";  // "all" or a comma-separated list of class names / indices
+  EvalOptions eval;
+};
+// The paper's protocol: one run per normal class under out_dir/<label>-<name>/, skipping classes whose
+// run already has metrics.json for the same config, resuming those left unfinished; then
+// out_dir/results.csv and results.json (per-class AUROC, AUROC(z^2), AUPR, F1max, and their means) and the
+// table on stdout. Returns results.json's content.
+nlohmann::json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneClassOptions& opt);
+
+}  // namespace sanf::apps

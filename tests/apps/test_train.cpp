@@ -1,0 +1,227 @@
+// tests/apps/test_train.cpp: run directories, training, resumption, failure handling, eval and the
+// one-class loop, on a slice of the real Fashion-MNIST (Debian's dataset-fashion-mnist, which `./run test`
+// installs) with the tiny converted ViT fixture as the backbone (D = 32, 16 tokens), so each case takes
+// seconds. The end-to-end AUROC floor with the demo's backbone is tests/apps/e2e_test.sh.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "apps/interrupt.h"
+#include "apps/train.h"
+#include "core/safetensors.h"
+#include "tests/testing/temp_dir.h"
+
+using namespace sanf;
+using namespace sanf::apps;
+namespace fs = std::filesystem;
+using sanf::testing::TempDir;
+using sanf::testing::read_file;
+
+namespace {
+
+int count_lines(const std::string& p) {
+  std::ifstream f(p);
+  std::string line;
+  int n = 0;
+  while (std::getline(f, line)) n += !line.empty();
+  return n;
+}
+
+RunConfig small_config(const TempDir& tmp) {
+  REQUIRE_MESSAGE(fs::exists(std::string(kDefaultFashionMnistDir) + "/train-labels-idx1-ubyte.gz"),
+                  "these tests need Debian's dataset-fashion-mnist (./run test installs it)");
+  RunConfig c;
+  c.dataset = "fashion-mnist";
+  c.data_dir = kDefaultFashionMnistDir;
+  c.normal_class = "trouser";
+  c.backbone.spec = std::string(SANF_FIXTURES_DIR) + "/vit_tiny.safetensors";
+  c.train_limit = 96;
+  c.test_limit = 300;
+  c.flow.layers = 2;
+  c.epochs = 2;
+  c.batch_size = 16;
+  c.lr = 1e-3;
+  c.seed = 5;
+  c.cache_dir = tmp / "cache";
+  c.extract_batch = 50;
+  return c;
+}
+
+std::map<std::string, std::vector<double>> flow_tensors(const std::string& path) {
+  SafetensorsFile f = SafetensorsFile::open(path);
+  std::map<std::string, std::vector<double>> out;
+  for (const TensorEntry& e : f.entries()) out[e.name] = f.get(e.name).to_vector();
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("train: a run directory is written, reused from the feature cache, and evaluated") {
+  TempDir tmp("basic");
+  RunConfig c = small_config(tmp);
+  TrainResult r = train_run(c, tmp / "run", false);
+  CHECK(r.first_epoch == 1);
+  CHECK(r.epochs_done == 2);
+  CHECK(std::isfinite(r.loss));
+  for (const char* f : {"config.json", "flow.safetensors", "train_log.jsonl"}) CHECK(fs::exists(tmp / ("run/" + std::string(f))));
+  CHECK(count_lines(tmp / "run/train_log.jsonl") == 2);
+  CHECK(std::distance(fs::directory_iterator(tmp / "cache"), fs::directory_iterator()) == 1);  // train features
+  const RunConfig back = read_run_config(tmp / "run");
+  CHECK(back.normal_label == 1);
+  CHECK(back.normal_name == "trouser");
+  CHECK(back.flow.dim == 32);
+  CHECK(back.flow.tokens == 16);
+
+  // Without --resume an existing run is refused, and nothing in it changes.
+  const std::string before = read_file(tmp / "run/flow.safetensors");
+  CHECK_THROWS_WITH_AS(train_run(c, tmp / "run", false), doctest::Contains("already holds a run"), Error);
+  CHECK(read_file(tmp / "run/flow.safetensors") == before);
+
+  nlohmann::json m = eval_run(tmp / "run", EvalOptions{});
+  CHECK(m["n_test"] == 300);
+  CHECK(m["n_normal"].get<int64_t>() + m["n_anomalous"].get<int64_t>() == 300);
+  CHECK(m["epoch"] == 2);
+  CHECK(m["auroc"].get<double>() > 0.5);  // a real floor with the demo's backbone is in e2e_test.sh
+  for (const char* f : {"metrics.json", "scores.csv", "roc.svg", "hist_nll.svg", "hist_z2.svg", "report.html"})
+    CHECK(fs::exists(tmp / ("run/" + std::string(f))));
+  CHECK(count_lines(tmp / "run/scores.csv") == 301);
+  CHECK(read_file(tmp / "run/report.html").find("data:image/png;base64,") != std::string::npos);
+  CHECK(std::distance(fs::directory_iterator(tmp / "cache"), fs::directory_iterator()) == 2);  // + test features
+  // A second evaluation reads the cache and reproduces the scores exactly.
+  const std::string scores = read_file(tmp / "run/scores.csv");
+  eval_run(tmp / "run", EvalOptions{});
+  CHECK(read_file(tmp / "run/scores.csv") == scores);
+}
+
+TEST_CASE("train: an interrupted-and-resumed run equals an unbroken one, bit for bit") {
+  TempDir tmp("resume");
+  RunConfig c = small_config(tmp);
+  c.epochs = 3;
+  train_run(c, tmp / "whole", false);
+  c.epochs = 1;
+  train_run(c, tmp / "parts", false);
+  CHECK(count_lines(tmp / "parts/train_log.jsonl") == 1);
+  c.epochs = 3;
+  TrainResult r = train_run(c, tmp / "parts", true);
+  CHECK(r.first_epoch == 2);
+  CHECK(r.epochs_done == 3);
+  CHECK(count_lines(tmp / "parts/train_log.jsonl") == 3);
+  CHECK(flow_tensors(tmp / "whole/flow.safetensors") == flow_tensors(tmp / "parts/flow.safetensors"));
+  // Done already: a resume with the same epochs trains nothing.
+  CHECK(train_run(c, tmp / "parts", true).first_epoch == 4);
+
+  // Another configuration cannot resume it; the error lists what differs.
+  RunConfig other = c;
+  other.flow.layers = 3;
+  other.batch_size = 8;
+  CHECK_THROWS_WITH_AS(train_run(other, tmp / "parts", true),
+                       doctest::Contains("holds a run with another configuration; differences:\n  batch_size: 16 in the run, 8 now"),
+                       Error);
+}
+
+TEST_CASE("train: a non-finite loss stops with the step named; the last good checkpoint stays whole") {
+  TempDir tmp("nan");
+  RunConfig c = small_config(tmp);
+  c.epochs = 1;
+  train_run(c, tmp / "run", false);
+  const std::string ckpt = read_file(tmp / "run/flow.safetensors"), log = read_file(tmp / "run/train_log.jsonl");
+  c.epochs = 3;
+  c.lr = 1e38;  // the first update throws every weight to +-1e38: the next loss overflows
+  CHECK_THROWS_WITH_AS(train_run(c, tmp / "run", true),
+                       doctest::Contains("training stopped at epoch 2, step 2 of 6 (global step 8)"), Error);
+  try {
+    train_run(c, tmp / "run", true);
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("flow.safetensors still holds epoch 1") != std::string::npos);
+  }
+  CHECK(read_file(tmp / "run/flow.safetensors") == ckpt);
+  CHECK(read_file(tmp / "run/train_log.jsonl") == log);
+}
+
+TEST_CASE("train: Ctrl-C stops between steps and leaves the complete epochs usable") {
+  TempDir tmp("interrupt");
+  RunConfig c = small_config(tmp);
+  c.epochs = 1;
+  train_run(c, tmp / "run", false);
+  const std::string ckpt = read_file(tmp / "run/flow.safetensors");
+  c.epochs = 2;
+  set_interrupted(true);
+  CHECK_THROWS_WITH_AS(train_run(c, tmp / "run", true),
+                       doctest::Contains("interrupted at epoch 2, step 1 of 6; "), Interrupted);
+  set_interrupted(false);
+  CHECK(read_file(tmp / "run/flow.safetensors") == ckpt);
+  CHECK(eval_run(tmp / "run", EvalOptions{})["epoch"] == 1);  // the last complete epoch evaluates
+
+  // Interrupted while extracting: no cache entry, no temporary file, no run directory.
+  RunConfig d = small_config(tmp);
+  d.cache_dir = tmp / "cache2";
+  set_interrupted(true);
+  CHECK_THROWS_AS(train_run(d, tmp / "run2", false), Interrupted);
+  set_interrupted(false);
+  CHECK(fs::is_empty(tmp / "cache2"));
+  CHECK_FALSE(fs::exists(tmp / "run2"));
+}
+
+TEST_CASE("train: bad input is refused before anything is written") {
+  TempDir tmp("bad");
+  RunConfig c = small_config(tmp);
+  auto refuses = [&](RunConfig bad, const std::string& message) {
+    CHECK_THROWS_WITH_AS(train_run(bad, tmp / "run", false), doctest::Contains(message.c_str()), Error);
+    CHECK_FALSE(fs::exists(tmp / "run"));
+  };
+  RunConfig b = c;
+  b.data_dir = tmp / "missing";
+  refuses(b, "missing");
+  b = c;
+  b.normal_class = "spaceship";
+  refuses(b, "unknown class 'spaceship'; the classes are 0=t-shirt");
+  b = c;
+  b.normal_class = "10";
+  refuses(b, "unknown class '10'");
+  b = c;
+  b.backbone.spec = tmp / "nope.safetensors";
+  refuses(b, "nope.safetensors");
+  // A flow checkpoint is not a ViT: the error names the file.
+  {
+    RunConfig good = c;
+    good.epochs = 1;
+    train_run(good, tmp / "ok", false);
+  }
+  b = c;
+  b.backbone.spec = tmp / "ok/flow.safetensors";
+  refuses(b, "ok/flow.safetensors");
+  b = c;
+  b.flow.heads = 3;  // does not divide D/2 = 16
+  refuses(b, "flow.heads");
+  // A non-empty directory that is not a run.
+  fs::create_directories(tmp / "other");
+  std::ofstream(tmp / "other/notes.txt") << "mine";
+  CHECK_THROWS_WITH_AS(train_run(c, tmp / "other", false), doctest::Contains("not empty and holds no run"), Error);
+  // eval of a run without a complete epoch, or of a directory that is not a run.
+  CHECK_THROWS_WITH_AS(eval_run(tmp / "other", EvalOptions{}), doctest::Contains("not a run directory"), Error);
+}
+
+TEST_CASE("oneclass: one run per class, a results table, and finished classes are skipped") {
+  TempDir tmp("oneclass");
+  RunConfig c = small_config(tmp);
+  c.epochs = 1;
+  c.train_limit = 48;
+  OneClassOptions o;
+  o.classes = "trouser,8";
+  nlohmann::json res = oneclass_run(c, tmp / "out", o);
+  REQUIRE(res["classes"].size() == 2);
+  CHECK(res["classes"][0]["class"] == 1);
+  CHECK(res["classes"][1]["name"] == "bag");
+  const double mean = (res["classes"][0]["auroc"].get<double>() + res["classes"][1]["auroc"].get<double>()) / 2;
+  CHECK(res["mean"]["auroc"].get<double>() == doctest::Approx(mean));
+  CHECK(fs::exists(tmp / "out/1-trouser/report.html"));
+  CHECK(count_lines(tmp / "out/results.csv") == 4);  // header, 2 classes, mean
+  const std::string metrics = read_file(tmp / "out/8-bag/metrics.json");
+  nlohmann::json again = oneclass_run(c, tmp / "out", o);  // skipped: same config, already evaluated
+  CHECK(read_file(tmp / "out/8-bag/metrics.json") == metrics);
+  CHECK(again["classes"] == res["classes"]);
+  CHECK_THROWS_WITH_AS(oneclass_run(c, tmp / "out", OneClassOptions{"trouser,cat", {}}),
+                       doctest::Contains("unknown class 'cat'"), Error);
+}
