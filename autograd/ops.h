@@ -99,6 +99,9 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x: (..., in), weight: (out, in), bias: (out) or undefined -> (..., out) = x W^T + b.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// gelu(linear(x, weight, bias)) in one pass: the GEMM applies the GELU as it writes each element (fused; its
+// backward is its own, through the saved pre-activation when autograd needs it).
+Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 // ---- vision (autograd/ops/patchify.cpp, autograd/ops/pool.cpp) ----------------------------------------
 // images (B, C, H, W) -> patches (B, (H/p)*(W/p), C*p*p), patch grid row-major, each patch flattened as

@@ -1,17 +1,22 @@
 // kernels/matmul.h: batched, strided general matrix multiply (GEMM), row-major.
 //
-// For b in [0, batch):   C_b = alpha * op(A_b) @ op(B_b) + beta * C_b
+// For b in [0, batch):   C_b = act(alpha * op(A_b) @ op(B_b) + beta * C_b + bias)
 // where C_b is M x N with row stride ldc at C + b*stride_c; op(A_b) is M x K: A_b is stored M x K (row
 // stride lda) or, with trans_a, K x M (row stride lda) and read transposed; likewise op(B_b) is K x N, stored
 // K x N or, with trans_b, N x K. A batch stride of 0 broadcasts one matrix over the batch. With beta == 0, C
 // is not read (it may hold garbage or NaN).
 // Transposed operands are how linear (x W^T), attention (q K^T) and every backward avoid copies.
+// The epilogue is optional: bias (N values, one per column, the same for every row and batch) and act
+// (identity, or the exact GELU x Phi(x)) are applied to each element once, as it is written: linear's bias
+// and the ViT MLP's GELU cost no extra pass over C. Batches that share C (stride_c == 0) apply it after each
+// batch, as the reference does.
 //
 // cpu::gemm is the blocked, packed, OpenMP-parallel kernel; cpu::gemm_reference is the plain triple loop
 // that defines it, kept for tests. cuda::gemm calls cuBLAS.
 #pragma once
 
 #include "kernels/dispatch.h"
+#include "kernels/elementwise_math.h"
 
 namespace sanf::kernels {
 
@@ -26,11 +31,14 @@ struct GemmArgs {
   void* C = nullptr;
   int64_t ldc = 0, stride_c = 0;
   int64_t batch = 1;
+  const void* bias = nullptr;  // N contiguous values of the GEMM's dtype, or nullptr
+  bool gelu = false;           // act = GELU (exact, erf form); false: identity
 };
 
-// One element of the definition, summed in double: C[i][j] = alpha * sum_k op(A)[i][k] op(B)[k][j]
-// + beta * C[i][j], with C not read when beta == 0. A, B, C point at the batch element. The reference
-// kernels (cpu::gemm_reference, and the CUDA fallback for what cuBLAS is not given) are loops around it.
+// One element of the definition, summed in double: C[i][j] = act(alpha * sum_k op(A)[i][k] op(B)[k][j]
+// + beta * C[i][j] + bias[j]), with C not read when beta == 0; the bias and GELU in double too. A, B, C
+// point at the batch element. The reference kernels (cpu::gemm_reference, and the CUDA fallback for what
+// cuBLAS is not given) are loops around it.
 template <typename T>
 SANF_HD void gemm_element(const GemmArgs& g, const T* A, const T* B, T* C, int64_t i, int64_t j) {
   double s = 0;
@@ -40,7 +48,10 @@ SANF_HD void gemm_element(const GemmArgs& g, const T* A, const T* B, T* C, int64
     s += double(a) * double(b);
   }
   T& c = C[i * g.ldc + j];
-  c = g.beta == 0 ? T(g.alpha * s) : T(g.alpha * s + g.beta * double(c));
+  double v = g.beta == 0 ? g.alpha * s : g.alpha * s + g.beta * double(c);
+  if (g.bias != nullptr) v += double(static_cast<const T*>(g.bias)[j]);
+  if (g.gelu) v = unary_value(UnaryOp::Gelu, v, 0.0);
+  c = T(v);
 }
 
 namespace cpu {

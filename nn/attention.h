@@ -11,8 +11,9 @@
 // Mlp (timm's `Mlp`): fc1 Linear(D, hidden) -> exact (erf) GELU -> fc2 Linear(hidden, D);
 // parameters "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias".
 //
-// Both are built from the differentiable ops (linear, reshape, permute, matmul, softmax, gelu), so their
-// gradients come from those ops' backwards; tests/vit/ checks them by finite differences.
+// Both are built from the differentiable ops (linear, reshape, permute, matmul, softmax, and linear_gelu for
+// fc1 + GELU), so their gradients come from those ops' backwards; tests/vit/ checks them by finite
+// differences.
 #pragma once
 
 #include "nn/layers.h"
@@ -32,7 +33,9 @@ class Attention : public Module {
 class Mlp : public Module {
  public:
   Mlp(int64_t dim, int64_t hidden, InitOptions init = {});
-  Tensor forward(const Tensor& x) { return fc2.forward(gelu(fc1.forward(x))); }  // x: (..., D) -> (..., D)
+  // x: (..., D) -> (..., D). fc1 and the GELU are one fused op (linear_gelu: the GEMM applies the GELU as it
+  // writes, no pass of its own over the (..., hidden) activations); the same math as gelu(fc1.forward(x)).
+  Tensor forward(const Tensor& x) { return fc2.forward(linear_gelu(x, fc1.weight, fc1.bias)); }
 
   Linear fc1, fc2;
 };

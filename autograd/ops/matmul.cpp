@@ -5,7 +5,9 @@
 // Batched, the same holds per batch element; an operand broadcast along batch dims receives the sum of its
 // per-element gradients (sum_to). linear is y = x W^T + b with x flattened to rows (R, in):
 //   dx = dy @ W   (R, out) @ (out, in)     dW = dy^T @ x   (out, R) @ (R, in)     db = sum over rows of dy
-// so dW is one GEMM whose inner dimension runs over every row of the batch.
+// so dW is one GEMM whose inner dimension runs over every row of the batch. The bias is not copied into y
+// first: the GEMM adds it as it writes y. linear_gelu(x, W, b) = gelu(linear(x, W, b)), the ViT MLP's first
+// half, has the GEMM apply the GELU too; its backward is dh = dy * gelu'(h), then linear's with dh.
 //
 // Transposes are never copied: the GEMM kernel (kernels/matmul.h) reads a matrix row-major with a row
 // stride (ld), or transposed. An operand whose last stride is 1 is passed as is (ld = second-last stride);
@@ -17,6 +19,7 @@
 #include <optional>
 
 #include "autograd/ops/common.h"
+#include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 
 namespace sanf {
@@ -100,10 +103,10 @@ Operand rows_operand(const Tensor& x) {
   return as_operand(src.as_strided({rows, C}, {row_stride, src.strides()[size_t(nd - 1)]}, src.offset()));
 }
 
-// out (contiguous, batch x M x N) = a @ b + beta * out, with a the (batch, M, K) stack and b the
-// (batch, K, N) stack.
+// out (contiguous, batch x M x N) = act(a @ b + beta * out + bias), with a the (batch, M, K) stack and b
+// the (batch, K, N) stack; bias (contiguous, N) optional, act GELU or the identity.
 void gemm(const Operand& a, const Operand& b, const Tensor& out, int64_t batch, int64_t M, int64_t N, int64_t K,
-          double beta = 0.0) {
+          double beta = 0.0, const Tensor& bias = Tensor(), bool gelu = false) {
   kernels::GemmArgs g;
   g.trans_a = a.trans, g.trans_b = b.trans;
   g.M = M, g.N = N, g.K = K;
@@ -112,6 +115,8 @@ void gemm(const Operand& a, const Operand& b, const Tensor& out, int64_t batch, 
   g.B = b.data.data_ptr(), g.ldb = b.ld, g.stride_b = b.stride;
   g.C = out.data_ptr(), g.ldc = std::max<int64_t>(N, 1), g.stride_c = M * N;
   g.batch = batch;
+  g.bias = bias.defined() ? bias.data_ptr() : nullptr;
+  g.gelu = gelu;
   // One b for the whole batch and row-major a's one after another: a single GEMM of batch*M rows.
   if (batch > 1 && b.stride == 0 && !a.trans && a.stride == M * a.ld) g.M = batch * M, g.batch = 1;
   if (out.numel() == 0) return;
@@ -188,18 +193,23 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  check_float("linear", x);
-  check_same("linear", x, weight);
-  SANF_CHECK(weight.dim() == 2, "[linear] weight must be (out, in), got ", shape_str(weight.shape()));
-  SANF_CHECK(x.dim() >= 1, "[linear] x must have at least 1 dim, got ", shape_str(x.shape()));
+namespace {
+
+// linear and linear_gelu: y = act(x W^T + b). The bias is added and the GELU applied by the GEMM as it
+// writes y (kernels/matmul.h's epilogue): no pass of its own over y. linear_gelu under autograd also keeps
+// the pre-activation h = x W^T + b (the GELU's backward needs it): the GEMM writes h, one GELU pass makes y.
+Tensor linear_impl(const char* name, const Tensor& x, const Tensor& weight, const Tensor& bias, bool gelu) {
+  check_float(name, x);
+  check_same(name, x, weight);
+  SANF_CHECK(weight.dim() == 2, "[", name, "] weight must be (out, in), got ", shape_str(weight.shape()));
+  SANF_CHECK(x.dim() >= 1, "[", name, "] x must have at least 1 dim, got ", shape_str(x.shape()));
   const int64_t out_f = weight.size(0), in_f = weight.size(1);
-  SANF_CHECK(x.size(-1) == in_f, "[linear] x ", shape_str(x.shape()), " and weight ", shape_str(weight.shape()),
+  SANF_CHECK(x.size(-1) == in_f, "[", name, "] x ", shape_str(x.shape()), " and weight ", shape_str(weight.shape()),
              " differ in the input width");
   const bool has_bias = bias.defined();
   if (has_bias) {
-    check_same("linear", x, bias);
-    SANF_CHECK(bias.dim() == 1 && bias.size(0) == out_f, "[linear] bias ", shape_str(bias.shape()),
+    check_same(name, x, bias);
+    SANF_CHECK(bias.dim() == 1 && bias.size(0) == out_f, "[", name, "] bias ", shape_str(bias.shape()),
                " does not match weight ", shape_str(weight.shape()), ": needs ", shape_str({out_f}));
   }
   // x: (..., in) -> rows (R, in); weight (out, in) is read transposed as W^T (in, out).
@@ -207,31 +217,50 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const int64_t rows = count_rows(x);
   Shape y_shape(x.shape().begin(), x.shape().end() - 1);
   y_shape.push_back(out_f);
-  Tensor y = Tensor::empty(y_shape, x.dtype(), x.device());
-  double beta = 0.0;
-  if (has_bias && y.numel() > 0) {  // y starts as the bias on every row, and the GEMM adds x W^T onto it
-    kernels::copy(y.as_strided({rows, out_f}, {out_f, 1}, y.offset()), broadcast_view(bias, {rows, out_f}));
-    beta = 1.0;
+  const Tensor b = has_bias ? dense(bias) : Tensor();
+  const bool grad =
+      grad_enabled() && (x.requires_grad() || weight.requires_grad() || (has_bias && bias.requires_grad()));
+  Tensor y = Tensor::empty(y_shape, x.dtype(), x.device()), h;
+  if (gelu && grad) {  // keep h for the backward
+    h = Tensor::empty(y_shape, x.dtype(), x.device());
+    gemm(X, W.t(), h, 1, rows, out_f, in_f, 0.0, b);
+    kernels::unary(kernels::UnaryOp::Gelu, h, y);
+  } else {
+    gemm(X, W.t(), y, 1, rows, out_f, in_f, 0.0, b, gelu);
   }
-  gemm(X, W.t(), y, 1, rows, out_f, in_f, beta);
   std::vector<Tensor> inputs = {x, weight};
   if (has_bias) inputs.push_back(bias);
-  return record(
-      "linear", y, inputs,
-      [X, W, rows, in_f, out_f, has_bias, x_shape = x.shape()](const Tensor& g, const std::vector<bool>& needs) {
-        Operand G = rows_operand(g);  // dy: (R, out)
-        std::vector<Tensor> grads(has_bias ? 3 : 2);
-        if (needs[0]) {  // dx = dy @ W
-          grads[0] = Tensor::empty(x_shape, g.dtype(), g.device());
-          gemm(G, W, grads[0], 1, rows, in_f, out_f);
-        }
-        if (needs[1]) {  // dW = dy^T @ x, the inner dimension running over all rows
-          grads[1] = Tensor::empty({out_f, in_f}, g.dtype(), g.device());
-          gemm(G.t(), X, grads[1], 1, out_f, in_f, rows);
-        }
-        if (has_bias && needs[2]) grads[2] = sum_to(g, {out_f});  // db = sum over rows of dy
-        return grads;
-      });
+  return record(name, y, inputs,
+                [X, W, h, yd = h.defined() ? detach(y) : Tensor(), rows, in_f, out_f, has_bias, x_shape = x.shape()](
+                    const Tensor& g, const std::vector<bool>& needs) {
+                  Tensor dy = g;
+                  if (h.defined()) {  // through the GELU first: dh = dy * gelu'(h)
+                    dy = Tensor::empty(h.shape(), h.dtype(), h.device());
+                    kernels::unary_backward(kernels::UnaryOp::Gelu, h, yd, dense(g), dy);
+                  }
+                  Operand G = rows_operand(dy);  // (R, out)
+                  std::vector<Tensor> grads(has_bias ? 3 : 2);
+                  if (needs[0]) {  // dx = dy @ W
+                    grads[0] = Tensor::empty(x_shape, g.dtype(), g.device());
+                    gemm(G, W, grads[0], 1, rows, in_f, out_f);
+                  }
+                  if (needs[1]) {  // dW = dy^T @ x, the inner dimension running over all rows
+                    grads[1] = Tensor::empty({out_f, in_f}, g.dtype(), g.device());
+                    gemm(G.t(), X, grads[1], 1, out_f, in_f, rows);
+                  }
+                  if (has_bias && needs[2]) grads[2] = sum_to(dy, {out_f});  // db = sum over rows of dy
+                  return grads;
+                });
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return linear_impl("linear", x, weight, bias, false);
+}
+
+Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return linear_impl("linear_gelu", x, weight, bias, true);
 }
 
 }  // namespace sanf

@@ -9,10 +9,15 @@
 //   dw, db: sums over rows. Rows are cut into a fixed number of slabs (not one per thread), each slab sums
 //   its rows into its own double buffer, and the slab buffers are added in slab order, so the result is the
 //   same for any thread count and has no write races.
+//
+// The row sums run in double in kLanes interleaved lanes (lane_sum, kernels/cpu/loops.h), so every pass
+// vectorises, and the row loops are compiled per ISA (SANF_CPU_CLONES); the order of every sum is fixed by
+// the code, not by the ISA or the thread count.
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/loops.h"
 #include "kernels/layernorm.h"
 
 namespace sanf::kernels::cpu {
@@ -21,26 +26,78 @@ namespace {
 constexpr int64_t kParallelElems = int64_t(1) << 15;
 
 template <typename T>
-void layernorm_typed(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows, int64_t cols,
-                     double eps) {
-#pragma omp parallel for if (rows * cols > kParallelElems)
-  for (int64_t r = 0; r < rows; ++r) {
+[[gnu::always_inline]] inline void layernorm_rows_t(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd,
+                                                    int64_t r0, int64_t r1, int64_t cols, double eps) {
+  for (int64_t r = r0; r < r1; ++r) {
     const T* xr = x + r * cols;
     T* yr = y + r * cols;
-    double mu = 0;
-    for (int64_t j = 0; j < cols; ++j) mu += double(xr[j]);
-    mu /= double(cols);
-    double var = 0;
-    for (int64_t j = 0; j < cols; ++j) {
-      const double d = double(xr[j]) - mu;
-      var += d * d;
-    }
-    var /= double(cols);
+    const double mu = lane_sum(cols, [&](int64_t j) { return double(xr[j]); }) / double(cols);
+    const double var = lane_sum(cols,
+                                [&](int64_t j) {
+                                  const double d = double(xr[j]) - mu;
+                                  return d * d;
+                                }) /
+                       double(cols);
     const double rs = 1.0 / std::sqrt(var + eps);
     mean[r] = T(mu);
     rstd[r] = T(rs);
     for (int64_t j = 0; j < cols; ++j) yr[j] = T((double(xr[j]) - mu) * rs) * w[j] + b[j];
   }
+}
+
+SANF_CPU_CLONES void layernorm_rows(const float* x, const float* w, const float* b, float* y, float* mean, float* rstd,
+                                    int64_t r0, int64_t r1, int64_t cols, double eps) {
+  layernorm_rows_t(x, w, b, y, mean, rstd, r0, r1, cols, eps);
+}
+SANF_CPU_CLONES void layernorm_rows(const double* x, const double* w, const double* b, double* y, double* mean,
+                                    double* rstd, int64_t r0, int64_t r1, int64_t cols, double eps) {
+  layernorm_rows_t(x, w, b, y, mean, rstd, r0, r1, cols, eps);
+}
+
+template <typename T>
+void layernorm_typed(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows, int64_t cols,
+                     double eps) {
+  parallel_for(
+      rows, std::max<int64_t>(1, kGrainCheap / std::max<int64_t>(cols, 1)),
+      [&](int64_t r0, int64_t r1) { layernorm_rows(x, w, b, y, mean, rstd, r0, r1, cols, eps); }, 1);
+}
+
+// One slab of the backward: dx for rows [r0, r1), and the slab's partial sums of dy * xhat and dy.
+template <typename T>
+[[gnu::always_inline]] inline void layernorm_backward_slab_t(const T* x, const T* w, const T* mean, const T* rstd,
+                                                             const T* dy, T* dx, double* pw, double* pb, int64_t r0,
+                                                             int64_t r1, int64_t cols) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const T* xr = x + r * cols;
+    const T* dyr = dy + r * cols;
+    T* dxr = dx + r * cols;
+    const double mu = double(mean[r]), rs = double(rstd[r]);
+    for (int64_t j = 0; j < cols; ++j) {
+      const double xhat = (double(xr[j]) - mu) * rs;
+      pw[j] += double(dyr[j]) * xhat;
+      pb[j] += double(dyr[j]);
+    }
+    // mean_k(g_k) and mean_k(g_k * xhat_k), with g = dy * w.
+    const double g_mean = lane_sum(cols, [&](int64_t j) { return double(dyr[j]) * double(w[j]); }) / double(cols);
+    const double gx_mean =
+        lane_sum(cols, [&](int64_t j) { return double(dyr[j]) * double(w[j]) * ((double(xr[j]) - mu) * rs); }) /
+        double(cols);
+    for (int64_t j = 0; j < cols; ++j) {
+      const double xhat = (double(xr[j]) - mu) * rs, g = double(dyr[j]) * double(w[j]);
+      dxr[j] = T(rs * (g - g_mean - xhat * gx_mean));
+    }
+  }
+}
+
+SANF_CPU_CLONES void layernorm_backward_slab(const float* x, const float* w, const float* mean, const float* rstd,
+                                             const float* dy, float* dx, double* pw, double* pb, int64_t r0, int64_t r1,
+                                             int64_t cols) {
+  layernorm_backward_slab_t(x, w, mean, rstd, dy, dx, pw, pb, r0, r1, cols);
+}
+SANF_CPU_CLONES void layernorm_backward_slab(const double* x, const double* w, const double* mean, const double* rstd,
+                                             const double* dy, double* dx, double* pw, double* pb, int64_t r0,
+                                             int64_t r1, int64_t cols) {
+  layernorm_backward_slab_t(x, w, mean, rstd, dy, dx, pw, pb, r0, r1, cols);
 }
 
 template <typename T>
@@ -54,30 +111,10 @@ void layernorm_backward_typed(const T* x, const T* w, const T* mean, const T* rs
 
 #pragma omp parallel for if (big)
   for (int64_t s = 0; s < nslabs; ++s) {
-    double* pw = part_w.data() + s * cols;
-    double* pb = part_b.data() + s * cols;
     const int64_t r_end = std::min(rows, (s + 1) * slab_rows);
-    for (int64_t r = s * slab_rows; r < r_end; ++r) {
-      const T* xr = x + r * cols;
-      const T* dyr = dy + r * cols;
-      T* dxr = dx + r * cols;
-      const double mu = double(mean[r]), rs = double(rstd[r]);
-      // mean_k(g_k) and mean_k(g_k * xhat_k), with g = dy * w.
-      double g_mean = 0, gx_mean = 0;
-      for (int64_t j = 0; j < cols; ++j) {
-        const double xhat = (double(xr[j]) - mu) * rs, g = double(dyr[j]) * double(w[j]);
-        g_mean += g;
-        gx_mean += g * xhat;
-        pw[j] += double(dyr[j]) * xhat;
-        pb[j] += double(dyr[j]);
-      }
-      g_mean /= double(cols);
-      gx_mean /= double(cols);
-      for (int64_t j = 0; j < cols; ++j) {
-        const double xhat = (double(xr[j]) - mu) * rs, g = double(dyr[j]) * double(w[j]);
-        dxr[j] = T(rs * (g - g_mean - xhat * gx_mean));
-      }
-    }
+    if (s * slab_rows < r_end)
+      layernorm_backward_slab(x, w, mean, rstd, dy, dx, part_w.data() + s * cols, part_b.data() + s * cols,
+                              s * slab_rows, r_end, cols);
   }
   // Add the slabs in order; columns in parallel.
 #pragma omp parallel for if (big)

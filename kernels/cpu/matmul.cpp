@@ -16,15 +16,22 @@
 //
 // Packing copies each operand once per block into the order the micro-kernel reads it (k-major, MR or NR
 // wide, zero-padded at the edges), reading transposed or strided operands directly, so the micro-kernel
-// sees unit-stride data and needs no edge cases except when it writes C. The micro-kernel keeps the
-// MR x NR tile of C in registers for the whole KC loop: per k it loads one row of the B micro-panel (NR
-// values), broadcasts MR values of A, and does MR x NR multiply-adds. With AVX2 and f32 that is 6 x 16 =
+// sees unit-stride data and needs no edge cases except when it writes C. A row-major A (not transposed:
+// linear's x, attention's q, and its weights in A V) is not packed: the micro-kernel broadcasts from its
+// MR rows in place (six unit-stride streams over the cache lines the packed panel would occupy), which
+// saves a scalar transposing copy of A per block. The micro-kernel keeps the MR x NR tile of C in
+// registers for the whole KC loop: per k it loads one row of the B micro-panel (NR values), broadcasts MR
+// values of A, and does MR x NR multiply-adds. With AVX2 and f32 that is 6 x 16 =
 // 12 ymm accumulators + 2 B vectors + 1 broadcast (15 of the 16 registers); f64 uses 6 x 8 (same registers).
 // It is written as plain loops over a local array; `omp simd` on the NR loop asks GCC to vectorise that
 // loop rather than the reduction over k, and GCC then keeps the accumulators in registers (check with
 // `objdump -d | grep vfmadd`: the inner loop is 12 vfmadd231ps and nothing else but loads).
 //
-// ISA: the micro-kernel is compiled three times (target_clones) and the loader picks one by CPUID:
+// Epilogue (kernels/matmul.h): the bias is added where the first K block writes C (in the micro-kernel's
+// write-out); the GELU is applied after the last K block, to each micro-panel column of an M block (m x NR)
+// right after it is written, while it is in L1.
+//
+// ISA: the micro-kernel is compiled three times (target_clones, SANF_CPU_CLONES) and the loader picks one by CPUID:
 // x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA: Haswell and later, Zen), and the baseline. The clones are
 // named by ISA level, not "arch=haswell": GCC selects an arch= clone by CPU model, so a Haswell clone is
 // never picked on an AMD Zen, while x86-64-v3 is selected by its feature bits.
@@ -35,8 +42,10 @@
 //   NC = 3072 (f32) / 1536 (f64): the B panel is KC x NC = 3 MiB, a share of L3.
 // With several threads the M blocks are evened out to a multiple of the thread count (a 1576-row problem
 // on 2 threads is 12 blocks of 132 rows, not 11 of 144 with one thread idle at the end); when there are
-// fewer M blocks than threads (short, wide C) the N range is split as well. Each C element is summed in
-// the same order whatever the thread count, so results do not depend on it.
+// fewer M blocks than threads (short, wide C) the N range is split as well. The blocks are handed out
+// dynamically (first come, first served), so a thread that other programs keep off its core holds up the
+// others by one block, not by its whole share. Each C element is summed in the same order whatever the
+// thread count or the thread that computes it, so results do not depend on either.
 //
 // Threads: batches of independent matrices are shared out one matrix per thread; a single large matrix is
 // shared out by blocks as above; problems under kParallelWork multiply-adds run on the calling thread.
@@ -47,6 +56,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "kernels/cpu/loops.h"
+#include "kernels/cpu/vec_math.h"
 #include "kernels/matmul.h"
 
 namespace sanf::kernels::cpu {
@@ -91,49 +102,104 @@ int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 // ---- micro-kernel --------------------------------------------------------------------------------------
 
-// C[0:m, 0:n] = alpha * (a @ b) + beta * C[0:m, 0:n], where a is an MR x kc micro-panel stored k-major
-// (a[k*MR + i]) and b a kc x NR micro-panel (b[k*NR + j]). The full MR x NR product is computed (the
-// panels are zero-padded); only the valid m x n corner is written. beta == 0: C is not read.
-template <typename T, int MR, int NR>
-[[gnu::always_inline]] inline void micro_tile(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c,
-                                              int64_t ldc, int m, int n, T alpha, T beta) {
+// C[0:m, 0:n] = alpha * (a @ b) + beta * C[0:m, 0:n] + bias[0:n], where b is a kc x NR micro-panel
+// (b[k*NR + j]) and a the MR x kc block of op(A): a packed micro-panel stored k-major (a[k*MR + i]), or,
+// with kDirectA, rows of A read in place (row i at a + i*lda; rows past m repeat row m-1, so nothing past
+// A is read). The full MR x NR product is computed (the B panel is zero-padded); only the valid m x n
+// corner is written. beta == 0: C is not read; bias == nullptr: no bias.
+template <typename T, int MR, int NR, bool kDirectA>
+[[gnu::always_inline]] inline void micro_tile(int64_t kc, const T* __restrict a, int64_t lda, const T* __restrict b,
+                                              T* __restrict c, int64_t ldc, int m, int n, T alpha, T beta,
+                                              const T* __restrict bias) {
+  // kc >= 1 always (K == 0 never reaches the micro-kernel). Saying so lets GCC drop the zero-fill of acc's
+  // stack copy (a rep stos of MR*NR values per call, 20% of an attention-sized GEMM): the loop's registers
+  // start at zero and are stored whole after it. (The f64 and AVX-512 clones still have it.)
+  if (kc < 1) __builtin_unreachable();
   T acc[MR][NR] = {};
-  for (int64_t k = 0; k < kc; ++k) {
-    for (int i = 0; i < MR; ++i) {
-      const T ai = a[i];
+  if constexpr (kDirectA) {
+    const T* ar[MR];
+    for (int i = 0; i < MR; ++i) ar[i] = a + (i < m ? i : m - 1) * lda;
+    for (int64_t k = 0; k < kc; ++k) {
+      for (int i = 0; i < MR; ++i) {
+        const T ai = ar[i][k];
 #pragma omp simd
-      for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
+        for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
+      }
+      b += NR;
     }
-    a += MR;
-    b += NR;
+  } else {
+    for (int64_t k = 0; k < kc; ++k) {
+      for (int i = 0; i < MR; ++i) {
+        const T ai = a[i];
+#pragma omp simd
+        for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
+      }
+      a += MR;
+      b += NR;
+    }
   }
   if (m == MR && n == NR) {
+    T brow[NR] = {};
+    if (bias != nullptr)
+      for (int j = 0; j < NR; ++j) brow[j] = bias[j];
     for (int i = 0; i < MR; ++i) {
       T* ci = c + i * ldc;
       if (beta == T(0)) {
 #pragma omp simd
-        for (int j = 0; j < NR; ++j) ci[j] = alpha * acc[i][j];
+        for (int j = 0; j < NR; ++j) ci[j] = alpha * acc[i][j] + brow[j];
       } else {
 #pragma omp simd
-        for (int j = 0; j < NR; ++j) ci[j] = alpha * acc[i][j] + beta * ci[j];
+        for (int j = 0; j < NR; ++j) ci[j] = alpha * acc[i][j] + beta * ci[j] + brow[j];
       }
     }
     return;
   }
   for (int i = 0; i < m; ++i) {
     T* ci = c + i * ldc;
-    for (int j = 0; j < n; ++j) ci[j] = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * ci[j];
+    for (int j = 0; j < n; ++j) {
+      const T v = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * ci[j];
+      ci[j] = bias != nullptr ? v + bias[j] : v;
+    }
   }
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void micro_kernel(
-    int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n, float alpha, float beta) {
-  micro_tile<float, Blocking<float>::MR, Blocking<float>::NR>(kc, a, b, c, ldc, m, n, alpha, beta);
+SANF_CPU_CLONES void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n,
+                                  float alpha, float beta, const float* bias) {
+  micro_tile<float, Blocking<float>::MR, Blocking<float>::NR, false>(kc, a, 0, b, c, ldc, m, n, alpha, beta, bias);
+}
+SANF_CPU_CLONES void micro_kernel(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, int m, int n,
+                                  double alpha, double beta, const double* bias) {
+  micro_tile<double, Blocking<double>::MR, Blocking<double>::NR, false>(kc, a, 0, b, c, ldc, m, n, alpha, beta, bias);
+}
+SANF_CPU_CLONES void micro_kernel_rows(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
+                                       int m, int n, float alpha, float beta, const float* bias) {
+  micro_tile<float, Blocking<float>::MR, Blocking<float>::NR, true>(kc, a, lda, b, c, ldc, m, n, alpha, beta, bias);
+}
+SANF_CPU_CLONES void micro_kernel_rows(int64_t kc, const double* a, int64_t lda, const double* b, double* c,
+                                       int64_t ldc, int m, int n, double alpha, double beta, const double* bias) {
+  micro_tile<double, Blocking<double>::MR, Blocking<double>::NR, true>(kc, a, lda, b, c, ldc, m, n, alpha, beta, bias);
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void micro_kernel(
-    int64_t kc, const double* a, const double* b, double* c, int64_t ldc, int m, int n, double alpha, double beta) {
-  micro_tile<double, Blocking<double>::MR, Blocking<double>::NR>(kc, a, b, c, ldc, m, n, alpha, beta);
+// The GELU of the epilogue, over an m x n strip of C (one micro-panel column of an M block, just written
+// and still in L1): in f32 the vectorisable kernels/cpu/vec_math.h (as the gelu op), in f64 std::erf.
+// Applied to the strip rather than inside the micro-kernel's write-out, where the few independent
+// vectors of one tile left the long exp / division chains exposed (it was slower than a separate pass).
+template <typename T, typename F>
+[[gnu::always_inline]] inline void strip_map(T* c, int64_t ldc, int64_t m, int64_t n, F f) {
+  constexpr int NR = Blocking<T>::NR;
+  if (n == NR) {  // a whole micro-panel column: a fixed trip count, so no peeling or remainder loop
+    for (int64_t i = 0; i < m; ++i, c += ldc)
+      for (int j = 0; j < NR; ++j) c[j] = f(c[j]);
+    return;
+  }
+  for (int64_t i = 0; i < m; ++i, c += ldc)
+    for (int64_t j = 0; j < n; ++j) c[j] = f(c[j]);
+}
+SANF_CPU_CLONES void gelu_strip(float* c, int64_t ldc, int64_t m, int64_t n) {
+  strip_map(c, ldc, m, n, [](float v) { return vmath::gelu_f32(v); });
+}
+SANF_CPU_CLONES void gelu_strip(double* c, int64_t ldc, int64_t m, int64_t n) {
+  strip_map(c, ldc, m, n, [](double v) { return unary_value(UnaryOp::Gelu, v, 0.0); });
 }
 
 // ---- packing -------------------------------------------------------------------------------------------
@@ -160,10 +226,27 @@ void pack_a(const T* A, int64_t lda, bool trans, int64_t i0, int64_t mc, int64_t
 }
 
 // op(B)[p0 : p0+kc, j0 : j0+n] (n <= NR) -> one kc x NR micro-panel stored k-major (bp[k*NR + j]);
-// columns past n are zero. op(B)[k][j] is B[k*ldb + j], or B[j*ldb + k] with trans.
+// columns past n are zero. op(B)[k][j] is B[k*ldb + j], or B[j*ldb + k] with trans. A whole panel
+// (n == NR) takes loops with a fixed trip count (vector copies, no remainder or padding): the packing of
+// the small attention GEMMs' B is a fifth of their time otherwise.
 template <typename T>
-void pack_b(const T* B, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0, int n, T* bp) {
+[[gnu::always_inline]] inline void pack_b_t(const T* B, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0,
+                                            int n, T* bp) {
   constexpr int NR = Blocking<T>::NR;
+  if (n == NR) {
+    if (trans) {
+      for (int64_t k = 0; k < kc; ++k) {
+        const T* src = B + j0 * ldb + p0 + k;
+        for (int j = 0; j < NR; ++j) bp[k * NR + j] = src[j * ldb];
+      }
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        const T* src = B + (p0 + k) * ldb + j0;
+        for (int j = 0; j < NR; ++j) bp[k * NR + j] = src[j];
+      }
+    }
+    return;
+  }
   for (int64_t k = 0; k < kc; ++k) {
     T* dst = bp + k * NR;
     if (trans) {
@@ -175,6 +258,14 @@ void pack_b(const T* B, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t
     }
     for (int j = n; j < NR; ++j) dst[j] = T(0);
   }
+}
+SANF_CPU_CLONES void pack_b(const float* B, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0, int n,
+                            float* bp) {
+  pack_b_t(B, ldb, trans, p0, kc, j0, n, bp);
+}
+SANF_CPU_CLONES void pack_b(const double* B, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0, int n,
+                            double* bp) {
+  pack_b_t(B, ldb, trans, p0, kc, j0, n, bp);
 }
 
 // A grow-only, 64-byte aligned scratch buffer. Each thread has one for A blocks and one for B panels
@@ -212,6 +303,8 @@ void gemm_blocked(const GemmArgs& g, const T* A, const T* B, T* C, int threads) 
   constexpr int MR = Bl::MR, NR = Bl::NR;
   const int64_t M = g.M, N = g.N, K = g.K;
   const T alpha = T(g.alpha), beta = T(g.beta);
+  const T* bias = static_cast<const T*>(g.bias);
+  const bool direct_a = !g.trans_a;  // row-major A: the micro-kernel reads its rows in place, no packing
 
   // Work split: M blocks of at most MC rows, evened out to a multiple of the thread count; with fewer
   // blocks than threads, each block's columns are split into n_split chunks too.
@@ -227,34 +320,71 @@ void gemm_blocked(const GemmArgs& g, const T* A, const T* B, T* C, int threads) 
   const int64_t kc_max = std::min(Bl::KC, K);
   T* bp = b_scratch.get<T>(kc_max * round_up(std::min(Bl::NC, N), NR));  // shared by the team
 
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    T* ap = a_scratch.get<T>(mc * kc_max);  // this thread's own
-    for (int64_t jc = 0; jc < N; jc += Bl::NC) {
-      const int64_t nc = std::min(Bl::NC, N - jc);
-      const int64_t n_panels = ceil_div(nc, NR);
-      const int64_t chunk = ceil_div(n_panels, n_split) * NR;  // columns per task, whole micro-panels
+  // One (jc, pc) step: pack B panel pieces q, and run tasks t (an M block, or a share of its columns).
+  struct Step {
+    int64_t jc, nc, n_panels, chunk, pc, kc;
+    T beta_k;
+    const T* bias_k;
+    bool gelu_k;
+  };
+  auto step_at = [&](int64_t jc, int64_t pc) {
+    Step st;
+    st.jc = jc, st.nc = std::min(Bl::NC, N - jc), st.n_panels = ceil_div(st.nc, NR);
+    st.chunk = ceil_div(st.n_panels, n_split) * NR;  // columns per task, whole micro-panels
+    st.pc = pc, st.kc = std::min(Bl::KC, K - pc);
+    st.beta_k = pc == 0 ? beta : T(1);      // later K blocks add onto the first
+    st.bias_k = pc == 0 ? bias : nullptr;   // the bias joins with the first K block, ...
+    st.gelu_k = g.gelu && pc + st.kc >= K;  // ... the activation with the last
+    return st;
+  };
+  auto pack_panel = [&](const Step& st, int64_t q) {
+    pack_b(B, g.ldb, g.trans_b, st.pc, st.kc, st.jc + q * NR, int(std::min<int64_t>(NR, st.nc - q * NR)),
+           bp + q * NR * st.kc);
+  };
+  auto run_task = [&](const Step& st, int64_t t, T* ap) {
+    const int64_t i0 = (t / n_split) * mc, m = std::min(mc, M - i0);
+    const int64_t j_lo = (t % n_split) * st.chunk, j_hi = std::min(st.nc, j_lo + st.chunk);
+    if (j_lo >= j_hi) return;
+    if (!direct_a) pack_a(A, g.lda, g.trans_a, i0, m, st.pc, st.kc, ap);
+    for (int64_t jr = j_lo; jr < j_hi; jr += NR) {
+      const int n = int(std::min<int64_t>(NR, j_hi - jr));
+      const T* bias_j = st.bias_k ? st.bias_k + st.jc + jr : nullptr;
+      for (int64_t ir = 0; ir < m; ir += MR) {
+        T* c_tile = C + (i0 + ir) * g.ldc + st.jc + jr;
+        const int mr = int(std::min<int64_t>(MR, m - ir));
+        if (direct_a)
+          micro_kernel_rows(st.kc, A + (i0 + ir) * g.lda + st.pc, g.lda, bp + jr * st.kc, c_tile, g.ldc, mr, n, alpha,
+                            st.beta_k, bias_j);
+        else
+          micro_kernel(st.kc, ap + ir * st.kc, bp + jr * st.kc, c_tile, g.ldc, mr, n, alpha, st.beta_k, bias_j);
+      }
+      if (st.gelu_k) gelu_strip(C + i0 * g.ldc + st.jc + jr, g.ldc, m, n);
+    }
+  };
+
+  if (threads <= 1) {  // no OpenMP construct at all (this may run inside a batch-parallel loop)
+    T* ap = direct_a ? nullptr : a_scratch.get<T>(mc * kc_max);
+    for (int64_t jc = 0; jc < N; jc += Bl::NC)
       for (int64_t pc = 0; pc < K; pc += Bl::KC) {
-        const int64_t kc = std::min(Bl::KC, K - pc);
-        const T beta_k = pc == 0 ? beta : T(1);  // later K blocks add onto the first
+        const Step st = step_at(jc, pc);
+        for (int64_t q = 0; q < st.n_panels; ++q) pack_panel(st, q);
+        for (int64_t t = 0; t < m_blocks * n_split; ++t) run_task(st, t, ap);
+      }
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    T* ap = direct_a ? nullptr : a_scratch.get<T>(mc * kc_max);  // this thread's own
+    for (int64_t jc = 0; jc < N; jc += Bl::NC)
+      for (int64_t pc = 0; pc < K; pc += Bl::KC) {
+        const Step st = step_at(jc, pc);
 #pragma omp for schedule(static)
-        for (int64_t q = 0; q < n_panels; ++q)
-          pack_b(B, g.ldb, g.trans_b, pc, kc, jc + q * NR, int(std::min<int64_t>(NR, nc - q * NR)), bp + q * NR * kc);
+        for (int64_t q = 0; q < st.n_panels; ++q) pack_panel(st, q);
           // (implicit barrier: the B panel is complete before anyone reads it)
-#pragma omp for schedule(static)
-        for (int64_t t = 0; t < m_blocks * n_split; ++t) {
-          const int64_t i0 = (t / n_split) * mc, m = std::min(mc, M - i0);
-          const int64_t j_lo = (t % n_split) * chunk, j_hi = std::min(nc, j_lo + chunk);
-          if (j_lo >= j_hi) continue;
-          pack_a(A, g.lda, g.trans_a, i0, m, pc, kc, ap);
-          for (int64_t jr = j_lo; jr < j_hi; jr += NR)
-            for (int64_t ir = 0; ir < m; ir += MR)
-              micro_kernel(kc, ap + ir * kc, bp + jr * kc, C + (i0 + ir) * g.ldc + jc + jr, g.ldc,
-                           int(std::min<int64_t>(MR, m - ir)), int(std::min<int64_t>(NR, j_hi - jr)), alpha, beta_k);
-        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < m_blocks * n_split; ++t) run_task(st, t, ap);
         // (implicit barrier: everyone is done with the B panel before it is repacked)
       }
-    }
   }
 }
 
@@ -266,11 +396,17 @@ void gemm_typed(const GemmArgs& g) {
   const T* A = static_cast<const T*>(g.A);
   const T* B = static_cast<const T*>(g.B);
   T* C = static_cast<T*>(g.C);
-  if (g.K == 0) {  // empty sum: C = beta * C (C not read when beta == 0)
+  if (g.K == 0) {  // empty sum: C = act(beta * C + bias) (C not read when beta == 0)
+    const T* bias = static_cast<const T*>(g.bias);
     for (int64_t b = 0; b < g.batch; ++b)
       for (int64_t i = 0; i < g.M; ++i) {
         T* ci = C + b * g.stride_c + i * g.ldc;
-        for (int64_t j = 0; j < g.N; ++j) ci[j] = g.beta == 0 ? T(0) : T(g.beta) * ci[j];
+        for (int64_t j = 0; j < g.N; ++j) {
+          T v = g.beta == 0 ? T(0) : T(g.beta) * ci[j];
+          if (bias != nullptr) v += bias[j];
+          ci[j] = v;
+        }
+        if (g.gelu) gelu_strip(ci, g.ldc, 1, g.N);
       }
     return;
   }

@@ -7,7 +7,7 @@
 // i.e. cuBLAS's first operand is our B and its second is our A, with m = N, n = M, k = K and the same
 // transpose flags: B stored K x N row-major is op(B)^T (N x K) as it stands, so no transpose (unless
 // trans_b); likewise A. One cublas{S,D}gemmStridedBatched call covers every batch (stride 0 broadcasts an
-// operand).
+// operand). The epilogue (bias, GELU; kernels/matmul.h) is one elementwise kernel over C after cuBLAS.
 //
 // Cases cuBLAS cannot take go through a plain kernel with the reference's arithmetic (each C element one
 // thread, summed in double): a row stride smaller than the row (rows that overlap, e.g. an expanded
@@ -83,6 +83,28 @@ __global__ void scale_c_kernel(T* C, int64_t M, int64_t N, int64_t ldc, int64_t 
   }
 }
 
+// The epilogue after cuBLAS (or after the K == 0 scaling): C = act(C + bias) over `batch` matrices.
+template <typename T>
+__global__ void epilogue_kernel(T* C, int64_t M, int64_t N, int64_t ldc, int64_t stride_c, int64_t batch, const T* bias,
+                                bool gelu) {
+  const int64_t n = batch * M * N;
+  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t b = e / (M * N), i = (e / N) % M, j = e % N;
+    T& c = C[b * stride_c + i * ldc + j];
+    T v = c;
+    if (bias != nullptr) v += bias[j];
+    c = gelu ? unary_value(UnaryOp::Gelu, v, T(0)) : v;
+  }
+}
+
+template <typename T>
+void epilogue(const GemmArgs& g, T* C, int64_t batches) {
+  if (g.bias == nullptr && !g.gelu) return;
+  epilogue_kernel<<<grid_for(batches * g.M * g.N), kThreads>>>(C, g.M, g.N, g.ldc, g.stride_c, batches,
+                                                               static_cast<const T*>(g.bias), g.gelu);
+  SANF_CUDA_LAUNCH_CHECK();
+}
+
 // ---- cuBLAS ---------------------------------------------------------------------------------------------
 
 cublasStatus_t gemm_strided_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
@@ -114,6 +136,7 @@ void gemm_typed(GemmArgs g) {
     for (int64_t rep = 0; rep < (accumulate_c ? g.batch : 1); ++rep) {
       scale_c_kernel<<<grid_for(batches * g.M * g.N), kThreads>>>(C, g.M, g.N, g.ldc, g.stride_c, batches, g.beta);
       SANF_CUDA_LAUNCH_CHECK();
+      epilogue(g, C, batches);
     }
     return;
   }
@@ -149,6 +172,7 @@ void gemm_typed(GemmArgs g) {
     CUBLAS_CHECK(gemm_strided_batched(h, op_first, op_second, int(g.N), int(g.M), int(g.K), &alpha, B + b0 * g.stride_b,
                                       int(g.ldb), g.stride_b, A + b0 * g.stride_a, int(g.lda), g.stride_a, &beta,
                                       C + b0 * g.stride_c, int(g.ldc), g.stride_c, int(nb)));
+    epilogue(g, C + b0 * g.stride_c, nb);
   }
 }
 

@@ -1,8 +1,10 @@
-// tests/autograd/test_gradcheck_matmul.cpp: finite-difference checks of matmul and linear (2-D, batched,
-// broadcast, 1-D, non-contiguous views that take the transposed and the copying paths), their values
-// against plain loops, and their error messages.
+// tests/autograd/test_gradcheck_matmul.cpp: finite-difference checks of matmul, linear and the fused
+// linear_gelu (2-D, batched, broadcast, 1-D, non-contiguous views that take the transposed and the copying
+// paths), their values against plain loops and (linear_gelu) against the unfused gelu(linear(...)), and
+// their error messages.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <vector>
 
 #include "autograd/ops.h"
@@ -112,6 +114,59 @@ TEST_CASE("gradcheck: linear") {
               return linear(permute(x[0], {1, 0, 2}), x[1], x[2]);
             },
             {rnd({5, 2, 4}, 71), W, b});
+}
+
+TEST_CASE("gradcheck: linear_gelu (fused)") {
+  Tensor W = rnd({3, 4}, 161), b = rnd({3}, 162);
+  auto lg = [](const V& x) { return linear_gelu(x[0], x[1], x[2]); };
+  auto lg_nb = [](const V& x) { return linear_gelu(x[0], x[1]); };
+  // Inputs scaled so the pre-activations spread over the GELU's curved part, [-4, 4].
+  gradcheck("linear_gelu 2-D", lg, {rnd({5, 4}, 163, 1.5), W, b});
+  gradcheck("linear_gelu 3-D", lg, {rnd({2, 5, 4}, 164, 1.5), W, b});
+  gradcheck("linear_gelu 1-D", lg, {rnd({4}, 165, 1.5), W, b});
+  gradcheck("linear_gelu no bias", lg_nb, {rnd({2, 5, 4}, 166, 1.5), W});
+  gradcheck("linear_gelu x^T", [](const V& x) { return linear_gelu(transpose(x[0], 0, 1), x[1], x[2]); },
+            {rnd({4, 5}, 167, 1.5), W, b});
+  gradcheck("linear_gelu W^T", [](const V& x) { return linear_gelu(x[0], transpose(x[1], 0, 1), x[2]); },
+            {rnd({2, 5, 4}, 168, 1.5), rnd({4, 3}, 169), b});
+  // Only the bias needs a gradient, then only x: the closure computes what is asked.
+  Tensor x = rnd({6, 4}, 170, 1.5);
+  gradcheck("linear_gelu bias only", [x, W](const V& v) { return linear_gelu(x, W, v[0]); }, {b});
+  gradcheck("linear_gelu x only", [W, b](const V& v) { return linear_gelu(v[0], W, b); }, {x});
+}
+
+TEST_CASE("linear_gelu: equals gelu(linear(...)), fused (no grad) and through autograd, f32 and f64") {
+  // 300 x 70 -> 90: a threaded GEMM with edge tiles; K = 270 crosses the GEMM's K block (the bias joins the
+  // first block, the GELU follows the last).
+  for (int64_t K : {int64_t(70), int64_t(270)})
+    for (DType dt : {DType::F32, DType::F64}) {
+      const double tol = dt == DType::F32 ? 2e-5 : 1e-12;
+      Tensor x = to(rnd({3, 100, K}, 181, 2.0 / std::sqrt(double(K))), dt);
+      Tensor W = to(rnd({90, K}, 182), dt), b = to(rnd({90}, 183), dt);
+      Tensor want = gelu(linear(x, W, b));
+      {
+        NoGradGuard no_grad;  // the GEMM applies the GELU as it writes
+        SANF_CHECK_CLOSE(linear_gelu(x, W, b), want, tol, tol);
+        SANF_CHECK_CLOSE(linear_gelu(x, W), gelu(linear(x, W)), tol, tol);
+      }
+      // With autograd: the pre-activation is kept, values and every gradient match the unfused ops.
+      Tensor w = to(rnd({3, 100, 90}, 184), dt);
+      auto grads = [&](bool fused) {
+        Tensor xg = detach(x).set_requires_grad(true), Wg = detach(W).set_requires_grad(true),
+               bg = detach(b).set_requires_grad(true);
+        Tensor y = fused ? linear_gelu(xg, Wg, bg) : gelu(linear(xg, Wg, bg));
+        backward(sum(mul(y, w)));
+        return std::vector<Tensor>{y, xg.grad(), Wg.grad(), bg.grad()};
+      };
+      std::vector<Tensor> f = grads(true), u = grads(false);
+      for (size_t i = 0; i < f.size(); ++i) {
+        INFO("K=", K, " ", dtype_name(dt), " tensor ", i);
+        SANF_CHECK_CLOSE(f[i], u[i], tol * 10, tol * 10);
+      }
+    }
+  CHECK_THROWS_WITH_AS(linear_gelu(zeros({8, 64}), zeros({10, 65})),
+                       doctest::Contains("[linear_gelu] x (8, 64) and weight (10, 65) differ in the input width"),
+                       Error);
 }
 
 TEST_CASE("matmul and linear: values against plain loops, threaded sizes, f32 and f64") {
