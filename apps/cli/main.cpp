@@ -328,9 +328,10 @@ int main(int argc, char** argv) {
   }
   try {
     if (*convert) return run_convert(ca);
-    if (*extract) return run_extract(ea);
     if (*bench_vit) return run_bench_vit(ba);
+    // The long commands check for Ctrl-C between batches and steps: exit 130, every output whole.
     apps::install_interrupt_handler();
+    if (*extract) return run_extract(ea);
     if (*train) return run_train(ta);
     if (*eval) return run_eval(va);
     if (*oneclass) return run_oneclass(oa);
