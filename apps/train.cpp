@@ -53,7 +53,8 @@ void write_json_file(const std::string& path, const json& j) { write_file_atomic
 int64_t resolve_class(const std::string& given, const std::vector<std::string>& names, const std::string& what) {
   for (size_t i = 0; i < names.size(); ++i)
     if (names[i] == given) return int64_t(i);
-  if (!given.empty() && std::all_of(given.begin(), given.end(), ::isdigit)) {
+  auto is_digit = [](unsigned char c) { return c >= '0' && c <= '9'; };
+  if (!given.empty() && given.size() <= 9 && std::all_of(given.begin(), given.end(), is_digit)) {
     const int64_t i = std::stoll(given);
     if (i >= 0 && i < int64_t(names.size())) return i;
   }
