@@ -51,8 +51,6 @@ std::string base64_encode(std::string_view bytes) {
   return out;
 }
 
-void write_text_atomic(const std::string& path, const std::string& content) { write_file_atomic(path, content); }
-
 // ---- plots ----------------------------------------------------------------------------------------------
 
 namespace {
@@ -320,7 +318,7 @@ std::string report_html(const ReportInput& in) {
   return s;
 }
 
-void write_report_html(const std::string& path, const ReportInput& in) { write_text_atomic(path, report_html(in)); }
+void write_report_html(const std::string& path, const ReportInput& in) { write_file_atomic(path, report_html(in)); }
 
 // ---- the scores CSV -------------------------------------------------------------------------------------
 
@@ -354,7 +352,7 @@ void write_scores_csv(const std::string& path, const std::vector<int64_t>& indic
     s += cat(indices[i], ",", labels[i], ",", csv_field(label_names[size_t(labels[i])]), ",", is_anomaly[i], ",",
              fmt("%.9g", nll_scores[i]), ",", fmt("%.9g", z2_scores[i]), "\n");
   }
-  write_text_atomic(path, s);
+  write_file_atomic(path, s);
 }
 
 }  // namespace sanf::apps

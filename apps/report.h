@@ -27,10 +27,6 @@ std::string html_escape(std::string_view text);
 // Base64 (RFC 4648 section 4: alphabet A-Z a-z 0-9 + /, '=' padding, no line breaks).
 std::string base64_encode(std::string_view bytes);
 
-// Write `content` to `path` atomically (temporary file in the same directory + rename; see
-// core/atomic_file.h). Throws sanf::Error naming the path; on failure nothing is left behind.
-void write_text_atomic(const std::string& path, const std::string& content);
-
 // ---- plots (standalone SVG documents) --------------------------------------------------------------------
 
 // The ROC curve on the unit square, with axes ticked 0, 0.2, ..., 1, the chance diagonal and a legend

@@ -287,24 +287,22 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
     const std::vector<int64_t> order = gen.permutation(n);
     double loss_sum = 0, gnorm = 0;
     for (int64_t s = 0; s < steps; ++s) {
-      const std::string where = cat("at epoch ", epoch, ", step ", s + 1, " of ", steps);
-      const std::string keep =
-          epoch > 1 ? cat(ckpt, " still holds epoch ", epoch - 1, " (resume with --resume)") : last_good;
-      try {
-        check_interrupt(where);
-      } catch (const Interrupted& e) {
-        throw Interrupted(cat(e.what(), "; ", keep));
-      }
+      // Where training stopped and what is still on disk, for the messages below (built only on failure).
+      auto where = [&] { return cat("at epoch ", epoch, ", step ", s + 1, " of ", steps); };
+      auto keep = [&] {
+        return epoch > 1 ? cat(ckpt, " still holds epoch ", epoch - 1, " (resume with --resume)") : last_good;
+      };
+      if (interrupted()) throw Interrupted(cat("interrupted ", where(), "; ", keep()));
       const int64_t b0 = s * cfg.batch_size, b = std::min(cfg.batch_size, n - b0);
       auto [y, P] = train.batch(std::vector<int64_t>(order.begin() + b0, order.begin() + b0 + b), cfg.device);
       Tensor loss = flows::nll_loss(flow.forward(y, P));
       const double l = loss.item();
-      SANF_CHECK(std::isfinite(l), "training stopped ", where, " (global step ", (epoch - 1) * steps + s + 1,
-                 "): the loss is ", l, "; ", keep, ". Try a smaller --lr.");
+      SANF_CHECK(std::isfinite(l), "training stopped ", where(), " (global step ", (epoch - 1) * steps + s + 1,
+                 "): the loss is ", l, "; ", keep(), ". Try a smaller --lr.");
       backward(loss);
       const double g2 = grad_norm_sq(flow);
-      SANF_CHECK(std::isfinite(g2), "training stopped ", where, " (global step ", (epoch - 1) * steps + s + 1,
-                 "): a gradient is not finite (loss ", l, "); ", keep, ". Try a smaller --lr.");
+      SANF_CHECK(std::isfinite(g2), "training stopped ", where(), " (global step ", (epoch - 1) * steps + s + 1,
+                 "): a gradient is not finite (loss ", l, "); ", keep(), ". Try a smaller --lr.");
       adam.step();
       adam.zero_grad();
       loss_sum += l * double(b);
@@ -377,9 +375,9 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt) {
   write_scores_csv(run_file(run_dir, "scores.csv"), test.indices(), test.labels(), nll_s, z2_s, names, is_anom);
   const std::string roc = roc_svg(roc_curve(nll_s, is_anom), au, "ROC, NLL score, normal class " + cfg.normal_name);
   const std::string hist = histogram_svg(nll_s, is_anom, "NLL score, normal class " + cfg.normal_name);
-  write_text_atomic(run_file(run_dir, "roc.svg"), roc);
-  write_text_atomic(run_file(run_dir, "hist_nll.svg"), hist);
-  write_text_atomic(run_file(run_dir, "hist_z2.svg"),
+  write_file_atomic(run_file(run_dir, "roc.svg"), roc);
+  write_file_atomic(run_file(run_dir, "hist_nll.svg"), hist);
+  write_file_atomic(run_file(run_dir, "hist_z2.svg"),
                     histogram_svg(z2_s, is_anom, "mean z^2 score, normal class " + cfg.normal_name));
 
   json m{{"auroc", au},

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "apps/report.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "tests/testing/temp_dir.h"
 
@@ -183,8 +184,8 @@ TEST_CASE("report: the HTML document is self-contained and escapes all text") {
 TEST_CASE("report: files are written atomically") {
   TempDir dir("atomic");
   const fs::path p = dir.path / "report.html";
-  write_text_atomic(p.string(), "first");
-  write_text_atomic(p.string(), "second, longer");
+  write_file_atomic(p.string(), "first");
+  write_file_atomic(p.string(), "second, longer");
   CHECK(read_file(p) == "second, longer");
   CHECK(list_dir(dir.path) == std::vector<std::string>{"report.html"});  // no temporary left behind
 
@@ -196,13 +197,13 @@ TEST_CASE("report: files are written atomically") {
 
   // A directory that does not exist: the error names the path, nothing is created.
   const std::string missing = (dir.path / "no-such-dir" / "report.html").string();
-  CHECK_THROWS_WITH_AS(write_text_atomic(missing, "x"), doctest::Contains(missing.c_str()), Error);
+  CHECK_THROWS_WITH_AS(write_file_atomic(missing, "x"), doctest::Contains(missing.c_str()), Error);
   CHECK(list_dir(dir.path) == std::vector<std::string>{"r2.html", "report.html"});
 
   // The target is a directory: the temporary file is written, the rename fails, and the temporary is removed.
   fs::create_directory(dir.path / "taken");
   const std::string taken = (dir.path / "taken").string();
-  CHECK_THROWS_WITH_AS(write_text_atomic(taken, "x"), doctest::Contains(taken.c_str()), Error);
+  CHECK_THROWS_WITH_AS(write_file_atomic(taken, "x"), doctest::Contains(taken.c_str()), Error);
   CHECK(list_dir(dir.path) == std::vector<std::string>{"r2.html", "report.html", "taken"});
 
   // A read-only directory (meaningless for root, who may write anyway).
