@@ -6,6 +6,7 @@
 
 #include "apps/interrupt.h"
 #include "core/safetensors.h"
+#include "kernels/cuda_options.h"
 #include "vit/preprocess.h"
 
 namespace sanf::apps {
@@ -16,6 +17,35 @@ constexpr const char* kRandomPrefix = "random:";
 void check_checkpoint_options(const BackboneOptions& opt) {
   SANF_CHECK(opt.patch_size == 0, "--patch-size applies to random backbones only; ", opt.spec,
              " has its own patch size");
+}
+}  // namespace
+
+const char* precision_name(BackbonePrecision p) {
+  switch (p) {
+    case BackbonePrecision::F32: return "f32";
+    case BackbonePrecision::TF32: return "tf32";
+    case BackbonePrecision::BF16: return "bf16";
+  }
+  return "?";
+}
+
+BackbonePrecision parse_precision(const std::string& name) {
+  for (BackbonePrecision p : {BackbonePrecision::F32, BackbonePrecision::TF32, BackbonePrecision::BF16})
+    if (name == precision_name(p)) return p;
+  SANF_FAIL("unknown precision '", name, "' (known: f32, tf32, bf16)");
+}
+
+void check_precision(BackbonePrecision p, Device device) {
+  SANF_CHECK(p != BackbonePrecision::TF32 || device == Device::CUDA,
+             "--precision tf32 needs --device cuda: TF32 is a tensor-core mode of the GPU, and the CPU has none "
+             "(use f32, or bf16)");
+}
+
+namespace {
+// The precision of an opened backbone (see extract.h); the model's weights are final by now.
+void apply_precision(vit::VisionTransformer& model, const BackboneOptions& opt) {
+  if (opt.device == Device::CUDA) kernels::set_tf32(opt.precision == BackbonePrecision::TF32);
+  if (opt.precision == BackbonePrecision::BF16) model.set_precision(nn::MatmulPrecision::BF16);
 }
 }  // namespace
 
@@ -36,12 +66,18 @@ vit::ViTConfig backbone_config(const BackboneOptions& opt) {
 }
 
 std::unique_ptr<vit::VisionTransformer> open_backbone(const BackboneOptions& opt) {
+  check_precision(opt.precision, opt.device);
+  std::unique_ptr<vit::VisionTransformer> model;
   if (opt.is_random()) {
     Generator gen(opt.seed);
-    return std::make_unique<vit::VisionTransformer>(backbone_config(opt), nn::InitOptions{&gen, DType::F32, opt.device});
+    model =
+        std::make_unique<vit::VisionTransformer>(backbone_config(opt), nn::InitOptions{&gen, DType::F32, opt.device});
+  } else {
+    check_checkpoint_options(opt);
+    model = vit::VisionTransformer::load(opt.spec, opt.image_size, DType::F32, opt.device);
   }
-  check_checkpoint_options(opt);
-  return vit::VisionTransformer::load(opt.spec, opt.image_size, DType::F32, opt.device);
+  apply_precision(*model, opt);
+  return model;
 }
 
 void extract_to_file(vit::VisionTransformer& model, const Dataset& ds, const std::vector<int64_t>& indices,

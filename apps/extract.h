@@ -10,6 +10,16 @@
 // File layout ("sanf-features"): cls (n, D) = y_sem, patches (n, N, D) = the patch tokens, in f32 or f16;
 // labels (n) and indices (n), i64: each row's class label and its index in the dataset; metadata: the
 // backbone's ViT config and whatever the caller adds.
+//
+// BackboneOptions::precision is the precision of the backbone's matrix multiplies (inference):
+//   f32   f32 GEMMs (the default; on CUDA full FP32, TF32 switched off).
+//   tf32  CUDA only: cuBLAS runs the f32 GEMMs in TF32 on the tensor cores (kernels::set_tf32(true); relative
+//         error ~1e-3). The switch is process-wide: it stays on for every later f32 GEMM of the process, the
+//         flow's included. Refused on the CPU, which has no TF32: there it would silently be f32.
+//   bf16  bf16 GEMM operands, f32 accumulation (vit::VisionTransformer::set_precision; relative error ~1e-2),
+//         weights converted once when the backbone is opened. On CUDA through cuBLAS with bf16 inputs; on the
+//         CPU the same arithmetic plainly (the operands rounded, then the f32 GEMM): testable there, not faster.
+// open_backbone applies it; on CUDA it also sets the TF32 switch to (precision == tf32).
 #pragma once
 
 #include <map>
@@ -22,12 +32,20 @@
 
 namespace sanf::apps {
 
+enum class BackbonePrecision { F32, TF32, BF16 };
+const char* precision_name(BackbonePrecision p);  // "f32", "tf32", "bf16"
+// "f32" | "tf32" | "bf16"; anything else throws, listing those.
+BackbonePrecision parse_precision(const std::string& name);
+// Throws (naming the option) when `p` cannot run on `device`: tf32 on the CPU.
+void check_precision(BackbonePrecision p, Device device);
+
 struct BackboneOptions {
   std::string spec;            // "random:vit-tiny" or a checkpoint path
   int64_t image_size = 0;      // 0: the architecture's (or checkpoint's)
   int64_t patch_size = 0;      // random backbones only; 0: the architecture's
   uint64_t seed = 0;           // random backbones only
   Device device = Device::CPU;
+  BackbonePrecision precision = BackbonePrecision::F32;  // see above
 
   bool is_random() const { return spec.rfind("random:", 0) == 0; }
 };

@@ -81,6 +81,9 @@ std::string feature_cache_key(const FeatureRequest& req, const Dataset& ds) {
     k["backbone"] = "checkpoint:" + file_fingerprint(req.backbone.spec) + ":" +
                     std::to_string(fs::file_size(req.backbone.spec));
   }
+  // Only when not f32, so the keys (and cached files) of f32 backbones stay what they were.
+  if (req.backbone.precision != BackbonePrecision::F32)
+    k["backbone.precision"] = precision_name(req.backbone.precision);
   for (const auto& [key, v] : vit::config_to_metadata(backbone_config(req.backbone))) k["vit." + key] = v;
   k["dataset"] = req.dataset;
   k["dataset.dir"] = fs::weakly_canonical(fs::absolute(req.data_dir)).string();

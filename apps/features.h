@@ -1,7 +1,7 @@
 // apps/features.h: the backbone's tokens for (a part of) a dataset split, computed once, cached on disk.
 //
 // A FeatureRequest names everything the tokens depend on: the backbone (a checkpoint's content, or a random
-// architecture, size and seed), the preprocessing (in the ViT config: image size, mean, std), the dataset
+// architecture, size and seed; its precision when not f32), the preprocessing (in the ViT config: image size, mean, std), the dataset
 // (name, directory, number of images), the split, the class (-1: all) and the limit, and the storage dtype.
 // Those fields, written out as one canonical text, are the cache key; the file is
 //   <cache_dir>/<16 hex digits of the key's FNV-1a hash>.safetensors

@@ -118,29 +118,32 @@ void RunConfig::resolve() {
 }
 
 json RunConfig::to_json() const {
-  return json{{"version", kConfigVersion},
-              {"dataset", dataset},
-              {"data_dir", data_dir},
-              {"normal_class", normal_class},
-              {"normal_label", normal_label},
-              {"normal_name", normal_name},
-              {"skip_corrupt", skip_corrupt},
-              {"train_limit", train_limit},
-              {"test_limit", test_limit},
-              {"backbone", {{"spec", backbone.spec},
-                            {"image_size", backbone.image_size},
-                            {"patch_size", backbone.patch_size},
-                            {"seed", backbone.seed}}},
-              {"flow", flow.to_metadata()},
-              {"epochs", epochs},
-              {"batch_size", batch_size},
-              {"lr", lr},
-              {"adam", {{"beta1", beta1}, {"beta2", beta2}, {"eps", eps}, {"weight_decay", weight_decay}}},
-              {"seed", seed},
-              {"device", device_name(device)},
-              {"cache_dir", cache_dir},
-              {"cache_f16", cache_f16},
-              {"extract_batch", extract_batch}};
+  json j{{"version", kConfigVersion},
+         {"dataset", dataset},
+         {"data_dir", data_dir},
+         {"normal_class", normal_class},
+         {"normal_label", normal_label},
+         {"normal_name", normal_name},
+         {"skip_corrupt", skip_corrupt},
+         {"train_limit", train_limit},
+         {"test_limit", test_limit},
+         {"backbone", {{"spec", backbone.spec},
+                       {"image_size", backbone.image_size},
+                       {"patch_size", backbone.patch_size},
+                       {"seed", backbone.seed}}},
+         {"flow", flow.to_metadata()},
+         {"epochs", epochs},
+         {"batch_size", batch_size},
+         {"lr", lr},
+         {"adam", {{"beta1", beta1}, {"beta2", beta2}, {"eps", eps}, {"weight_decay", weight_decay}}},
+         {"seed", seed},
+         {"device", device_name(device)},
+         {"cache_dir", cache_dir},
+         {"cache_f16", cache_f16},
+         {"extract_batch", extract_batch}};
+  // The backbone's GEMM precision (apps/extract.h) only when not f32: f32 runs' configs stay as they were.
+  if (backbone.precision != BackbonePrecision::F32) j["backbone"]["precision"] = precision_name(backbone.precision);
+  return j;
 }
 
 RunConfig RunConfig::from_json(const json& j, const std::string& source) {
@@ -161,6 +164,7 @@ RunConfig RunConfig::from_json(const json& j, const std::string& source) {
     c.backbone.image_size = b.at("image_size");
     c.backbone.patch_size = b.at("patch_size");
     c.backbone.seed = b.at("seed");
+    if (b.contains("precision")) c.backbone.precision = parse_precision(b.at("precision").get<std::string>());
     c.flow = flows::FlowConfig::from_metadata(j.at("flow").get<std::map<std::string, std::string>>(), source);
     c.epochs = j.at("epochs");
     c.batch_size = j.at("batch_size");

@@ -1,8 +1,14 @@
 // autograd/factory.cpp: tensors made from nothing: constants, ranges and random draws.
+//
+// randn and rand fill the tensor on its own device (kernels/random.h): the host Generator's stream on the
+// CPU, cuRAND Philox seeded from the Generator on CUDA (so the two devices give different numbers for one
+// seed). trunc_normal, the initialisers' draw, is rejection sampling and stays on the host for every device:
+// initialisation with a seed gives the same weights on the CPU and on CUDA.
 #include <cmath>
 
 #include "autograd/ops.h"
 #include "kernels/copy.h"
+#include "kernels/random.h"
 
 namespace sanf {
 
@@ -21,24 +27,21 @@ Tensor arange(int64_t n, DType dt, Device dev) {
   return Tensor::from_vector(v, {n}, dt, dev);
 }
 
-namespace {
-template <typename F>
-Tensor draw(const Shape& shape, DType dt, Device dev, Generator* gen, F&& f) {
-  Generator& g = gen ? *gen : default_generator();
-  std::vector<double> v(static_cast<size_t>(numel(shape)));
-  for (double& x : v) x = f(g);
-  return Tensor::from_vector(v, shape, dt, dev);
-}
-}  // namespace
-
 Tensor randn(const Shape& shape, DType dt, Device dev, Generator* gen) {
-  return draw(shape, dt, dev, gen, [](Generator& g) { return g.normal(); });
+  Tensor t = Tensor::empty(shape, dt, dev);
+  kernels::fill_normal(t, gen ? *gen : default_generator());
+  return t;
 }
 Tensor rand(const Shape& shape, DType dt, Device dev, Generator* gen) {
-  return draw(shape, dt, dev, gen, [](Generator& g) { return g.uniform(); });
+  Tensor t = Tensor::empty(shape, dt, dev);
+  kernels::fill_uniform(t, gen ? *gen : default_generator());
+  return t;
 }
 Tensor trunc_normal(const Shape& shape, double std, double lo, double hi, DType dt, Device dev, Generator* gen) {
-  return draw(shape, dt, dev, gen, [&](Generator& g) { return g.trunc_normal(0.0, std, lo, hi); });
+  Generator& g = gen ? *gen : default_generator();
+  std::vector<double> v(static_cast<size_t>(numel(shape)));
+  for (double& x : v) x = g.trunc_normal(0.0, std, lo, hi);
+  return Tensor::from_vector(v, shape, dt, dev);  // drawn on the host, then moved to dev
 }
 
 }  // namespace sanf

@@ -21,7 +21,10 @@ Tensor ones(const Shape& shape, DType dt = DType::F32, Device dev = Device::CPU)
 Tensor full(const Shape& shape, double value, DType dt = DType::F32, Device dev = Device::CPU);
 Tensor zeros_like(const Tensor& x);
 Tensor arange(int64_t n, DType dt = DType::I64, Device dev = Device::CPU);  // 0, 1, ..., n-1
-// Random tensors are drawn on the host from `gen` (default: the global generator) then moved to `dev`.
+// Random tensors from `gen` (default: the global generator), drawn on `dev` (kernels/random.h): on the CPU
+// from the Generator's own stream; on CUDA by cuRAND Philox seeded with one value of `gen`, reproducible for
+// a seed but NOT the same numbers as the CPU's. trunc_normal always draws on the host (then moves to `dev`),
+// so initialisers give the same weights on every device; draw randn on the CPU and move it for the same.
 Tensor randn(const Shape& shape, DType dt = DType::F32, Device dev = Device::CPU, Generator* gen = nullptr);
 Tensor rand(const Shape& shape, DType dt = DType::F32, Device dev = Device::CPU, Generator* gen = nullptr);  // [0,1)
 Tensor trunc_normal(const Shape& shape, double std, double lo, double hi, DType dt = DType::F32,
@@ -102,6 +105,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // gelu(linear(x, weight, bias)) in one pass: the GEMM applies the GELU as it writes each element (fused; its
 // backward is its own, through the saved pre-activation when autograd needs it).
 Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// The bf16 inference path (autograd/ops/matmul_bf16.cpp): the GEMM operands rounded to bf16 (f32 inputs are
+// rounded here, bf16 inputs used as they are), products accumulated in f32, the bias, GELU and result f32.
+// No backward: with grad mode on and an input requiring grad they throw (use them under NoGradGuard).
+Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), bool gelu = false);
+Tensor matmul_bf16(const Tensor& a, const Tensor& b);  // (..., M, K) @ (..., K, N), batch dims broadcast
 
 // ---- vision (autograd/ops/patchify.cpp, autograd/ops/pool.cpp) ----------------------------------------
 // images (B, C, H, W) -> patches (B, (H/p)*(W/p), C*p*p), patch grid row-major, each patch flattened as

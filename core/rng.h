@@ -2,8 +2,13 @@
 //
 // xoshiro256** (Blackman & Vigna) seeded through splitmix64: integer arithmetic only, so the raw stream is
 // identical everywhere. Normals come from the Box-Muller transform (std::log/std::sqrt/std::cos, correctly
-// rounded enough that every x86-64 and arm64 libm tested gives the same float32 values). Random tensors are
-// drawn on the host and copied to the device, so CPU and CUDA runs with one seed see the same weights.
+// rounded enough that every x86-64 and arm64 libm tested gives the same float32 values).
+//
+// Devices: randn/rand of a CUDA tensor draw on the GPU with cuRAND's Philox generator, seeded with one
+// next_u64() of this generator (kernels/random.h): reproducible for a seed, but a different stream from the
+// CPU's, so CPU and CUDA tensors drawn from equal seeds hold different numbers. Model initialisation
+// (trunc_normal, the ViT's cls_token) draws here on the host and copies, so a seeded model is the same on
+// both devices.
 #pragma once
 
 #include <cstdint>

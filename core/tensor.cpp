@@ -1,12 +1,117 @@
 // core/tensor.cpp: Storage allocation, Tensor metadata, host-side reading and printing.
 #include "core/tensor.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <iomanip>
+#include <mutex>
 #include <sstream>
 
+#include "core/block_cache.h"
+
 namespace sanf {
+
+// ---- host memory ---------------------------------------------------------------------------------
+//
+// Blocks of at least kHostCacheMin bytes come from a caching allocator (core/block_cache.h): freed
+// blocks are kept by size class and reused, so a steady loop (a training step, a batch of extraction)
+// makes no mmap/munmap calls and takes no fresh page faults, and its peak memory does not creep with
+// glibc's adaptive mmap threshold. Smaller blocks go straight to malloc, whose own bins serve them without
+// system calls. The cache keeps at most min(2 GiB, physical memory / 8); blocks past that are freed.
+// Under AddressSanitizer a cached block is poisoned, so a use after free is still reported.
+namespace {
+#if defined(__SANITIZE_ADDRESS__)
+#define SANF_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANF_ASAN 1
+#endif
+#endif
+#ifdef SANF_ASAN
+extern "C" void __asan_poison_memory_region(void const volatile* addr, size_t size);
+extern "C" void __asan_unpoison_memory_region(void const volatile* addr, size_t size);
+void poison(void* p, size_t n) { __asan_poison_memory_region(p, n); }
+void unpoison(void* p, size_t n) { __asan_unpoison_memory_region(p, n); }
+#else
+void poison(void*, size_t) {}
+void unpoison(void*, size_t) {}
+#endif
+
+constexpr size_t kHostCacheMin = size_t(64) << 10;
+
+size_t host_cache_cap() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  const size_t ram = pages > 0 && page > 0 ? size_t(pages) * size_t(page) : size_t(0);
+  return std::min<size_t>(size_t(2) << 30, ram / 8);
+}
+
+struct HostAllocator {
+  std::mutex mu;
+  BlockCache cache{host_cache_cap()};
+  HostMemoryStats stats;
+};
+HostAllocator& host_allocator() {
+  static HostAllocator* a = new HostAllocator();  // never destroyed: tensors may be freed during exit
+  return *a;
+}
+
+void* host_alloc(size_t nbytes, size_t cls) {
+  HostAllocator& h = host_allocator();
+  {
+    std::lock_guard<std::mutex> lock(h.mu);
+    if (void* p = h.cache.take(cls)) {
+      ++h.stats.cache_hits;
+      h.stats.live_bytes += int64_t(cls);
+      unpoison(p, nbytes);
+      return p;
+    }
+  }
+  void* p = std::aligned_alloc(64, cls);  // cls is a multiple of 512, as aligned_alloc wants
+  if (p == nullptr) {  // the cached blocks may be what is missing: give them back and try once more
+    host_memory_release_cache();
+    p = std::aligned_alloc(64, cls);
+  }
+  SANF_CHECK(p != nullptr, "out of host memory allocating ", nbytes, " bytes");
+  std::lock_guard<std::mutex> lock(h.mu);
+  ++h.stats.system_allocs;
+  h.stats.live_bytes += int64_t(cls);
+  return p;
+}
+
+void host_free(void* p, size_t cls) noexcept {
+  HostAllocator& h = host_allocator();
+  bool kept;
+  {
+    std::lock_guard<std::mutex> lock(h.mu);
+    h.stats.live_bytes -= int64_t(cls);
+    kept = h.cache.put(p, cls);
+  }
+  if (kept)
+    poison(p, cls);
+  else
+    std::free(p);
+}
+}  // namespace
+
+HostMemoryStats host_memory_stats() {
+  HostAllocator& h = host_allocator();
+  std::lock_guard<std::mutex> lock(h.mu);
+  HostMemoryStats s = h.stats;
+  s.cached_bytes = int64_t(h.cache.bytes());
+  return s;
+}
+
+void host_memory_release_cache() {
+  HostAllocator& h = host_allocator();
+  std::lock_guard<std::mutex> lock(h.mu);
+  h.cache.release_all([](void* p, size_t cls) {
+    unpoison(p, cls);
+    std::free(p);
+  });
+}
 
 // ---- Storage -------------------------------------------------------------------------------------
 
@@ -14,6 +119,12 @@ Storage::Storage(int64_t nbytes, Device device) : nbytes_(nbytes), device_(devic
   SANF_CHECK(nbytes >= 0, "negative allocation of ", nbytes, " bytes");
   if (nbytes == 0) return;
   if (device == Device::CPU) {
+    if (size_t(nbytes) >= kHostCacheMin) {
+      const size_t cls = block_size_class(size_t(nbytes));
+      data_ = host_alloc(size_t(nbytes), cls);
+      release_ = [cls](void* p) { host_free(p, cls); };
+      return;
+    }
     size_t rounded = (size_t(nbytes) + 63) & ~size_t(63);  // aligned_alloc wants a multiple of the alignment
     data_ = std::aligned_alloc(64, rounded);
     SANF_CHECK(data_ != nullptr, "out of host memory allocating ", nbytes, " bytes");

@@ -34,10 +34,18 @@ Tensor Attention::forward(const Tensor& x) {
   Tensor q = mul(select(t, 0, 0), scale);  // (B, H, N, hd), scaled before the product as timm does
   Tensor k = select(t, 0, 1);
   Tensor v = select(t, 0, 2);
-  Tensor attn = softmax(matmul(q, transpose(k, -2, -1)), -1);  // (B, H, N, N): row n attends over keys
-  Tensor o = matmul(attn, v);                                  // (B, H, N, hd)
-  o = reshape(transpose(o, 1, 2), {B, N, dim});                // heads side by side: (B, N, H*hd)
+  const bool bf16 = precision == MatmulPrecision::BF16;
+  auto mm = [bf16](const Tensor& a, const Tensor& b) { return bf16 ? matmul_bf16(a, b) : matmul(a, b); };
+  Tensor attn = softmax(mm(q, transpose(k, -2, -1)), -1);  // (B, H, N, N): row n attends over keys
+  Tensor o = mm(attn, v);                                  // (B, H, N, hd)
+  o = reshape(transpose(o, 1, 2), {B, N, dim});            // heads side by side: (B, N, H*hd)
   return proj.forward(o);
+}
+
+void Attention::set_precision(MatmulPrecision p) {
+  qkv.set_precision(p);
+  proj.set_precision(p);
+  precision = p;
 }
 
 Mlp::Mlp(int64_t dim, int64_t hidden, InitOptions init) : fc1(dim, hidden, true, init), fc2(hidden, dim, true, init) {

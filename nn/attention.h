@@ -14,6 +14,10 @@
 // Both are built from the differentiable ops (linear, reshape, permute, matmul, softmax, and linear_gelu for
 // fc1 + GELU), so their gradients come from those ops' backwards; tests/vit/ checks them by finite
 // differences.
+//
+// set_precision(BF16) (inference only, nn/layers.h): every Linear's GEMM takes bf16 operands, and so do
+// attention's two batched products q k^T and A v (matmul_bf16: q, k, A and v rounded to bf16 per call,
+// f32 accumulation); the scaling, the softmax and the GELU stay f32.
 #pragma once
 
 #include "nn/layers.h"
@@ -24,10 +28,12 @@ class Attention : public Module {
  public:
   Attention(int64_t dim, int64_t heads, bool qkv_bias = true, InitOptions init = {});
   Tensor forward(const Tensor& x);  // x: (B, N, D) -> (B, N, D)
+  void set_precision(MatmulPrecision p);
 
   Linear qkv, proj;
   int64_t dim, heads, head_dim;
   double scale;  // head_dim^-0.5
+  MatmulPrecision precision = MatmulPrecision::F32;
 };
 
 class Mlp : public Module {
@@ -35,7 +41,11 @@ class Mlp : public Module {
   Mlp(int64_t dim, int64_t hidden, InitOptions init = {});
   // x: (..., D) -> (..., D). fc1 and the GELU are one fused op (linear_gelu: the GEMM applies the GELU as it
   // writes, no pass of its own over the (..., hidden) activations); the same math as gelu(fc1.forward(x)).
-  Tensor forward(const Tensor& x) { return fc2.forward(linear_gelu(x, fc1.weight, fc1.bias)); }
+  Tensor forward(const Tensor& x) { return fc2.forward(fc1.forward_gelu(x)); }
+  void set_precision(MatmulPrecision p) {
+    fc1.set_precision(p);
+    fc2.set_precision(p);
+  }
 
   Linear fc1, fc2;
 };

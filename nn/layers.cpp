@@ -1,4 +1,4 @@
-// nn/layers.cpp: Linear and LayerNorm construction.
+// nn/layers.cpp: Linear and LayerNorm construction; Linear's bf16 weight copy.
 #include "nn/layers.h"
 
 namespace sanf::nn {
@@ -13,6 +13,18 @@ Linear::Linear(int64_t in, int64_t out, bool has_bias, InitOptions init, double 
     bias = zeros({out}, init.dtype, init.device);
     register_parameter("bias", bias);
   }
+}
+
+const char* precision_name(MatmulPrecision p) { return p == MatmulPrecision::BF16 ? "bf16" : "f32"; }
+
+void Linear::set_precision(MatmulPrecision p) {
+  if (p == MatmulPrecision::F32) {
+    weight_bf16 = Tensor();
+    return;
+  }
+  SANF_CHECK(weight.dtype() == DType::F32, "[Linear] bf16 precision needs an f32 weight, got ", weight.info());
+  NoGradGuard no_grad;  // a converted copy, not part of any graph
+  weight_bf16 = contiguous(sanf::to(detach(weight), DType::BF16));
 }
 
 LayerNorm::LayerNorm(int64_t dim, double eps_, InitOptions init) : eps(eps_) {

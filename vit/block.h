@@ -17,6 +17,10 @@ class Block : public nn::Module {
   Block(int64_t dim, int64_t heads, int64_t mlp_hidden, bool qkv_bias = true, double ln_eps = 1e-6,
         nn::InitOptions init = {});
   Tensor forward(const Tensor& x);  // x: (B, N, D) -> (B, N, D)
+  void set_precision(nn::MatmulPrecision p) {  // the GEMMs of attn and mlp (nn/attention.h)
+    attn.set_precision(p);
+    mlp.set_precision(p);
+  }
 
   nn::LayerNorm norm1;
   nn::Attention attn;

@@ -22,7 +22,18 @@ Tensor PatchEmbed::forward(const Tensor& images) {
   // conv(kernel p, stride p) == patchify + linear with the weight viewed as (D, C*p*p): both order a
   // patch's inputs as (c, ky, kx). images: (B, C, H, W) -> (B, N, C*p*p) -> (B, N, D).
   const int64_t D = weight.size(0);
+  if (weight_bf16.defined()) return linear_bf16(patchify(images, patch), weight_bf16, bias);
   return linear(patchify(images, patch), reshape(weight, {D, -1}), bias);
+}
+
+void PatchEmbed::set_precision(nn::MatmulPrecision p) {
+  if (p == nn::MatmulPrecision::F32) {
+    weight_bf16 = Tensor();
+    return;
+  }
+  SANF_CHECK(weight.dtype() == DType::F32, "[PatchEmbed] bf16 precision needs an f32 weight, got ", weight.info());
+  NoGradGuard no_grad;
+  weight_bf16 = contiguous(sanf::to(reshape(detach(weight), {weight.size(0), -1}), DType::BF16));
 }
 
 namespace {
@@ -37,7 +48,9 @@ VisionTransformer::VisionTransformer(const ViTConfig& c, nn::InitOptions init)
     : cfg(valid(c)), patch_embed(cfg.in_chans, cfg.dim, cfg.patch_size, init), norm(cfg.dim, cfg.ln_eps, init) {
   const int64_t D = cfg.dim, N = cfg.num_patches();
   if (init.random) {
-    cls_token = mul(randn({1, 1, D}, init.dtype, init.device, init.gen), 1e-6);  // normal, std 1e-6
+    // normal, std 1e-6; drawn on the host (as trunc_normal is) so a seed gives the same model on every
+    // device (randn on CUDA would draw from cuRAND's stream instead).
+    cls_token = sanf::to(mul(randn({1, 1, D}, init.dtype, Device::CPU, init.gen), 1e-6), init.device);
     pos_embed = trunc_normal({1, 1 + N, D}, 0.02, -2.0, 2.0, init.dtype, init.device, init.gen);
   } else {
     cls_token = zeros({1, 1, D}, init.dtype, init.device);
@@ -60,12 +73,21 @@ Tensor VisionTransformer::forward(const Tensor& images) {
              shape_str(images.shape()));
   SANF_CHECK(images.dtype() == pos_embed.dtype() && images.device() == pos_embed.device(),
              "[VisionTransformer] images are ", images.info(), " but the model is ", pos_embed.info());
+  SANF_CHECK(precision_ == nn::MatmulPrecision::F32 || !grad_enabled() || !pos_embed.requires_grad(),
+             "[VisionTransformer] ", cfg.name, " is in bf16 precision, which is inference-only: run forward under "
+             "NoGradGuard, or set_precision(f32) to train");
   const int64_t B = images.size(0), D = cfg.dim;
   Tensor x = patch_embed.forward(images);            // (B, N, D)
   x = concat({expand(cls_token, {B, 1, D}), x}, 1);  // (B, 1+N, D), class token first
   x = x + pos_embed;                                 // (1, 1+N, D) broadcast over B
   for (auto& block : blocks) x = block->forward(x);
   return norm.forward(x);
+}
+
+void VisionTransformer::set_precision(nn::MatmulPrecision p) {
+  patch_embed.set_precision(p);
+  for (auto& block : blocks) block->set_precision(p);
+  precision_ = p;
 }
 
 void VisionTransformer::save(const std::string& path) { save_safetensors(path, state_dict(), config_to_metadata(cfg)); }

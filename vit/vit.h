@@ -17,8 +17,17 @@
 // embedding weight is trunc_normal(std 0.02) too and its bias 0: timm leaves that conv at PyTorch's default
 // (kaiming-uniform), or lecun-normal in its 'jax' mode, but SPEC asks for one rule and the choice does not
 // matter for converted weights. Draw order: patch_embed.proj.weight, cls_token, pos_embed, then each block's
-// qkv, proj, fc1, fc2 weights; all from the Generator in InitOptions, so a seed fixes the model. With
-// InitOptions::random false everything random starts at zero instead (load() uses that: it overwrites it).
+// qkv, proj, fc1, fc2 weights; all from the Generator in InitOptions, drawn on the host whatever the device,
+// so a seed fixes the model on every device. With InitOptions::random false everything random starts at
+// zero instead (load() uses that: it overwrites it).
+//
+// Precision (set_precision, inference only): F32 (the default), or BF16: every GEMM of the forward (the
+// patch embedding, qkv, proj, fc1, fc2, and attention's q k^T and A v) takes bf16-rounded operands and
+// accumulates in f32 (nn/layers.h); the weights are converted once, in set_precision. cls_token,
+// pos_embed, the layer norms, softmax, GELU and the residual stream stay f32, and so do the output tokens.
+// With bf16 the tokens differ from f32's by bf16 rounding (relative ~1e-2 after a few blocks). The copies
+// are snapshots: call set_precision again after loading new weights or moving the model. (TF32, cuBLAS's
+// process-wide switch for f32 GEMMs, is kernels::set_tf32; apps/extract.h maps `--precision tf32` to it.)
 #pragma once
 
 #include <memory>
@@ -36,8 +45,10 @@ class PatchEmbed : public nn::Module {
  public:
   PatchEmbed(int64_t in_chans, int64_t dim, int64_t patch, nn::InitOptions init = {});
   Tensor forward(const Tensor& images);  // (B, C, H, W) -> (B, (H/p)*(W/p), D)
+  void set_precision(nn::MatmulPrecision p);
 
   Tensor weight, bias;  // (D, C, p, p), (D)
+  Tensor weight_bf16;   // (D, C*p*p) bf16 in BF16 precision, else undefined; not a parameter
   int64_t patch;
 };
 
@@ -57,6 +68,11 @@ class VisionTransformer : public nn::Module {
   // images: (B, C, image_size, image_size) -> tokens (B, 1+N, D) after the final norm.
   Tensor forward(const Tensor& images);
 
+  // The GEMM precision of forward (see above). BF16 needs f32 weights; forward then refuses to run while
+  // autograd would record (use NoGradGuard).
+  void set_precision(nn::MatmulPrecision p);
+  nn::MatmulPrecision precision() const { return precision_; }
+
   const ViTConfig& config() const { return cfg; }
 
   ViTConfig cfg;
@@ -64,6 +80,9 @@ class VisionTransformer : public nn::Module {
   PatchEmbed patch_embed;
   std::vector<std::unique_ptr<Block>> blocks;
   nn::LayerNorm norm;
+
+ private:
+  nn::MatmulPrecision precision_ = nn::MatmulPrecision::F32;
 };
 
 }  // namespace sanf::vit

@@ -4,22 +4,28 @@
 //                [--mean M,M,M] [--std S,S,S] [--ln-eps E]
 //   sanf extract --backbone CKPT|random:ARCH --dataset NAME --data-dir DIR --out FEATS.safetensors
 //                [--split train|test] [--batch-size B] [--image-size S] [--patch-size P] [--limit N]
+//                [--device cpu|cuda] [--precision f32|tf32|bf16]
 //   sanf train --dataset NAME --data-dir DIR --normal-class C --backbone CKPT|random:ARCH --out RUN [options]
 //   sanf eval --run RUN [--device cpu|cuda]
 //   sanf oneclass --dataset NAME --data-dir DIR [--classes all|LIST] --backbone ... --out DIR [options]
 //   sanf demo [--out DIR] [--no-caff] [options]   the one-class protocol on Fashion-MNIST, offline
+//   sanf bench fma                                  the machine's FMA peak, 1 thread and all
+//   sanf bench gemm [--rows 1576] [--all-layouts]    f32 GEMM at the ViT-B shapes
 //   sanf bench vit [--arch vit-base] [--batch 8] [--image-size 224] [--reps 3] [--device cpu|cuda]
+//                  [--precision f32|tf32|bf16]
+//   sanf bench flow [--quick] [--device cpu|cuda]   flow training step and scoring, ViT-B shapes
+//   sanf bench extract [--limit 1000] [--data-dir DIR] extraction speed and peak memory
+//   (JSON lines; see apps/bench.h and bench/cpu_report.sh)
 //
 // Exit codes: 0 success, 2 usage errors (with the usage), 1 runtime errors (one line on stderr),
 // 130 interrupted (Ctrl-C; what was complete stays usable).
 // This is the only place errors become exit codes.
 #include <CLI/CLI.hpp>
-#include <omp.h>
 
-#include <chrono>
 #include <cstdio>
 #include <sstream>
 
+#include "apps/bench.h"
 #include "apps/extract.h"
 #include "apps/features.h"
 #include "apps/interrupt.h"
@@ -81,15 +87,26 @@ int run_convert(const ConvertArgs& a) {
   return 0;
 }
 
+// --precision (apps/extract.h): f32 | tf32 | bf16. tf32 is a GPU tensor-core mode: with --device cpu it is
+// a usage error rather than a silent f32.
+apps::BackbonePrecision parse_precision_arg(const std::string& s, Device device) {
+  const apps::BackbonePrecision p = apps::parse_precision(s);
+  if (p == apps::BackbonePrecision::TF32 && device != Device::CUDA)
+    throw CLI::ValidationError("--precision", "tf32 needs --device cuda: TF32 is a tensor-core mode of the GPU and "
+                                              "the CPU has none (use f32, or bf16)");
+  return p;
+}
+
 struct ExtractArgs {
   apps::BackboneOptions backbone;
-  std::string dataset, data_dir, out, split = "test", device = "cpu";
+  std::string dataset, data_dir, out, split = "test", device = "cpu", precision = "f32";
   int64_t batch_size = 64, limit = 0;
   bool f16 = false, skip_corrupt = false;
 };
 
 int run_extract(ExtractArgs a) {
   a.backbone.device = parse_device(a.device);
+  a.backbone.precision = parse_precision_arg(a.precision, a.backbone.device);
   auto ds = apps::open_dataset(a.dataset, a.data_dir, a.split == "train" ? apps::Split::Train : apps::Split::Test,
                                apps::DatasetOptions{a.skip_corrupt});
   auto model = apps::open_backbone(a.backbone);
@@ -103,7 +120,9 @@ int run_extract(ExtractArgs a) {
   eo.batch_size = a.batch_size;
   eo.f16 = a.f16;
   apps::extract_to_file(*model, *ds, idx, a.out,
-                        {{"backbone", a.backbone.spec}, {"dataset", a.dataset}, {"split", a.split}}, eo);
+                        {{"backbone", a.backbone.spec}, {"dataset", a.dataset}, {"split", a.split},
+                         {"precision", a.precision}},
+                        eo);
   const vit::ViTConfig& cfg = model->config();
   std::printf("wrote %s: %lld images, cls (%lld, %lld), patches (%lld, %lld, %lld)\n", a.out.c_str(), (long long)n,
               (long long)n, (long long)cfg.dim, (long long)n, (long long)cfg.num_patches(), (long long)cfg.dim);
@@ -206,40 +225,6 @@ int run_oneclass(RunArgs& a) {
   return 0;
 }
 
-struct BenchArgs {
-  std::string arch = "vit-base", device = "cpu";
-  int64_t batch = 8, image_size = 0, reps = 3;
-};
-
-// One JSON line per run: the median over `reps` timed forwards after one warm-up.
-int run_bench_vit(const BenchArgs& a) {
-  apps::BackboneOptions bo{"random:" + a.arch, a.image_size, 0, 0, parse_device(a.device)};
-  auto model = apps::open_backbone(bo);
-  const vit::ViTConfig& cfg = model->config();
-  Generator gen(1);
-  Tensor x = randn({a.batch, 3, cfg.image_size, cfg.image_size}, DType::F32, bo.device, &gen);
-  NoGradGuard no_grad;
-  auto once = [&] {
-    Tensor y = model->forward(x);
-    if (bo.device == Device::CUDA) cuda_synchronize();
-  };
-  once();
-  std::vector<double> t;
-  for (int64_t r = 0; r < std::max<int64_t>(a.reps, 1); ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    once();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  const double s = t[t.size() / 2];
-  std::printf(
-      "{\"impl\": \"sanf\", \"what\": \"vit_forward\", \"arch\": \"%s\", \"image_size\": %lld, \"batch\": %lld, "
-      "\"device\": \"%s\", \"threads\": %d, \"seconds\": %.4f, \"img_per_s\": %.3f}\n",
-      a.arch.c_str(), (long long)cfg.image_size, (long long)a.batch, a.device.c_str(), omp_get_max_threads(), s,
-      double(a.batch) / s);
-  return 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -270,6 +255,10 @@ int main(int argc, char** argv) {
   extract->add_option("--seed", ea.backbone.seed, "seed of a random backbone");
   extract->add_option("--limit", ea.limit, "only the first N images");
   extract->add_option("--device", ea.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  extract->add_option("--precision", ea.precision,
+                      "backbone matrix multiplies: f32, tf32 (cuda only) or bf16 (bf16 operands, f32 sums)")
+      ->check(CLI::IsMember({"f32", "tf32", "bf16"}))
+      ->capture_default_str();
   extract->add_flag("--f16", ea.f16, "store the tokens as f16");
   extract->add_flag("--skip-corrupt", ea.skip_corrupt, "image folders: leave out images that fail to decode");
 
@@ -310,15 +299,47 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   demo->add_option("--out", da.out, "output directory")->capture_default_str();
 
-  BenchArgs ba;
-  auto* bench = app.add_subcommand("bench", "benchmarks (JSON lines)");
+  // Benchmarks: the device option is a string (parsed after CLI11 has filled it).
+  std::string bench_device = "cpu";
+  auto add_device = [&](CLI::App* c) {
+    c->add_option("--device", bench_device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  };
+  auto* bench = app.add_subcommand("bench", "benchmarks (JSON lines; see bench/cpu_report.sh)");
   bench->require_subcommand(1);
+  auto* bench_fma = bench->add_subcommand("fma", "the machine's FMA peak (GFLOP/s), 1 thread and all threads");
+  apps::GemmBenchOptions bg;
+  auto* bench_gemm = bench->add_subcommand("gemm", "f32 GEMM GFLOP/s at the ViT-B linear layers' shapes");
+  bench_gemm->add_option("--rows", bg.rows, "M, the token rows (default 8 * 197)")->check(CLI::PositiveNumber);
+  bench_gemm->add_flag("--all-layouts", bg.all_layouts, "also a @ b and at.T @ b");
+  bench_gemm->add_flag("--quick", bg.quick, "fewer repetitions");
+  add_device(bench_gemm);
+  apps::VitBenchOptions bv;
   auto* bench_vit = bench->add_subcommand("vit", "ViT forward throughput on random weights");
-  bench_vit->add_option("--arch", ba.arch, "architecture")->check(CLI::IsMember(vit::vit_config_names()));
-  bench_vit->add_option("--batch", ba.batch, "batch size")->check(CLI::PositiveNumber);
-  bench_vit->add_option("--image-size", ba.image_size, "input size (default: the architecture's)");
-  bench_vit->add_option("--reps", ba.reps, "timed repetitions");
-  bench_vit->add_option("--device", ba.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  bench_vit->add_option("--arch", bv.arch, "architecture")->check(CLI::IsMember(vit::vit_config_names()));
+  bench_vit->add_option("--batch", bv.batch, "batch size")->check(CLI::PositiveNumber);
+  bench_vit->add_option("--image-size", bv.image_size, "input size (default: the architecture's)");
+  bench_vit->add_option("--reps", bv.reps, "timed repetitions")->check(CLI::PositiveNumber);
+  bench_vit->add_option("--precision", bv.precision, "matrix multiplies: f32, tf32 (cuda only) or bf16")
+      ->check(CLI::IsMember({"f32", "tf32", "bf16"}))
+      ->capture_default_str();
+  add_device(bench_vit);
+  bool bench_quick = false;
+  auto* bench_flow = bench->add_subcommand("flow", "flow training step and scoring pass at the paper's ViT-B shapes");
+  bench_flow->add_flag("--quick", bench_quick, "fewer repetitions");
+  add_device(bench_flow);
+  apps::ExtractBenchOptions be;
+  auto* bench_extract = bench->add_subcommand("extract", "extraction img/s and peak memory (random backbone)");
+  bench_extract->add_option("--limit", be.limit, "images")->check(CLI::PositiveNumber)->capture_default_str();
+  bench_extract->add_option("--dataset", be.dataset, "dataset name")->check(CLI::IsMember(apps::dataset_names()))
+      ->capture_default_str();
+  bench_extract->add_option("--data-dir", be.data_dir, "dataset directory")->capture_default_str();
+  bench_extract->add_option("--arch", be.arch, "architecture")->check(CLI::IsMember(vit::vit_config_names()))
+      ->capture_default_str();
+  bench_extract->add_option("--image-size", be.image_size, "input size")->capture_default_str();
+  bench_extract->add_option("--patch-size", be.patch_size, "patch size")->capture_default_str();
+  bench_extract->add_option("--batch-size", be.batch_size, "images per batch")->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  add_device(bench_extract);
 
   try {
     app.parse(argc, argv);
@@ -328,7 +349,15 @@ int main(int argc, char** argv) {
   }
   try {
     if (*convert) return run_convert(ca);
-    if (*bench_vit) return run_bench_vit(ba);
+    if (*bench) {
+      const Device dev = parse_device(bench_device);
+      if (*bench_fma) apps::bench_fma();
+      if (*bench_gemm) bg.device = dev, apps::bench_gemm(bg);
+      if (*bench_vit) bv.device = dev, parse_precision_arg(bv.precision, dev), apps::bench_vit(bv);
+      if (*bench_flow) apps::bench_flow(dev, bench_quick);
+      if (*bench_extract) be.device = dev, apps::bench_extract(be);
+      return 0;
+    }
     // The long commands check for Ctrl-C between batches and steps: exit 130, every output whole.
     apps::install_interrupt_handler();
     if (*extract) return run_extract(ea);

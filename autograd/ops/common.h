@@ -40,4 +40,8 @@ inline Tensor broadcast_view(const Tensor& x, const Shape& shape) {
   return x.as_strided(shape, st, x.offset());
 }
 
+// The broadcast batch dims of a @ b for shapes (..., M, K) and (..., K, N) (at least 2-D each); throws
+// "[op] batch dims do not broadcast: A x B" naming the caller's original shapes.
+Shape matmul_batch_shape(const Shape& a, const Shape& b, const char* op, const Shape& a_orig, const Shape& b_orig);
+
 }  // namespace sanf::ops_detail

@@ -26,6 +26,21 @@ namespace sanf {
 
 using namespace ops_detail;
 
+Shape ops_detail::matmul_batch_shape(const Shape& a, const Shape& b, const char* op, const Shape& a_orig,
+                                     const Shape& b_orig) {
+  const Shape a_batch(a.begin(), a.end() - 2), b_batch(b.begin(), b.end() - 2);
+  const size_t nb = std::max(a_batch.size(), b_batch.size());
+  Shape batch(nb);
+  for (size_t i = 0; i < nb; ++i) {
+    const int64_t da = i < nb - a_batch.size() ? 1 : a_batch[i - (nb - a_batch.size())];
+    const int64_t db = i < nb - b_batch.size() ? 1 : b_batch[i - (nb - b_batch.size())];
+    SANF_CHECK(da == db || da == 1 || db == 1, "[", op, "] batch dims do not broadcast: ", shape_str(a_orig), " x ",
+               shape_str(b_orig));
+    batch[i] = da == 1 ? db : da;
+  }
+  return batch;
+}
+
 namespace {
 
 // A stack of `batch` matrices, each (R, C), as the GEMM kernel reads it: element (b, r, c) is at
@@ -131,16 +146,8 @@ Shape cat_shape(Shape s, std::initializer_list<int64_t> tail) {
 // (..., M, K) @ (..., K, N) with both operands at least 2-D and the inner dims already checked.
 Tensor matmul_nd(const Tensor& a, const Tensor& b, const Shape& a_orig, const Shape& b_orig) {
   const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
-  const Shape a_batch(a.shape().begin(), a.shape().end() - 2), b_batch(b.shape().begin(), b.shape().end() - 2);
-  const size_t nb = std::max(a_batch.size(), b_batch.size());
-  Shape batch(nb);
-  for (size_t i = 0; i < nb; ++i) {
-    const int64_t da = i < nb - a_batch.size() ? 1 : a_batch[i - (nb - a_batch.size())];
-    const int64_t db = i < nb - b_batch.size() ? 1 : b_batch[i - (nb - b_batch.size())];
-    SANF_CHECK(da == db || da == 1 || db == 1, "[matmul] batch dims do not broadcast: ", shape_str(a_orig), " x ",
-               shape_str(b_orig));
-    batch[i] = da == 1 ? db : da;
-  }
+  const Shape b_batch(b.shape().begin(), b.shape().end() - 2);
+  const Shape batch = matmul_batch_shape(a.shape(), b.shape(), "matmul", a_orig, b_orig);
   const int64_t nbatch = numel(batch);
   Operand A = as_operand(broadcast_view(a, cat_shape(batch, {M, K})));
   Operand B = as_operand(broadcast_view(b, cat_shape(batch, {K, N})));

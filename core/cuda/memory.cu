@@ -2,12 +2,8 @@
 //
 // cudaMalloc and cudaFree are slow (cudaFree also synchronises the whole device), and a training step
 // allocates and frees the same activation sizes every iteration. So freed blocks are kept in free lists
-// keyed by a rounded "size class" and handed out again; in steady state no cudaMalloc or cudaFree runs.
-//
-//   size class:  up to 1 MiB: round up to a multiple of 512 B;
-//                above:       round up to a multiple of a quarter of the power of two below the size
-//                             (1 MiB < n <= 2 MiB -> steps of 256 KiB, ...), so at most 25% is wasted and
-//                             there are four classes per doubling.
+// keyed by a rounded size class and handed out again (core/block_cache.h, shared with the host allocator);
+// in steady state no cudaMalloc or cudaFree runs.
 //
 // Reuse is safe without events because every kernel and copy runs on the legacy default stream: a block
 // freed on the host after kernel k1 was queued, then handed to kernel k2, is only written once k1 is done.
@@ -25,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/block_cache.h"
 #include "core/cuda_utils.h"
 #include "core/tensor.h"
 
@@ -32,29 +29,16 @@ namespace sanf {
 
 namespace {
 
-size_t size_class(size_t n) {
-  constexpr size_t kSmallStep = 512, kSmallMax = size_t(1) << 20;
-  if (n == 0) n = 1;
-  if (n <= kSmallMax) return (n + kSmallStep - 1) / kSmallStep * kSmallStep;
-  size_t p = kSmallMax;  // the largest power of two below n
-  while (p * 2 < n) p *= 2;
-  const size_t step = p / 4;
-  return (n + step - 1) / step * step;
-}
-
 class CachingAllocator {
  public:
   void* alloc(int64_t nbytes) {
     SANF_CHECK(nbytes >= 0, "cuda_alloc: negative size ", nbytes);
     if (nbytes == 0) return nullptr;
-    const size_t cls = size_class(size_t(nbytes));
+    const size_t cls = block_size_class(size_t(nbytes));
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = free_.find(cls);
-    if (it != free_.end() && !it->second.empty()) {
-      void* p = it->second.back();  // last freed first: likely still in L2
-      it->second.pop_back();
-      cached_bytes_ -= cls;
+    if (void* p = cache_.take(cls)) {  // last freed first: likely still in L2
       live_[p] = cls;
+      live_bytes_ += cls;
       return p;
     }
     void* p = nullptr;
@@ -90,10 +74,7 @@ class CachingAllocator {
     const size_t cls = it->second;
     live_.erase(it);
     live_bytes_ -= cls;
-    try {
-      free_[cls].push_back(p);
-      cached_bytes_ += cls;
-    } catch (...) {  // out of host memory for the list: give the block back instead
+    if (!cache_.put(p, cls)) {  // out of host memory for the list: give the block back instead
       (void)cudaFree(p);
       (void)cudaGetLastError();
     }
@@ -103,17 +84,14 @@ class CachingAllocator {
   // Return every cached block to the driver (mu_ held). cudaFree waits for the device, so blocks still
   // used by queued kernels are not pulled from under them.
   void release_cache_locked() {
-    for (auto& [cls, blocks] : free_)
-      for (void* p : blocks) (void)cudaFree(p);
-    free_.clear();
-    cached_bytes_ = 0;
+    cache_.release_all([](void* p, size_t) { (void)cudaFree(p); });
     (void)cudaGetLastError();
   }
 
   std::mutex mu_;
-  std::unordered_map<size_t, std::vector<void*>> free_;  // size class -> cached blocks
-  std::unordered_map<void*, size_t> live_;               // block handed out -> its size class
-  size_t live_bytes_ = 0, cached_bytes_ = 0;
+  BlockCache cache_;                        // freed blocks by size class
+  std::unordered_map<void*, size_t> live_;  // block handed out -> its size class
+  size_t live_bytes_ = 0;
 };
 
 CachingAllocator& allocator() {

@@ -37,11 +37,17 @@
 // never picked on an AMD Zen, while x86-64-v3 is selected by its feature bits.
 //
 // Block sizes (elements), for 32 KiB L1d, 512 KiB-1 MiB L2 per core, a shared L3 of several MiB:
-//   KC = 256: a B micro-panel is KC x NR = 16 KiB (f32, f64 alike): half of L1, leaving room for A.
-//   MC = 144 (f32) / 96 (f64): the A block is MC x KC = 144 KiB / 192 KiB, well inside L2.
-//   NC = 3072 (f32) / 1536 (f64): the B panel is KC x NC = 3 MiB, a share of L3.
+//   f32: KC = 768, MC = 72, NC = 3072. The textbook choice keeps a B micro-panel (KC x NR) in L1, i.e.
+//   KC = 256 here; measured on the ViT-B shapes (Zen 3, 2 threads, docs/PERFORMANCE.md) it was the slowest
+//   of 256 / 384 / 512 / 768, by 10-20%: every K block after the first re-reads and re-writes C (which is
+//   far bigger than the caches) and costs two team barriers, while a 48 KiB B micro-panel streams from L2
+//   fast enough (16 floats per 12 FMAs is 11 B per cycle, a third of what L2 delivers). So K up to 768
+//   (a ViT-B width) is one block. The A block (MC x KC = 216 KiB) stays in L2; MC = 72 and 144 measured
+//   the same. The B panel (KC x NC = 9 MiB) is shared by the threads in L3.
+//   f64 (gradient checks, not speed): KC = 256, MC = 96, NC = 1536: a 16 KiB B micro-panel in L1.
 // With several threads the M blocks are evened out to a multiple of the thread count (a 1576-row problem
-// on 2 threads is 12 blocks of 132 rows, not 11 of 144 with one thread idle at the end); when there are
+// on 2 threads is 22 blocks of 72 rows; with MC = 144 it would be 12 of 132, not 11 of 144 with one
+// thread idle at the end); when there are
 // fewer M blocks than threads (short, wide C) the N range is split as well. The blocks are handed out
 // dynamically (first come, first served), so a thread that other programs keep off its core holds up the
 // others by one block, not by its whole share. Each C element is summed in the same order whatever the
@@ -84,7 +90,7 @@ struct Blocking;
 template <>
 struct Blocking<float> {
   static constexpr int MR = 6, NR = 16;
-  static constexpr int64_t KC = 256, MC = 144, NC = 3072;
+  static constexpr int64_t KC = 768, MC = 72, NC = 3072;
 };
 template <>
 struct Blocking<double> {
@@ -115,6 +121,13 @@ template <typename T, int MR, int NR, bool kDirectA>
   // stack copy (a rep stos of MR*NR values per call, 20% of an attention-sized GEMM): the loop's registers
   // start at zero and are stored whole after it. (The f64 and AVX-512 clones still have it.)
   if (kc < 1) __builtin_unreachable();
+  // C's tile is read (beta != 0: every K block after the first) and written only after the k loop; ask
+  // for its lines now, so they arrive while the loop runs (C is too big for the caches: an L3 or DRAM
+  // latency per row otherwise).
+  for (int i = 0; i < MR; ++i) {
+    __builtin_prefetch(c + i * ldc, 1);
+    __builtin_prefetch(c + i * ldc + NR - 1, 1);
+  }
   T acc[MR][NR] = {};
   if constexpr (kDirectA) {
     const T* ar[MR];

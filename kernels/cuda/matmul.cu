@@ -16,6 +16,11 @@
 //
 // One cuBLAS handle for the process, created on first use, on the legacy default stream, never destroyed
 // (it would outlive the CUDA context at exit). f32 runs in full FP32 unless set_tf32(true).
+//
+// gemm_bf16 (kernels/matmul_bf16.h) shares the handle and the epilogue: one cublasGemmStridedBatchedEx with
+// bf16 operands (CUDA_R_16BF), f32 accumulation (CUBLAS_COMPUTE_32F) and an f32 C, which cuBLAS runs on
+// the tensor cores. What cuBLAS is not given (the cases above, and K == 0) widens the operands to f32 and
+// takes the f32 path: the same numbers, since bf16 values and their products are exact in f32.
 #include <atomic>
 #include <climits>
 #include <mutex>
@@ -23,6 +28,7 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda_options.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_bf16.h"
 
 namespace sanf::kernels {
 
@@ -180,6 +186,65 @@ void gemm_typed(GemmArgs g) {
 
 void gemm(DType dt, const GemmArgs& g) {
   SANF_DISPATCH_FLOAT(dt, "matmul", [&] { gemm_typed<scalar_t>(g); });
+}
+
+// ---- bf16 operands, f32 accumulation and result ------------------------------------------------------------
+
+namespace {
+
+__global__ void widen_bf16_kernel(const bf16* __restrict__ src, float* __restrict__ dst, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    dst[i] = bf16_bits_to_f32(src[i].bits);
+}
+
+// An f32 copy of the `span` bf16 values at p (addressed with the same ld and stride afterwards).
+Tensor widen_bf16(const void* p, int64_t span) {
+  Tensor out = Tensor::empty({std::max<int64_t>(span, 1)}, DType::F32, Device::CUDA);
+  if (span > 0) {
+    widen_bf16_kernel<<<grid_for(span), kThreads>>>(static_cast<const bf16*>(p), out.data<float>(), span);
+    SANF_CUDA_LAUNCH_CHECK();
+  }
+  return out;
+}
+
+}  // namespace
+
+void gemm_bf16(const GemmArgs& g0) {
+  GemmArgs g = g0;
+  if (g.M <= 0 || g.N <= 0 || g.batch <= 0) return;
+  const int64_t a_rows = g.trans_a ? g.K : g.M, a_cols = g.trans_a ? g.M : g.K;
+  const int64_t b_rows = g.trans_b ? g.N : g.K, b_cols = g.trans_b ? g.K : g.N;
+  g.lda = usable_ld(g.lda, a_rows, a_cols);
+  g.ldb = usable_ld(g.ldb, b_rows, b_cols);
+  g.ldc = usable_ld(g.ldc, g.M, g.N);
+  const bool cublas_ok = g.K > 0 && g.lda >= a_cols && g.ldb >= b_cols && g.ldc >= g.N && fits_int(g.M) &&
+                         fits_int(g.N) && fits_int(g.K) && fits_int(g.lda) && fits_int(g.ldb) && fits_int(g.ldc);
+  if (!cublas_ok) {  // the definition: widened operands through the f32 path
+    const Tensor a = widen_bf16(g.A, operand_span(a_rows, a_cols, g.lda, g.stride_a, g.batch));
+    const Tensor b = widen_bf16(g.B, operand_span(b_rows, b_cols, g.ldb, g.stride_b, g.batch));
+    g.A = a.data_ptr(), g.B = b.data_ptr();
+    gemm_typed<float>(g);
+    return;
+  }
+
+  cublasHandle_t h = cublas_handle();
+  const bf16* A = static_cast<const bf16*>(g.A);
+  const bf16* B = static_cast<const bf16*>(g.B);
+  float* C = static_cast<float*>(g.C);
+  const float alpha = float(g.alpha), beta = float(g.beta);
+  const cublasOperation_t op_first = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;   // cuBLAS's A is our B
+  const cublasOperation_t op_second = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLAS's B is our A
+  const bool accumulate_c = g.stride_c == 0 && g.batch > 1;  // every batch writes the same C: in order
+  const int64_t per_call = accumulate_c ? 1 : std::min<int64_t>(g.batch, INT_MAX);
+  for (int64_t b0 = 0; b0 < g.batch; b0 += per_call) {
+    const int64_t nb = std::min(per_call, g.batch - b0);
+    CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, op_first, op_second, int(g.N), int(g.M), int(g.K), &alpha,
+                                            B + b0 * g.stride_b, CUDA_R_16BF, int(g.ldb), g.stride_b,
+                                            A + b0 * g.stride_a, CUDA_R_16BF, int(g.lda), g.stride_a, &beta,
+                                            C + b0 * g.stride_c, CUDA_R_32F, int(g.ldc), g.stride_c, int(nb),
+                                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    epilogue(g, C + b0 * g.stride_c, nb);
+  }
 }
 
 }  // namespace cuda

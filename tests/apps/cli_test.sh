@@ -16,9 +16,20 @@ ls "$tmp"/bad.safetensors* >/dev/null 2>&1 && { echo "FAIL: a failed convert lef
 expect 1 "missing data dir" -- "$sanf" extract --backbone random:vit-tiny --dataset mnist --data-dir "$tmp/none" --out "$tmp/f.safetensors"
 grep -q "does not exist" "$tmp/err" || { echo "FAIL: missing-dir message"; fail=1; }
 [ -e "$tmp/f.safetensors" ] && { echo "FAIL: a failed extract left a file"; fail=1; }
+# --precision: tf32 is a GPU mode, a usage error with --device cpu (checked before the dataset is read).
+expect 2 "extract --precision tf32 on the CPU" -- "$sanf" extract --backbone random:vit-tiny --dataset mnist --data-dir "$tmp/none" --out "$tmp/f.safetensors" --precision tf32
+has "$tmp/err" "tf32 needs --device cuda"
+expect 2 "extract --precision fp8" -- "$sanf" extract --backbone random:vit-tiny --dataset mnist --data-dir "$tmp/none" --out "$tmp/f.safetensors" --precision fp8
+expect 2 "bench vit --precision tf32 on the CPU" -- "$sanf" bench vit --arch vit-tiny --precision tf32
+has "$tmp/err" "tf32 needs --device cuda"
+expect 0 "bench vit --precision bf16" -- "$sanf" bench vit --arch vit-tiny --batch 1 --image-size 32 --reps 1 --precision bf16
+has "$tmp/out" '"precision": "bf16"'
 if [ -d /usr/share/datasets/fashion-mnist ]; then
   expect 0 "extract with a converted checkpoint" -- "$sanf" extract --backbone "$tmp/c.safetensors" --dataset fashion-mnist \
     --data-dir /usr/share/datasets/fashion-mnist --out "$tmp/f.safetensors" --limit 6 --batch-size 4
   grep -q "6 images, cls (6, 32), patches (6, 16, 32)" "$tmp/out" || { echo "FAIL: extract output"; cat "$tmp/out"; fail=1; }
+  expect 0 "extract --precision bf16" -- "$sanf" extract --backbone "$tmp/c.safetensors" --dataset fashion-mnist \
+    --data-dir /usr/share/datasets/fashion-mnist --out "$tmp/f16.safetensors" --limit 6 --batch-size 4 --precision bf16
+  has "$tmp/out" "6 images, cls (6, 32), patches (6, 16, 32)"
 fi
 exit $fail

@@ -135,13 +135,13 @@ TEST_CASE("gemm: odd sizes, every transpose combination, padded leading dims") {
 }
 
 TEST_CASE("gemm: sizes crossing the block sizes (MC, KC, NR edges), threaded") {
-  // 300 rows: 3 M blocks of f32 (144) and 4 of f64 (96) with a ragged last one; K = 260 crosses KC = 256;
-  // N = 1030 is not a multiple of NR. Large enough to run on several threads.
+  // 300 rows: 5 M blocks of f32 (72) and 4 of f64 (96) with a ragged last one; K = 770 crosses KC (768
+  // for f32, 256 for f64); N = 1030 is not a multiple of NR. Large enough to run on several threads.
   uint64_t seed = 100;
   for (bool ta : {false, true})
-    for (bool tb : {false, true}) check_case({300, 1030, 260, ta, tb, 5}, seed++);
+    for (bool tb : {false, true}) check_case({300, 1030, 770, ta, tb, 5}, seed++);
   // Long K (several K blocks, beta applied once) and a short, wide C (threads split N).
-  check_case({5, 700, 600, false, true, 0, 1, false, false, 0.5, -0.7}, seed++);
+  check_case({5, 700, 1700, false, true, 0, 1, false, false, 0.5, -0.7}, seed++);
   check_case({40, 3100, 70, true, false, 1, 1, false, false, 1.0, 1.0}, seed++);
 }
 
@@ -205,8 +205,9 @@ TEST_CASE("gemm: the bias and GELU epilogue against the reference (every path, K
         c.bias = true, c.gelu = gelu;
         check_case(c, seed++);
       }
-    // Threaded, three K blocks (the bias joins the first, the GELU follows the last), beta != 0.
-    Case big{150, 200, 520, false, true, 1, 1, false, false, 0.5, -0.7};
+    // Threaded, three K blocks in f32 (KC 768; seven in f64): the bias joins the first, the GELU follows
+    // the last; beta != 0.
+    Case big{150, 200, 1600, false, true, 1, 1, false, false, 0.5, -0.7};
     big.bias = true, big.gelu = gelu;
     check_case(big, seed++);
     // GELU alone, and batches (broadcast B, as linear's x @ W) sharing the bias.

@@ -102,4 +102,12 @@ bool gradcheck(const std::string& name, const Fn& f, const std::vector<Tensor>& 
   return ok;
 }
 
+double rel_l2(const Tensor& a, const Tensor& b) {
+  const std::vector<double> x = a.to_vector(), y = b.to_vector();
+  SANF_CHECK(x.size() == y.size(), "rel_l2: ", x.size(), " vs ", y.size(), " elements");
+  double d = 0, n = 0;
+  for (size_t i = 0; i < x.size(); ++i) d += (x[i] - y[i]) * (x[i] - y[i]), n += y[i] * y[i];
+  return std::sqrt(d / n);
+}
+
 }  // namespace sanf::testing

@@ -36,6 +36,9 @@ Tensor rnd(const Shape& shape, uint64_t seed, double scale = 1.0, double shift =
 
 // max |a - b| / (atol + rtol * |b|) over elements; <= 1 means close. Shapes must match.
 double closeness(const Tensor& a, const Tensor& b, double rtol, double atol);
+
+// The relative L2 error ||a - b|| / ||b|| (in double; a and b of any device and float dtype).
+double rel_l2(const Tensor& a, const Tensor& b);
 #define SANF_CHECK_CLOSE(a, b, rtol, atol) CHECK(::sanf::testing::closeness((a), (b), (rtol), (atol)) <= 1.0)
 
 }  // namespace sanf::testing

@@ -1,0 +1,216 @@
+// apps/bench.cpp: `sanf bench fma|gemm|vit|flow|extract` (see apps/bench.h).
+#include "apps/bench.h"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <numeric>
+
+#include "apps/extract.h"
+#include "autograd/ops.h"
+#include "bench/bench_common.h"
+#include "flows/flow.h"
+#include "kernels/matmul.h"
+#include "nn/adam.h"
+
+namespace sanf::apps {
+
+// ---- fma: the peak ------------------------------------------------------------------------------------------
+//
+// kChains independent accumulators per thread, each updated by one FMA per iteration: enough chains to
+// cover the FMA latency (4-5 cycles) times the number of FMA pipes (2), so the loop runs at the pipes'
+// throughput. Nothing is loaded or stored in the loop. The result is summed and printed so the work cannot
+// be optimised away.
+namespace {
+constexpr int kChains = 12;
+constexpr int64_t kFmaIters = 20'000'000;
+
+__attribute__((target("avx2,fma"))) float fma_chains_avx2(int64_t iters) {
+  __m256 acc[kChains];
+  const __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(float(i));
+  for (int64_t it = 0; it < iters; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], b, c);
+  }
+  __m256 s = acc[0];
+  for (int i = 1; i < kChains; ++i) s = _mm256_add_ps(s, acc[i]);
+  alignas(32) float o[8];
+  _mm256_store_ps(o, s);
+  return o[0];
+}
+
+__attribute__((target("avx512f"))) float fma_chains_avx512(int64_t iters) {
+  __m512 acc[kChains];
+  const __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(float(i));
+  for (int64_t it = 0; it < iters; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], b, c);
+  }
+  __m512 s = acc[0];
+  for (int i = 1; i < kChains; ++i) s = _mm512_add_ps(s, acc[i]);
+  alignas(64) float o[16];
+  _mm512_store_ps(o, s);
+  return o[0];
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+void bench_fma() {
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  SANF_CHECK(avx512 || (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")),
+             "bench fma: this CPU has neither AVX2+FMA nor AVX-512");
+  const int lanes = avx512 ? 16 : 8;
+  const int max_threads = omp_get_max_threads();
+  for (int threads : {1, max_threads}) {
+    if (threads == 1 && max_threads == 1 && threads != max_threads) continue;
+    double best = 0, sink = 0;
+    for (int rep = 0; rep < 3; ++rep) {  // the best of three: the peak is what the machine can do
+      const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+      sink += avx512 ? fma_chains_avx512(kFmaIters) : fma_chains_avx2(kFmaIters);
+      best = std::max(best, double(threads) * kFmaIters * kChains * lanes * 2 / seconds_since(t0) / 1e9);
+    }
+    std::printf("{\"impl\": \"sanf\", \"what\": \"fma_peak\", \"isa\": \"%s\", \"threads\": %d, \"gflops\": %.1f, "
+                "\"check\": %.3g}\n",
+                avx512 ? "avx512" : "avx2", threads, best, sink);
+    std::fflush(stdout);
+    if (max_threads == 1) break;
+  }
+}
+
+// ---- gemm ---------------------------------------------------------------------------------------------------
+
+void bench_gemm(const GemmBenchOptions& opt) {
+  struct KN {
+    int64_t K, N;
+    const char* role;
+  };
+  // The ViT-B block's linear layers: qkv (768 -> 2304), proj (768 -> 768), fc1 (768 -> 3072), fc2 (3072 -> 768).
+  const KN shapes[] = {{768, 768, "proj"}, {768, 2304, "qkv"}, {768, 3072, "fc1"}, {3072, 768, "fc2"}};
+  const int64_t M = opt.rows;
+  Generator gen(0);
+  const bench::Settings s{opt.device, 2, opt.quick ? 5 : 30, opt.quick ? 0.3 : 2.0};
+  for (const KN& kn : shapes) {
+    const int64_t K = kn.K, N = kn.N;
+    Tensor a = randn({M, K}, DType::F32, opt.device, &gen), w = randn({N, K}, DType::F32, opt.device, &gen);
+    Tensor b = randn({K, N}, DType::F32, opt.device, &gen), c = Tensor::empty({M, N}, DType::F32, opt.device);
+    Tensor at = randn({K, M}, DType::F32, opt.device, &gen);
+    struct Layout {
+      const char* name;  // numpy's expression for the same product
+      bool ta, tb;
+      const Tensor *A, *B;
+    };
+    std::vector<Layout> layouts = {{"a @ w.T", false, true, &a, &w}};
+    if (opt.all_layouts) {
+      layouts.push_back({"a @ b", false, false, &a, &b});
+      layouts.push_back({"at.T @ b", true, false, &at, &b});
+    }
+    for (const Layout& l : layouts) {
+      kernels::GemmArgs g;
+      g.trans_a = l.ta, g.trans_b = l.tb;
+      g.M = M, g.N = N, g.K = K;
+      g.A = l.A->data_ptr(), g.lda = l.A->shape()[1];
+      g.B = l.B->data_ptr(), g.ldb = l.B->shape()[1];
+      g.C = c.data_ptr(), g.ldc = N;
+      const double ms = bench::median_ms(s, [&] { kernels::gemm(opt.device, DType::F32, g); });
+      std::printf("{\"impl\": \"sanf\", \"what\": \"gemm\", \"device\": \"%s\", \"role\": \"%s\", \"M\": %lld, "
+                  "\"K\": %lld, \"N\": %lld, \"layout\": \"%s\", \"threads\": %d, \"ms\": %.3f, \"gflops\": %.1f}\n",
+                  device_name(opt.device), kn.role, (long long)M, (long long)K, (long long)N, l.name,
+                  omp_get_max_threads(), ms, 2.0 * double(M) * double(N) * double(K) / ms / 1e6);
+      std::fflush(stdout);
+    }
+  }
+}
+
+// ---- vit ----------------------------------------------------------------------------------------------------
+
+void bench_vit(const VitBenchOptions& opt) {
+  BackboneOptions bo{"random:" + opt.arch, opt.image_size, 0, 0, opt.device, parse_precision(opt.precision)};
+  auto model = open_backbone(bo);  // applies the precision (bf16 weight copies, the TF32 switch)
+  const vit::ViTConfig& cfg = model->config();
+  Generator gen(1);
+  Tensor x = randn({opt.batch, 3, cfg.image_size, cfg.image_size}, DType::F32, opt.device, &gen);
+  NoGradGuard no_grad;
+  // One warm-up, then `reps` timed forwards (a ViT-B batch takes seconds: no time budget).
+  const double ms = bench::median_ms({opt.device, 1, int(std::max<int64_t>(opt.reps, 1)), 0.0},
+                                     [&] { Tensor y = model->forward(x); });
+  const double s = ms / 1e3;
+  std::printf("{\"impl\": \"sanf\", \"what\": \"vit_forward\", \"arch\": \"%s\", \"image_size\": %lld, "
+              "\"batch\": %lld, \"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"seconds\": %.4f, "
+              "\"img_per_s\": %.3f}\n",
+              opt.arch.c_str(), (long long)cfg.image_size, (long long)opt.batch, device_name(opt.device),
+              precision_name(bo.precision), omp_get_max_threads(), s, double(opt.batch) / s);
+  std::fflush(stdout);
+}
+
+// ---- flow ---------------------------------------------------------------------------------------------------
+
+void bench_flow(Device device, bool quick) {
+  const int64_t B = 32, D = 768, N = 196;
+  flows::FlowConfig cfg;
+  cfg.dim = D, cfg.tokens = N, cfg.layers = 4, cfg.hidden = 768, cfg.heads = 4, cfg.seed = 0;
+  flows::Flow flow(cfg, DType::F32, device);
+  nn::Adam opt(flow.named_parameters(), {.lr = 5e-5, .beta1 = 0.8, .beta2 = 0.8, .eps = 1e-4, .weight_decay = 1e-5});
+  Generator gen(1);
+  Tensor y = randn({B, D}, DType::F32, device, &gen), P = randn({B, N, D}, DType::F32, device, &gen);
+  const std::string shape = "B 32, D 768, N 196, H 768, K 4";
+  const bench::Settings s{device, quick ? 1 : 2, quick ? 3 : 20, quick ? 1.0 : 10.0};
+  bench::report(s, "flow_train_step", shape, [&] {
+    opt.zero_grad();
+    backward(flows::nll_loss(flow.forward(y, P)));
+    opt.step();
+  });
+  bench::report(s, "flow_score", shape, [&] {
+    NoGradGuard ng;
+    flows::nll(flow.forward(y, P));
+  });
+}
+
+// ---- extract ------------------------------------------------------------------------------------------------
+
+void bench_extract(const ExtractBenchOptions& opt) {
+  auto ds = open_dataset(opt.dataset, opt.data_dir, Split::Test, DatasetOptions{});
+  const int64_t n = std::min(opt.limit, ds->size());
+  SANF_CHECK(n > 0, "bench extract: no images in ", opt.data_dir);
+  BackboneOptions bo{"random:" + opt.arch, opt.image_size, opt.patch_size, 0, opt.device};
+  auto model = open_backbone(bo);
+  std::vector<int64_t> idx(size_t(n), 0);
+  std::iota(idx.begin(), idx.end(), int64_t(0));
+  const std::filesystem::path out =
+      std::filesystem::temp_directory_path() / ("sanf-bench-extract-" + std::to_string(::getpid()) + ".safetensors");
+  ExtractOptions eo;
+  eo.batch_size = opt.batch_size;
+  eo.progress = false;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    extract_to_file(*model, *ds, idx, out.string(), {}, eo);
+  } catch (...) {
+    std::filesystem::remove(out);
+    throw;
+  }
+  const double s = seconds_since(t0);
+  const auto bytes = std::filesystem::file_size(out);
+  std::filesystem::remove(out);
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);  // ru_maxrss: the process's peak resident set, KiB on Linux
+  std::printf("{\"impl\": \"sanf\", \"what\": \"extract\", \"arch\": \"%s\", \"image_size\": %lld, \"images\": %lld, "
+              "\"batch\": %lld, \"device\": \"%s\", \"threads\": %d, \"seconds\": %.2f, \"img_per_s\": %.1f, "
+              "\"output_mib\": %.1f, \"peak_rss_mib\": %.1f}\n",
+              opt.arch.c_str(), (long long)model->config().image_size, (long long)n, (long long)opt.batch_size,
+              device_name(opt.device), omp_get_max_threads(), s, double(n) / s, double(bytes) / (1 << 20),
+              double(ru.ru_maxrss) / 1024);
+  std::fflush(stdout);
+}
+
+}  // namespace sanf::apps

@@ -1,0 +1,53 @@
+// apps/bench.h: `sanf bench ...`: the benchmarks, one JSON line per figure.
+//
+// Every line has "impl" ("sanf"), "what", "threads" and its figure; the committed peer scripts in bench/
+// print the same fields for the same work (PyTorch: bench_vit_torch.py, bench_flow_torch.py; numpy's BLAS:
+// bench_gemm_numpy.py), and bench/cpu_report.sh runs everything in one session and prints the table of
+// docs/PERFORMANCE.md. Timing is bench/bench_common.h's: the median of repeated calls after warm-up.
+//
+//   fma      the machine's peak: independent FMA chains per thread, at 1 thread and at all threads
+//   gemm     f32 GEMM at the ViT-B/16 shapes (batch 8: M = 8 * 197 token rows), laid out as linear's
+//            x W^T, and optionally as plain A B; GFLOP/s = 2 M N K / time
+//   vit      a ViT forward (random weights) at a batch and GEMM precision (f32, tf32, bf16): img/s
+//   flow     one SANF flow training step (forward, backward, Adam) and one scoring pass at the paper's
+//            ViT-B shapes (batch 32, D 768, 196 patch tokens, H 768, K 4)
+//   extract  `sanf extract` of the first N images of a dataset into a temporary file (deleted after):
+//            img/s and the process's peak resident memory, which must not grow with N
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace sanf::apps {
+
+void bench_fma();
+
+struct GemmBenchOptions {
+  Device device = Device::CPU;
+  int64_t rows = 8 * 197;  // M
+  bool all_layouts = false;  // also A B (no transpose), A^T B (the weight gradient)
+  bool quick = false;
+};
+void bench_gemm(const GemmBenchOptions& opt);
+
+struct VitBenchOptions {
+  std::string arch = "vit-base";
+  Device device = Device::CPU;
+  int64_t batch = 8, image_size = 0, reps = 3;
+  std::string precision = "f32";  // the backbone's GEMMs: f32 | tf32 (CUDA) | bf16 (apps/extract.h)
+};
+void bench_vit(const VitBenchOptions& opt);
+
+void bench_flow(Device device, bool quick);
+
+struct ExtractBenchOptions {
+  std::string dataset = "fashion-mnist", data_dir = "/usr/share/datasets/fashion-mnist";
+  std::string arch = "vit-tiny";
+  int64_t limit = 1000, image_size = 32, patch_size = 4, batch_size = 128;
+  Device device = Device::CPU;
+};
+void bench_extract(const ExtractBenchOptions& opt);
+
+}  // namespace sanf::apps

@@ -1,0 +1,39 @@
+// kernels/matmul_bf16.h: GEMM with bf16 operands, f32 accumulation and an f32 result (inference).
+//
+// The contract is kernels/matmul.h's, C_b = act(alpha * op(A_b) @ op(B_b) + beta * C_b + bias), with A and B
+// pointing at bf16 values (8-bit mantissa) and C and the bias at f32 values. Every product of two bf16
+// numbers is exact in f32 (8 + 8 significant bits), so the result differs from the f32 GEMM of the same
+// (already rounded) operands only by the order of the f32 sums.
+//
+// cuda::gemm_bf16 is one cublasGemmStridedBatchedEx call: CUDA_R_16BF inputs, CUBLAS_COMPUTE_32F, CUDA_R_32F
+// output, on the tensor cores (sm_80 and later) at about twice TF32's and many times f32's throughput; the
+// epilogue (bias, GELU) in f32 after it, as for f32. cpu::gemm_bf16 is the plain definition: it widens the
+// operands to f32 (exactly) and runs the f32 GEMM (kernels/cpu/matmul.cpp) on them. It is there so the bf16
+// path means the same thing on both devices and can be tested on a machine without a GPU; it is not
+// faster than f32 on the CPU (the widening is an extra pass over the operands).
+#pragma once
+
+#include "kernels/matmul.h"
+
+namespace sanf::kernels {
+
+namespace cpu {
+void gemm_bf16(const GemmArgs& g);  // g.A, g.B: bf16; g.C, g.bias: f32
+}  // namespace cpu
+namespace cuda {
+void gemm_bf16(const GemmArgs& g);
+}  // namespace cuda
+
+inline void gemm_bf16(Device device, const GemmArgs& g) {
+  SANF_DEVICE_SWITCH(device, "matmul_bf16", cpu::gemm_bf16(g), cuda::gemm_bf16(g));
+}
+
+// The number of elements an operand stack spans from its first element: `batch` matrices `stride` apart
+// (0: one matrix, broadcast), each with `rows` stored rows `ld` apart of `cols` values. What a widened or
+// converted copy of the operand must hold so that the same ld and stride address it.
+inline int64_t operand_span(int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t batch) {
+  if (rows <= 0 || cols <= 0 || batch <= 0) return 0;
+  return (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+}  // namespace sanf::kernels

@@ -1,0 +1,116 @@
+// tests/autograd/test_matmul_bf16.cpp: the bf16 inference ops linear_bf16 and matmul_bf16 on the CPU.
+//
+// Their definition is "round the GEMM operands to bf16, then multiply in f32": each is checked to equal,
+// bit for bit, the f32 op applied to operands rounded explicitly with to(to(x, BF16), F32); against the
+// unrounded f32 op its error is of bf16's size (relative ~1e-3..1e-2, never 0); and both refuse to run
+// where autograd would record, since they have no backward.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "autograd/ops.h"
+#include "tests/testing/gradcheck.h"
+
+using namespace sanf;
+using namespace sanf::testing;
+
+namespace {
+// An f32 tensor whose values are x's rounded to the nearest bf16.
+Tensor round_bf16(const Tensor& x) { return to(to(x, DType::BF16), DType::F32); }
+Tensor f32(const Tensor& x) { return to(x, DType::F32); }
+
+// Bitwise equality of two f32 tensors of one shape; reports the first difference.
+void check_same_values(const char* what, const Tensor& got, const Tensor& want) {
+  INFO(what);
+  REQUIRE(got.shape() == want.shape());
+  CHECK(got.dtype() == DType::F32);
+  const std::vector<double> g = got.to_vector(), w = want.to_vector();
+  size_t bad = 0;
+  for (size_t i = 0; i < g.size(); ++i)
+    if (g[i] != w[i] && bad++ == 0) FAIL_CHECK("element ", i, ": ", g[i], " vs ", w[i]);
+  CHECK(bad == 0);
+}
+
+}  // namespace
+
+TEST_CASE("bf16 ops: linear_bf16 is linear on bf16-rounded operands, bit for bit") {
+  NoGradGuard no_grad;
+  const Tensor x = f32(rnd({3, 5, 40}, 1)), w = f32(rnd({17, 40}, 2, 0.2)), b = f32(rnd({17}, 3));
+  const Tensor want = linear(round_bf16(x), round_bf16(w), b);
+  check_same_values("f32 weight", linear_bf16(x, w, b), want);
+  check_same_values("bf16 weight (converted once)", linear_bf16(x, to(w, DType::BF16), b), want);
+  check_same_values("bf16 x", linear_bf16(to(x, DType::BF16), w, b), want);
+  check_same_values("no bias", linear_bf16(x, w), linear(round_bf16(x), round_bf16(w)));
+  check_same_values("fused GELU", linear_bf16(x, w, b, true), linear_gelu(round_bf16(x), round_bf16(w), b));
+  // A non-contiguous x (a transposed view) is rounded through a strided copy: same values.
+  const Tensor xt = f32(rnd({40, 6}, 4));
+  check_same_values("transposed x", linear_bf16(transpose(xt, 0, 1), w, b),
+                    linear(round_bf16(transpose(xt, 0, 1)), round_bf16(w), b));
+  // 1-D x, and empty batches.
+  const Tensor x1 = select(select(x, 0, 0), 0, 1);  // (40)
+  check_same_values("1-D x", linear_bf16(x1, w, b), linear(round_bf16(x1), round_bf16(w), b));
+  CHECK(linear_bf16(f32(rnd({0, 40}, 5)), w, b).shape() == Shape{0, 17});
+}
+
+TEST_CASE("bf16 ops: matmul_bf16 is matmul on bf16-rounded operands, bit for bit") {
+  NoGradGuard no_grad;
+  const Tensor a = f32(rnd({2, 3, 7, 24}, 10)), bm = f32(rnd({2, 3, 24, 9}, 11));
+  check_same_values("batched", matmul_bf16(a, bm), matmul(round_bf16(a), round_bf16(bm)));
+  // Attention's q k^T: the right operand a transposed view, read transposed after its bf16 copy.
+  const Tensor k = f32(rnd({2, 3, 9, 24}, 12));
+  check_same_values("transposed right operand", matmul_bf16(a, transpose(k, -2, -1)),
+                    matmul(round_bf16(a), transpose(round_bf16(k), -2, -1)));
+  // Broadcast batch dims: a shared right matrix (folded into one GEMM), a shared left one, size-1 dims.
+  const Tensor w = f32(rnd({24, 5}, 13));
+  check_same_values("shared right", matmul_bf16(a, w), matmul(round_bf16(a), round_bf16(w)));
+  const Tensor a2 = f32(rnd({7, 24}, 14));
+  check_same_values("shared left", matmul_bf16(a2, bm), matmul(round_bf16(a2), round_bf16(bm)));
+  const Tensor b1 = f32(rnd({1, 3, 24, 9}, 15));
+  check_same_values("broadcast size-1 batch dim", matmul_bf16(a, b1), matmul(round_bf16(a), round_bf16(b1)));
+  // K == 0: the empty sum.
+  check_same_values("K = 0", matmul_bf16(f32(rnd({4, 0}, 16)), f32(rnd({0, 3}, 17))), zeros({4, 3}));
+}
+
+TEST_CASE("bf16 ops: the error against f32 is bf16 rounding, neither 0 nor large") {
+  NoGradGuard no_grad;
+  const Tensor x = f32(rnd({64, 256}, 20)), w = f32(rnd({96, 256}, 21, 0.05)), b = f32(rnd({96}, 22, 0.1));
+  const double e_lin = rel_l2(linear_bf16(x, w, b), linear(x, w, b));
+  // bf16 keeps 8 significant bits: each operand is off by up to 2^-9 relative, ~2^-9/sqrt(3) on average,
+  // and a dot product of independent errors lands near sqrt(2) of that: ~3e-3.
+  MESSAGE("linear_bf16 relative L2 error vs f32: ", e_lin);
+  CHECK(e_lin > 5e-4);
+  CHECK(e_lin < 1e-2);
+  const Tensor a = f32(rnd({4, 50, 64}, 23)), c = f32(rnd({4, 64, 50}, 24));
+  const double e_mm = rel_l2(matmul_bf16(a, c), matmul(a, c));
+  MESSAGE("matmul_bf16 relative L2 error vs f32: ", e_mm);
+  CHECK(e_mm > 5e-4);
+  CHECK(e_mm < 1e-2);
+}
+
+TEST_CASE("bf16 ops: inference only, and clear errors") {
+  const Tensor x = f32(rnd({3, 8}, 30)), w = f32(rnd({4, 8}, 31)), b = f32(rnd({4}, 32));
+  Tensor wg = clone(w);
+  wg.set_requires_grad(true);
+  // With grad mode on and an input requiring grad: refused, naming the op.
+  CHECK_THROWS_WITH_AS(linear_bf16(x, wg, b), doctest::Contains("[linear_bf16] is inference-only"), Error);
+  CHECK_THROWS_WITH_AS(matmul_bf16(x, transpose(wg, 0, 1)), doctest::Contains("[matmul_bf16] is inference-only"),
+                       Error);
+  // Grad mode on but nothing requiring grad, or under NoGradGuard: runs, records nothing.
+  CHECK(linear_bf16(x, w, b).grad_fn() == nullptr);
+  {
+    NoGradGuard no_grad;
+    const Tensor y = linear_bf16(x, wg, b);
+    CHECK(y.grad_fn() == nullptr);
+    CHECK(!y.requires_grad());
+  }
+  NoGradGuard no_grad;
+  CHECK_THROWS_WITH_AS(linear_bf16(to(x, DType::F64), w, b), doctest::Contains("[linear_bf16] x must be f32"), Error);
+  CHECK_THROWS_WITH_AS(linear_bf16(x, f32(rnd({4, 7}, 33)), b),
+                       doctest::Contains("[linear_bf16] x (3, 8) and weight (4, 7) differ in the input width"), Error);
+  CHECK_THROWS_WITH_AS(linear_bf16(x, w, to(b, DType::BF16)), doctest::Contains("[linear_bf16] bias must be f32"),
+                       Error);
+  CHECK_THROWS_WITH_AS(matmul_bf16(x, w), doctest::Contains("[matmul_bf16] inner dims differ: (3, 8) x (4, 8)"), Error);
+  CHECK_THROWS_WITH_AS(matmul_bf16(f32(rnd({2, 3, 8}, 34)), f32(rnd({3, 8, 2}, 35))),
+                       doctest::Contains("[matmul_bf16] batch dims do not broadcast"), Error);
+}

@@ -1,0 +1,113 @@
+// tests/cuda/test_cuda_bf16.cpp: the bf16 inference path on CUDA (cublasGemmStridedBatchedEx with bf16
+// inputs, f32 accumulation and output) against its CPU definition (operands rounded, f32 GEMM).
+//
+// Both devices multiply the same bf16 operands exactly and sum in f32, in different orders, so the ops
+// agree to f32 rounding (the f32 parity tolerance). Through a whole ViT the rounding of activations to bf16
+// can land on the other side of a tie on the two devices, so there the check is against the size of the
+// bf16 error itself.
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cmath>
+#include <vector>
+
+#include "autograd/ops.h"
+#include "kernels/cuda_options.h"
+#include "tests/cuda/parity.h"
+#include "tests/testing/gradcheck.h"
+#include "vit/vit.h"
+
+using namespace sanf;
+using sanf::testing::rel_l2;
+using namespace sanf::cuda_testing;
+
+namespace {
+Tensor f32(const Tensor& x, Device dev = Device::CPU) { return to(to(x, DType::F32), dev); }
+Tensor cuda(const Tensor& x) { return to(x, Device::CUDA); }
+
+}  // namespace
+
+TEST_CASE("cuda bf16: linear_bf16 matches the CPU's, with and without bias and GELU, f32 or bf16 weights") {
+  SANF_SKIP_WITHOUT_CUDA();
+  NoGradGuard no_grad;
+  const Tol tol = tol_for(DType::F32);
+  // Sizes: tiny, odd (no multiple of 8: cuBLAS's slower tensor-core paths), and a ViT-B-like layer.
+  const std::vector<std::array<int64_t, 3>> sizes = {{1, 1, 1}, {7, 33, 17}, {394, 768, 2304}};
+  for (const auto& sz : sizes) {
+    const int64_t rows = sz[0], in = sz[1], out = sz[2];
+    INFO("rows ", sz[0], " in ", sz[1], " out ", sz[2]);
+    const Tensor x = f32(rin({rows, in}, 1)), w = f32(rin({out, in}, 2, 0.05)), b = f32(rin({out}, 3));
+    expect_close("linear_bf16", linear_bf16(cuda(x), cuda(w), cuda(b)), linear_bf16(x, w, b), tol);
+    expect_close("linear_bf16 no bias", linear_bf16(cuda(x), cuda(w)), linear_bf16(x, w), tol);
+    expect_close("linear_bf16 gelu", linear_bf16(cuda(x), cuda(w), cuda(b), true), linear_bf16(x, w, b, true), tol);
+    const Tensor w16 = to(w, DType::BF16);
+    expect_close("linear_bf16 bf16 weight", linear_bf16(cuda(x), cuda(w16), cuda(b)), linear_bf16(x, w16, b), tol);
+    CHECK(linear_bf16(cuda(x), cuda(w), cuda(b)).device() == Device::CUDA);
+  }
+  // 3-D x and a transposed view of x.
+  const Tensor x3 = f32(rin({2, 5, 24}, 4)), w = f32(rin({6, 24}, 5)), b = f32(rin({6}, 6));
+  expect_close("3-D x", linear_bf16(cuda(x3), cuda(w), cuda(b)), linear_bf16(x3, w, b), tol);
+  const Tensor xt = f32(rin({24, 9}, 7));
+  expect_close("transposed x", linear_bf16(transpose(cuda(xt), 0, 1), cuda(w), cuda(b)),
+               linear_bf16(transpose(xt, 0, 1), w, b), tol);
+}
+
+TEST_CASE("cuda bf16: matmul_bf16 matches the CPU's: batched, transposed, broadcast, K = 0") {
+  SANF_SKIP_WITHOUT_CUDA();
+  NoGradGuard no_grad;
+  const Tol tol = tol_for(DType::F32);
+  const Tensor a = f32(rin({2, 3, 50, 64}, 10)), bm = f32(rin({2, 3, 64, 50}, 11)), k = f32(rin({2, 3, 50, 64}, 12));
+  expect_close("batched", matmul_bf16(cuda(a), cuda(bm)), matmul_bf16(a, bm), tol);
+  expect_close("q k^T", matmul_bf16(cuda(a), transpose(cuda(k), -2, -1)), matmul_bf16(a, transpose(k, -2, -1)), tol);
+  const Tensor w = f32(rin({64, 10}, 13));
+  expect_close("shared right", matmul_bf16(cuda(a), cuda(w)), matmul_bf16(a, w), tol);
+  const Tensor a2 = f32(rin({50, 64}, 14));
+  expect_close("shared left", matmul_bf16(cuda(a2), cuda(bm)), matmul_bf16(a2, bm), tol);
+  // K == 0 takes the widened f32 path (cuBLAS is not called): zeros.
+  expect_equal("K = 0", matmul_bf16(cuda(f32(rin({4, 0}, 15))), cuda(f32(rin({0, 3}, 16)))), zeros({4, 3}));
+  CHECK_THROWS_WITH_AS(matmul_bf16(cuda(a2), bm), doctest::Contains("[matmul_bf16] devices differ"), Error);
+}
+
+TEST_CASE("cuda bf16: a ViT in bf16 on CUDA agrees with the CPU's bf16 and is within bf16 of f32") {
+  SANF_SKIP_WITHOUT_CUDA();
+  vit::ViTConfig c;
+  c.name = "vit-t";
+  c.image_size = 32, c.patch_size = 4, c.dim = 64, c.depth = 2, c.heads = 4;
+  Generator g1(21), g2(21);
+  vit::VisionTransformer on_cpu(c, {&g1}), on_cuda(c, {&g2, DType::F32, Device::CUDA});
+  Generator gx(22);
+  const Tensor images = randn({4, 3, 32, 32}, DType::F32, Device::CPU, &gx);
+  NoGradGuard no_grad;
+  const Tensor y32 = on_cpu.forward(images);
+  on_cpu.set_precision(nn::MatmulPrecision::BF16);
+  on_cuda.set_precision(nn::MatmulPrecision::BF16);
+  const Tensor cpu16 = on_cpu.forward(images), cuda16 = on_cuda.forward(cuda(images));
+  CHECK(cuda16.device() == Device::CUDA);
+  CHECK(cuda16.dtype() == DType::F32);
+  const double e_dev = rel_l2(cuda16, cpu16), e_bf16 = rel_l2(cpu16, y32), e_cuda = rel_l2(cuda16, y32);
+  MESSAGE("bf16 ViT: cuda vs cpu ", e_dev, "; cpu bf16 vs f32 ", e_bf16, "; cuda bf16 vs f32 ", e_cuda);
+  CHECK(e_dev < 0.25 * e_bf16 + 1e-6);  // the devices agree far better than bf16 agrees with f32
+  CHECK(e_cuda > 1e-4);                 // it really is bf16 ...
+  CHECK(e_cuda < 5e-2);                 // ... and not broken
+}
+
+TEST_CASE("cuda bf16: TF32 on and off leaves the bf16 path alone, and an f32 ViT under TF32 is within 1e-2") {
+  SANF_SKIP_WITHOUT_CUDA();
+  vit::ViTConfig c;
+  c.name = "vit-t";
+  c.image_size = 32, c.patch_size = 4, c.dim = 64, c.depth = 2, c.heads = 4;
+  Generator g1(31), g2(31);
+  vit::VisionTransformer on_cpu(c, {&g1}), on_cuda(c, {&g2, DType::F32, Device::CUDA});
+  Generator gx(32);
+  const Tensor images = randn({2, 3, 32, 32}, DType::F32, Device::CPU, &gx);
+  NoGradGuard no_grad;
+  const Tensor y32 = on_cpu.forward(images);
+  kernels::set_tf32(true);
+  const Tensor tf32 = on_cuda.forward(cuda(images));
+  on_cuda.set_precision(nn::MatmulPrecision::BF16);
+  const Tensor bf16_tf32_on = on_cuda.forward(cuda(images));
+  kernels::set_tf32(false);
+  const Tensor bf16_tf32_off = on_cuda.forward(cuda(images));
+  CHECK(rel_l2(tf32, y32) < 1e-2);
+  expect_close("bf16 with TF32 on vs off", bf16_tf32_on, bf16_tf32_off, tol_for(DType::F32));
+}
