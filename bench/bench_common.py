@@ -1,10 +1,17 @@
 """The timing method every PyTorch peer shares (twin of bench/bench_common.h): the median of repeated calls
 after warm-up, stopping at max_reps or once budget_s has passed (at least 3 samples); CUDA synchronised."""
 import json
+import os
 import statistics
 import time
 
 import torch
+
+# Debian's torch starts with one intra-op thread; sanf uses every core (OpenMP's default), so by default the
+# peers do too (OMP_NUM_THREADS, when set, decides for both). TORCH_THREADS overrides it for the peer alone:
+# Debian's torch calls OpenBLAS, which runs its own threads, so one torch thread can be the faster setting
+# (bench/cpu_report.sh measures both).
+torch.set_num_threads(int(os.environ.get("TORCH_THREADS") or os.environ.get("OMP_NUM_THREADS") or os.cpu_count()))
 
 
 def median_ms(fn, device, warmup=3, max_reps=50, budget_s=1.0):

@@ -1,7 +1,9 @@
 """PyTorch peer of `sanf bench vit`: ViT forward throughput on random weights, same JSON fields.
 
     python3 bench/bench_vit_torch.py [--arch vit-base] [--batch 8] [--reps 3] [--device cpu|cuda]
-The model is torchvision's VisionTransformer (timm is not packaged by Debian); at patch 16 / 224 it is the
+                                     [--precision f32|tf32|bf16]
+--precision as `sanf bench vit --precision`: tf32 allows cuBLAS's TF32 (CUDA only), bf16 runs the forward
+under torch.autocast(bfloat16) (matrix multiplies in bf16, as sanf's bf16 path). The model is torchvision's VisionTransformer (timm is not packaged by Debian); at patch 16 / 224 it is the
 same computation as timm's ViT (and as sanf's): pre-norm blocks, exact GELU, LayerNorm eps 1e-6.
 """
 import argparse
@@ -20,8 +22,15 @@ p.add_argument("--batch", type=int, default=8)
 p.add_argument("--image-size", type=int, default=224)
 p.add_argument("--reps", type=int, default=3)
 p.add_argument("--device", default="cpu")
-p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores; Debian's torch starts with 1)")
+p.add_argument("--precision", default="f32", choices=["f32", "tf32", "bf16"])
+p.add_argument("--threads", type=int, default=int(os.environ.get("TORCH_THREADS") or 0),
+               help="CPU threads (default: $TORCH_THREADS, else all cores; Debian's torch starts with 1)")
 a = p.parse_args()
+if a.precision == "tf32" and a.device != "cuda":
+    p.error("--precision tf32 needs --device cuda")
+if a.device == "cuda":
+    torch.backends.cuda.matmul.allow_tf32 = a.precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = a.precision == "tf32"
 torch.set_num_threads(a.threads or os.cpu_count())
 dim, depth, heads = ARCHS[a.arch]
 model = VisionTransformer(a.image_size, 16, depth, heads, dim, 4 * dim).eval().to(a.device)
@@ -29,7 +38,8 @@ x = torch.randn(a.batch, 3, a.image_size, a.image_size, device=a.device)
 
 
 def once():
-    with torch.no_grad():  # all tokens after the final norm (no classifier head), as sanf returns
+    with torch.no_grad(), torch.autocast(a.device, dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+        # all tokens after the final norm (no classifier head), as sanf returns
         tokens = model._process_input(x)
         model.encoder(torch.cat([model.class_token.expand(a.batch, -1, -1), tokens], dim=1))
     if a.device == "cuda":
@@ -44,5 +54,5 @@ for _ in range(max(a.reps, 1)):
     times.append(time.perf_counter() - t0)
 s = statistics.median(times)
 print(json.dumps({"impl": "torch", "what": "vit_forward", "arch": a.arch, "image_size": a.image_size, "batch": a.batch,
-                  "device": a.device, "threads": torch.get_num_threads(), "seconds": round(s, 4),
+                  "device": a.device, "precision": a.precision, "threads": torch.get_num_threads(), "seconds": round(s, 4),
                   "img_per_s": round(a.batch / s, 3)}))

@@ -12,7 +12,10 @@
 #
 # Pairing: each round runs sanf and then its peers back to back on the same work, so a disturbance by other
 # jobs on a shared machine tends to hit both; the table gives, per figure, the median over rounds, and each
-# ratio is the median of the per-round ratios. The environment stays as it is (OPENBLAS_CORETYPE included),
+# ratio is the median of the per-round ratios. Debian's torch calls OpenBLAS, which starts its own threads
+# besides torch's, so each PyTorch peer runs twice, with as many torch threads as cores and with one; the
+# ratios are taken against the faster of the two in each round. The environment stays as it is
+# (OPENBLAS_CORETYPE included),
 # except for the one numpy run labelled "coretype unset", which unsets OPENBLAS_CORETYPE and
 # OPENBLAS_L2_SIZE for that command only.
 set -uo pipefail
@@ -51,9 +54,13 @@ for r in $(seq 1 "$rounds"); do
     run "$r" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$py" bench/bench_gemm_numpy.py --label "coretype unset"
   fi
   run "$r" "$sanf" bench vit --arch vit-base --batch 8 --reps 3
-  ((peer_torch)) && run "$r" "$py" bench/bench_vit_torch.py --arch vit-base --batch 8 --reps 3
+  for t in "$(nproc)" 1; do
+    ((peer_torch)) && run "$r" env TORCH_THREADS="$t" "$py" bench/bench_vit_torch.py --arch vit-base --batch 8 --reps 3
+  done
   run "$r" "$sanf" bench flow
-  ((peer_torch)) && run "$r" "$py" bench/bench_flow_torch.py
+  for t in "$(nproc)" 1; do
+    ((peer_torch)) && run "$r" env TORCH_THREADS="$t" "$py" bench/bench_flow_torch.py
+  done
 done
 # Peak memory of extraction at two dataset sizes (one process each: the peak is per process).
 run 0 "$sanf" bench extract --limit 1000

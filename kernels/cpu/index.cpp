@@ -2,6 +2,7 @@
 // adjoint.
 //
 //   index_select:  out[m, j, :] = x[m, idx[j], :]       every (m, j) row is independent: parallel over them
+//                                                       (over m alone when a row is one element, I == 1)
 //   index_add:     dst[m, idx[j], :] += src[m, j, :]    repeated indices hit the same dst row, so two j must
 //                                                       never run at once for one (m, i): the work is split
 //                                                       over (m, block of i) and each task walks j in order
@@ -17,6 +18,15 @@ constexpr int64_t kParallelElems = int64_t(1) << 15;
 
 template <typename T>
 void index_select_typed(const T* x, const int64_t* idx, T* out, int64_t M, int64_t S, int64_t I, int64_t n_idx) {
+  if (I == 1) {  // a gather of single elements (a channel permutation, x[..., perm]): one task per row m
+#pragma omp parallel for if (M * n_idx > kParallelElems)
+    for (int64_t m = 0; m < M; ++m) {
+      const T* src = x + m * S;
+      T* dst = out + m * n_idx;
+      for (int64_t j = 0; j < n_idx; ++j) dst[j] = src[idx[j]];
+    }
+    return;
+  }
 #pragma omp parallel for if (M * n_idx * I > kParallelElems)
   for (int64_t task = 0; task < M * n_idx; ++task) {
     const int64_t m = task / n_idx, j = task % n_idx;

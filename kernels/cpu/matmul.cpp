@@ -57,6 +57,7 @@
 // shared out by blocks as above; problems under kParallelWork multiply-adds run on the calling thread.
 // A batch stride of 0 for C means every batch writes the same matrix; those batches run in order, so
 // C accumulates exactly as in the reference (with beta = 1, C += sum over the batch).
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -113,9 +114,11 @@ int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 // with kDirectA, rows of A read in place (row i at a + i*lda; rows past m repeat row m-1, so nothing past
 // A is read). The full MR x NR product is computed (the B panel is zero-padded); only the valid m x n
 // corner is written. beta == 0: C is not read; bias == nullptr: no bias.
+// With ct (C transposed: the swapped small-M product, see gemm_typed) the tile's element (i, j) lives at
+// c[j*ldc + i] and its bias is bias[i]; otherwise at c[i*ldc + j] with bias[j].
 template <typename T, int MR, int NR, bool kDirectA>
 [[gnu::always_inline]] inline void micro_tile(int64_t kc, const T* __restrict a, int64_t lda, const T* __restrict b,
-                                              T* __restrict c, int64_t ldc, int m, int n, T alpha, T beta,
+                                              T* __restrict c, int64_t ldc, bool ct, int m, int n, T alpha, T beta,
                                               const T* __restrict bias) {
   // kc >= 1 always (K == 0 never reaches the micro-kernel). Saying so lets GCC drop the zero-fill of acc's
   // stack copy (a rep stos of MR*NR values per call, 20% of an attention-sized GEMM): the loop's registers
@@ -124,9 +127,11 @@ template <typename T, int MR, int NR, bool kDirectA>
   // C's tile is read (beta != 0: every K block after the first) and written only after the k loop; ask
   // for its lines now, so they arrive while the loop runs (C is too big for the caches: an L3 or DRAM
   // latency per row otherwise).
-  for (int i = 0; i < MR; ++i) {
-    __builtin_prefetch(c + i * ldc, 1);
-    __builtin_prefetch(c + i * ldc + NR - 1, 1);
+  if (!ct) {
+    for (int i = 0; i < MR; ++i) {
+      __builtin_prefetch(c + i * ldc, 1);
+      __builtin_prefetch(c + i * ldc + NR - 1, 1);
+    }
   }
   T acc[MR][NR] = {};
   if constexpr (kDirectA) {
@@ -150,6 +155,15 @@ template <typename T, int MR, int NR, bool kDirectA>
       a += MR;
       b += NR;
     }
+  }
+  if (ct) {  // a few rows of the true C: element by element
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) {
+        T& cij = c[j * ldc + i];
+        const T v = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * cij;
+        cij = bias != nullptr ? v + bias[i] : v;
+      }
+    return;
   }
   if (m == MR && n == NR) {
     T brow[NR] = {};
@@ -176,21 +190,25 @@ template <typename T, int MR, int NR, bool kDirectA>
   }
 }
 
-SANF_CPU_CLONES void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int m, int n,
-                                  float alpha, float beta, const float* bias) {
-  micro_tile<float, Blocking<float>::MR, Blocking<float>::NR, false>(kc, a, 0, b, c, ldc, m, n, alpha, beta, bias);
+SANF_CPU_CLONES void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool ct, int m,
+                                  int n, float alpha, float beta, const float* bias) {
+  micro_tile<float, Blocking<float>::MR, Blocking<float>::NR, false>(kc, a, 0, b, c, ldc, ct, m, n, alpha, beta, bias);
 }
-SANF_CPU_CLONES void micro_kernel(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, int m, int n,
-                                  double alpha, double beta, const double* bias) {
-  micro_tile<double, Blocking<double>::MR, Blocking<double>::NR, false>(kc, a, 0, b, c, ldc, m, n, alpha, beta, bias);
+SANF_CPU_CLONES void micro_kernel(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, bool ct, int m,
+                                  int n, double alpha, double beta, const double* bias) {
+  micro_tile<double, Blocking<double>::MR, Blocking<double>::NR, false>(kc, a, 0, b, c, ldc, ct, m, n, alpha, beta,
+                                                                        bias);
 }
 SANF_CPU_CLONES void micro_kernel_rows(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
-                                       int m, int n, float alpha, float beta, const float* bias) {
-  micro_tile<float, Blocking<float>::MR, Blocking<float>::NR, true>(kc, a, lda, b, c, ldc, m, n, alpha, beta, bias);
+                                       bool ct, int m, int n, float alpha, float beta, const float* bias) {
+  micro_tile<float, Blocking<float>::MR, Blocking<float>::NR, true>(kc, a, lda, b, c, ldc, ct, m, n, alpha, beta,
+                                                                    bias);
 }
 SANF_CPU_CLONES void micro_kernel_rows(int64_t kc, const double* a, int64_t lda, const double* b, double* c,
-                                       int64_t ldc, int m, int n, double alpha, double beta, const double* bias) {
-  micro_tile<double, Blocking<double>::MR, Blocking<double>::NR, true>(kc, a, lda, b, c, ldc, m, n, alpha, beta, bias);
+                                       int64_t ldc, bool ct, int m, int n, double alpha, double beta,
+                                       const double* bias) {
+  micro_tile<double, Blocking<double>::MR, Blocking<double>::NR, true>(kc, a, lda, b, c, ldc, ct, m, n, alpha, beta,
+                                                                       bias);
 }
 
 // The GELU of the epilogue, over an m x n strip of C (one micro-panel column of an M block, just written
@@ -272,9 +290,60 @@ template <typename T>
     for (int j = n; j < NR; ++j) dst[j] = T(0);
   }
 }
-SANF_CPU_CLONES void pack_b(const float* B, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0, int n,
-                            float* bp) {
+SANF_CPU_CLONES void pack_b_plain(const float* B, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0, int n,
+                                  float* bp) {
   pack_b_t(B, ldb, trans, p0, kc, j0, n, bp);
+}
+
+// A whole f32 panel of a transposed B (linear's weight W, N x K: 16 rows of W become a k-major 16-wide
+// panel) is a 16 x kc transpose. Element by element that is a strided gather of one float per load, and
+// for a linear layer with few rows (the flow's MLPs: 32 rows) packing W was most of the GEMM's time. With
+// AVX2 it is done 8 x 8 at a time: 8 loads of 8 consecutive k from 8 rows, the classic unpack / shuffle /
+// permute2f128 transpose, 8 stores. Chosen at run time (CPUID); the plain loop serves other CPUs, ragged
+// panels and the k tail.
+__attribute__((target("avx2"))) void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m256 r0 = _mm256_loadu_ps(src + 0 * lds), r1 = _mm256_loadu_ps(src + 1 * lds);
+  __m256 r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds);
+  __m256 r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds);
+  __m256 r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r0 = _mm256_permute2f128_ps(u0, u4, 0x20), r1 = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r2 = _mm256_permute2f128_ps(u2, u6, 0x20), r3 = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r4 = _mm256_permute2f128_ps(u0, u4, 0x31), r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r6 = _mm256_permute2f128_ps(u2, u6, 0x31), r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
+  _mm256_storeu_ps(dst + 0 * ldd, r0), _mm256_storeu_ps(dst + 1 * ldd, r1);
+  _mm256_storeu_ps(dst + 2 * ldd, r2), _mm256_storeu_ps(dst + 3 * ldd, r3);
+  _mm256_storeu_ps(dst + 4 * ldd, r4), _mm256_storeu_ps(dst + 5 * ldd, r5);
+  _mm256_storeu_ps(dst + 6 * ldd, r6), _mm256_storeu_ps(dst + 7 * ldd, r7);
+}
+
+__attribute__((target("avx2"))) void pack_b_trans_avx2(const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+                                                      float* bp) {
+  constexpr int NR = Blocking<float>::NR;
+  static_assert(NR == 16, "two 8 x 8 transposes per 8 k");
+  const float* src = B + j0 * ldb + p0;  // row j of the panel is W's row j0 + j, from column p0
+  int64_t k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    transpose8x8(src + k, ldb, bp + k * NR, NR);                 // panel columns 0..7
+    transpose8x8(src + 8 * ldb + k, ldb, bp + k * NR + 8, NR);   // panel columns 8..15
+  }
+  for (; k < kc; ++k)
+    for (int j = 0; j < NR; ++j) bp[k * NR + j] = src[j * ldb + k];
+}
+
+void pack_b(const float* B, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0, int n, float* bp) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (trans && n == Blocking<float>::NR && avx2)
+    pack_b_trans_avx2(B, ldb, p0, kc, j0, bp);
+  else
+    pack_b_plain(B, ldb, trans, p0, kc, j0, n, bp);
 }
 SANF_CPU_CLONES void pack_b(const double* B, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0, int n,
                             double* bp) {
@@ -311,7 +380,7 @@ thread_local Scratch a_scratch, b_scratch;
 
 // C = alpha op(A) op(B) + beta C for one matrix (K > 0), shared by up to `threads` OpenMP threads.
 template <typename T>
-void gemm_blocked(const GemmArgs& g, const T* A, const T* B, T* C, int threads) {
+void gemm_blocked(const GemmArgs& g, const T* A, const T* B, T* C, int threads, bool ct) {
   using Bl = Blocking<T>;
   constexpr int MR = Bl::MR, NR = Bl::NR;
   const int64_t M = g.M, N = g.N, K = g.K;
@@ -361,17 +430,24 @@ void gemm_blocked(const GemmArgs& g, const T* A, const T* B, T* C, int threads) 
     if (!direct_a) pack_a(A, g.lda, g.trans_a, i0, m, st.pc, st.kc, ap);
     for (int64_t jr = j_lo; jr < j_hi; jr += NR) {
       const int n = int(std::min<int64_t>(NR, j_hi - jr));
-      const T* bias_j = st.bias_k ? st.bias_k + st.jc + jr : nullptr;
       for (int64_t ir = 0; ir < m; ir += MR) {
-        T* c_tile = C + (i0 + ir) * g.ldc + st.jc + jr;
+        // C's element (i, j) is at C[i*ldc + j], or at C[j*ldc + i] when C is transposed (ct).
+        const int64_t ci = i0 + ir, cj = st.jc + jr;
+        T* c_tile = ct ? C + cj * g.ldc + ci : C + ci * g.ldc + cj;
+        const T* bias_t = st.bias_k ? st.bias_k + (ct ? ci : cj) : nullptr;
         const int mr = int(std::min<int64_t>(MR, m - ir));
         if (direct_a)
-          micro_kernel_rows(st.kc, A + (i0 + ir) * g.lda + st.pc, g.lda, bp + jr * st.kc, c_tile, g.ldc, mr, n, alpha,
-                            st.beta_k, bias_j);
+          micro_kernel_rows(st.kc, A + ci * g.lda + st.pc, g.lda, bp + jr * st.kc, c_tile, g.ldc, ct, mr, n, alpha,
+                            st.beta_k, bias_t);
         else
-          micro_kernel(st.kc, ap + ir * st.kc, bp + jr * st.kc, c_tile, g.ldc, mr, n, alpha, st.beta_k, bias_j);
+          micro_kernel(st.kc, ap + ir * st.kc, bp + jr * st.kc, c_tile, g.ldc, ct, mr, n, alpha, st.beta_k, bias_t);
       }
-      if (st.gelu_k) gelu_strip(C + i0 * g.ldc + st.jc + jr, g.ldc, m, n);
+      if (st.gelu_k) {
+        if (ct)  // the strip is n rows (from row jc + jr) by m columns (from i0) of the true C
+          gelu_strip(C + (st.jc + jr) * g.ldc + i0, g.ldc, n, m);
+        else
+          gelu_strip(C + i0 * g.ldc + st.jc + jr, g.ldc, m, n);
+      }
     }
   };
 
@@ -403,9 +479,28 @@ void gemm_blocked(const GemmArgs& g, const T* A, const T* B, T* C, int threads) 
 
 // ---- the batch -----------------------------------------------------------------------------------------
 
+// Few rows and many columns (a linear layer on a small batch, like the flow's 32-row MLPs): the blocked
+// kernel would pack all of op(B) (a transposing copy of the weight) for a handful of micro-kernel rows, and
+// the copy costs more than the arithmetic. C^T = op(B)^T op(A)^T is computed instead: the large operand
+// becomes A, read in place as the micro-kernel's rows (x W^T: W's rows), and only the
+// small one is packed; the tiles are written back transposed (ct) and the bias runs along their rows. Only
+// when op(B) is stored transposed: otherwise A' would need the packing of a transposed operand, which is
+// slower than packing B's rows as they are (measured on the flow's backward, g @ W).
+bool swap_operands(const GemmArgs& g) { return g.trans_b && g.M >= 8 && g.M <= 64 && g.N >= 4 * g.M; }
+
+GemmArgs swapped(const GemmArgs& g) {
+  GemmArgs s = g;
+  s.M = g.N, s.N = g.M;
+  s.A = g.B, s.lda = g.ldb, s.stride_a = g.stride_b, s.trans_a = !g.trans_b;  // op(A') = op(B)^T
+  s.B = g.A, s.ldb = g.lda, s.stride_b = g.stride_a, s.trans_b = !g.trans_a;  // op(B') = op(A)^T
+  return s;
+}
+
 template <typename T>
-void gemm_typed(const GemmArgs& g) {
-  if (g.M <= 0 || g.N <= 0 || g.batch <= 0) return;
+void gemm_typed(const GemmArgs& args) {
+  if (args.M <= 0 || args.N <= 0 || args.batch <= 0) return;
+  const bool ct = args.K > 0 && swap_operands(args);
+  const GemmArgs g = ct ? swapped(args) : args;
   const T* A = static_cast<const T*>(g.A);
   const T* B = static_cast<const T*>(g.B);
   T* C = static_cast<T*>(g.C);
@@ -429,13 +524,13 @@ void gemm_typed(const GemmArgs& g) {
   if (g.batch > 1 && g.stride_c != 0 && max_threads > 1 && g.batch >= max_threads) {
 #pragma omp parallel for schedule(dynamic) if (work * double(g.batch) >= kParallelWork)
     for (int64_t b = 0; b < g.batch; ++b)
-      gemm_blocked(g, A + b * g.stride_a, B + b * g.stride_b, C + b * g.stride_c, 1);
+      gemm_blocked(g, A + b * g.stride_a, B + b * g.stride_b, C + b * g.stride_c, 1, ct);
     return;
   }
   // Otherwise the matrices in order (as the reference: a stride_c of 0 accumulates), threads inside each.
   const int threads = work >= kParallelWork ? max_threads : 1;
   for (int64_t b = 0; b < g.batch; ++b)
-    gemm_blocked(g, A + b * g.stride_a, B + b * g.stride_b, C + b * g.stride_c, threads);
+    gemm_blocked(g, A + b * g.stride_a, B + b * g.stride_b, C + b * g.stride_c, threads, ct);
 }
 
 }  // namespace

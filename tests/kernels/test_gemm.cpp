@@ -224,6 +224,25 @@ TEST_CASE("gemm: the bias and GELU epilogue against the reference (every path, K
   }
 }
 
+TEST_CASE("gemm: few rows and many columns (x W^T on a small batch, computed as C^T) against the reference") {
+  // 8..64 rows with N >= 4M and a transposed B take the swapped path; its tiles are written transposed and
+  // its bias runs along their rows. Edge tiles on both sides, padded rows, K across KC, batches, beta and
+  // the epilogue; tb = false (and M = 7 or N < 4M) stay on the ordinary path, as a contrast.
+  uint64_t seed = 700;
+  for (auto [M, N, K] : std::vector<std::array<int64_t, 3>>{{8, 32, 5}, {17, 100, 33}, {32, 771, 800}, {64, 256, 64},
+                                                             {7, 200, 20}, {40, 150, 30}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        Case c{M, N, K, ta, tb, 3};
+        c.bias = true, c.gelu = (seed % 2) == 0;
+        c.beta = (seed % 3) == 0 ? 0.0 : -0.5;
+        check_case(c, seed++);
+      }
+  Case batched{24, 130, 40, false, true, 1, 3, false, true, 1.0, 0.0};  // three matrices, one shared W
+  batched.bias = true, batched.gelu = true;
+  check_case(batched, seed++);
+}
+
 TEST_CASE("gemm: dtypes other than f32 and f64 are refused") {
   GemmArgs g;
   g.M = g.N = g.K = 1;
