@@ -156,15 +156,16 @@ void bench_vit(const VitBenchOptions& opt) {
 
 // ---- flow ---------------------------------------------------------------------------------------------------
 
-void bench_flow(Device device, bool quick) {
-  const int64_t B = 32, D = 768, N = 196;
+void bench_flow(Device device, bool quick, int64_t dim) {
+  SANF_CHECK(dim > 0 && dim % 8 == 0, "bench flow: --dim must be a positive multiple of 8, got ", dim);
+  const int64_t B = 32, D = dim, N = 196;
   flows::FlowConfig cfg;
-  cfg.dim = D, cfg.tokens = N, cfg.layers = 4, cfg.hidden = 768, cfg.heads = 4, cfg.seed = 0;
+  cfg.dim = D, cfg.tokens = N, cfg.layers = 4, cfg.hidden = D, cfg.heads = 4, cfg.seed = 0;
   flows::Flow flow(cfg, DType::F32, device);
   nn::Adam opt(flow.named_parameters(), {.lr = 5e-5, .beta1 = 0.8, .beta2 = 0.8, .eps = 1e-4, .weight_decay = 1e-5});
   Generator gen(1);
   Tensor y = randn({B, D}, DType::F32, device, &gen), P = randn({B, N, D}, DType::F32, device, &gen);
-  const std::string shape = "B 32, D 768, N 196, H 768, K 4";
+  const std::string shape = cat("B 32, D ", D, ", N 196, H ", D, ", K 4");
   const bench::Settings s{device, quick ? 1 : 2, quick ? 3 : 20, quick ? 1.0 : 10.0};
   bench::report(s, "flow_train_step", shape, [&] {
     opt.zero_grad();

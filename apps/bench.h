@@ -10,7 +10,7 @@
 //            x W^T, and optionally as plain A B; GFLOP/s = 2 M N K / time
 //   vit      a ViT forward (random weights) at a batch and GEMM precision (f32, tf32, bf16): img/s
 //   flow     one SANF flow training step (forward, backward, Adam) and one scoring pass at the paper's
-//            ViT-B shapes (batch 32, D 768, 196 patch tokens, H 768, K 4)
+//            ViT-B shapes (batch 32, D 768, 196 patch tokens, H 768, K 4; --dim 1024 for ViT-L's)
 //   extract  `sanf extract` of the first N images of a dataset into a temporary file (deleted after):
 //            img/s and the process's peak resident memory, which must not grow with N
 #pragma once
@@ -40,7 +40,8 @@ struct VitBenchOptions {
 };
 void bench_vit(const VitBenchOptions& opt);
 
-void bench_flow(Device device, bool quick);
+// dim: D and H (768: ViT-B, the paper; 1024: ViT-L).
+void bench_flow(Device device, bool quick, int64_t dim = 768);
 
 struct ExtractBenchOptions {
   std::string dataset = "fashion-mnist", data_dir = "/usr/share/datasets/fashion-mnist";

@@ -1,6 +1,6 @@
 """PyTorch peer of bench/bench_flow.cpp: the same SANF flow training step and scoring pass, as JSON lines.
 
-    python3 bench/bench_flow_torch.py [cpu|cuda] [--quick]
+    python3 bench/bench_flow_torch.py [cpu|cuda] [--quick] [--dim 768|1024]
 
 The flow is SPEC §3 written with torch.nn modules (the same layers, shapes and Adam settings as the C++
 flow; its numerics are checked separately by tests/fixtures/make_flow_fixture.py). "flow_train_step" and
@@ -20,6 +20,7 @@ import bench_common  # noqa: E402
 
 dev = "cuda" if "cuda" in sys.argv[1:] else "cpu"
 quick = "--quick" in sys.argv[1:]
+DIM = int(sys.argv[sys.argv.index("--dim") + 1]) if "--dim" in sys.argv[1:] else 768  # D and H, as sanf bench flow
 torch.manual_seed(0)
 DIRECT = False  # see the module docstring
 
@@ -89,11 +90,11 @@ class Flow(nn.Module):
         return y, logdet
 
 
-B, D, N, H, K = 32, 768, 196, 768, 4
+B, D, N, H, K = 32, DIM, 196, DIM, 4
 flow = Flow(D, H, K, heads=4).to(dev)
 opt = torch.optim.Adam(flow.parameters(), lr=5e-5, betas=(0.8, 0.8), eps=1e-4, weight_decay=1e-5)
 y, P = torch.randn(B, D, device=dev), torch.randn(B, N, D, device=dev)
-shape = "B 32, D 768, N 196, H 768, K 4"
+shape = f"B 32, D {D}, N 196, H {H}, K 4"
 
 
 def train_step():

@@ -326,6 +326,8 @@ int main(int argc, char** argv) {
   bool bench_quick = false;
   auto* bench_flow = bench->add_subcommand("flow", "flow training step and scoring pass at the paper's ViT-B shapes");
   bench_flow->add_flag("--quick", bench_quick, "fewer repetitions");
+  int64_t bench_flow_dim = 768;
+  bench_flow->add_option("--dim", bench_flow_dim, "D and H: 768 (ViT-B) or 1024 (ViT-L)")->capture_default_str();
   add_device(bench_flow);
   apps::ExtractBenchOptions be;
   auto* bench_extract = bench->add_subcommand("extract", "extraction img/s and peak memory (random backbone)");
@@ -354,7 +356,7 @@ int main(int argc, char** argv) {
       if (*bench_fma) apps::bench_fma();
       if (*bench_gemm) bg.device = dev, apps::bench_gemm(bg);
       if (*bench_vit) bv.device = dev, parse_precision_arg(bv.precision, dev), apps::bench_vit(bv);
-      if (*bench_flow) apps::bench_flow(dev, bench_quick);
+      if (*bench_flow) apps::bench_flow(dev, bench_quick, bench_flow_dim);
       if (*bench_extract) be.device = dev, apps::bench_extract(be);
       return 0;
     }

@@ -24,6 +24,16 @@ expect 2 "bench vit --precision tf32 on the CPU" -- "$sanf" bench vit --arch vit
 has "$tmp/err" "tf32 needs --device cuda"
 expect 0 "bench vit --precision bf16" -- "$sanf" bench vit --arch vit-tiny --batch 1 --image-size 32 --reps 1 --precision bf16
 has "$tmp/out" '"precision": "bf16"'
+# The other benchmarks, at tiny sizes: JSON lines with their figure, and clear errors.
+expect 0 "bench fma" -- "$sanf" bench fma
+has "$tmp/out" '"what": "fma_peak", "isa": "avx'
+expect 0 "bench gemm" -- "$sanf" bench gemm --rows 8 --quick --all-layouts
+has "$tmp/out" '"role": "fc2", "M": 8, "K": 3072, "N": 768, "layout": "at.T @ b"'
+has "$tmp/out" '"gflops": '
+expect 1 "bench flow --dim 12" -- "$sanf" bench flow --dim 12
+has "$tmp/err" "multiple of 8"
+expect 1 "bench extract without the dataset" -- "$sanf" bench extract --limit 4 --data-dir "$tmp/none"
+has "$tmp/err" "$tmp/none"
 if [ -d /usr/share/datasets/fashion-mnist ]; then
   expect 0 "extract with a converted checkpoint" -- "$sanf" extract --backbone "$tmp/c.safetensors" --dataset fashion-mnist \
     --data-dir /usr/share/datasets/fashion-mnist --out "$tmp/f.safetensors" --limit 6 --batch-size 4

@@ -2,14 +2,15 @@
 # tools/device/cuda_check.sh: build sanf for sm_90 and run every test on a GPU machine (an H100/H200).
 #
 # Run from the repository root:   bash tools/device/cuda_check.sh
-# Logs go to $OUT (default ./out-device): environment.log, configure.log, build.log, ctest.log, cuda_tests.log.
+# Logs go to $OUT (default ./out-device): environment.log, configure.log, build.log, ctest.log, cuda_tests.log, bench_gpu.jsonl
+# (ViT-L and flow benchmarks against PyTorch).
 # The last lines printed are a summary (pass/fail counts); the exit status is 0 only when everything passed
 # and the CUDA tests really ran (none skipped).
 #
 # Build-time dependencies the machine may lack (doctest, nlohmann-json: header-only) are taken from
 # .devdeps/ (include/ + lib/cmake or share/cmake), found through CMAKE_PREFIX_PATH. The script only reads
 # GPU state (nvidia-smi's report); it changes no GPU setting. Each stage has a time limit, so the whole run
-# stays under about 7.5 minutes even when something hangs.
+# stays under about 9 minutes even when something hangs.
 set -uo pipefail
 
 OUT="${OUT:-./out-device}"
@@ -19,7 +20,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1  # the repository root
 BUILD="${SANF_BUILD_DIR:-build-sm90}"  # (override only to test the script elsewhere)
 JOBS="$(nproc 2>/dev/null || echo 16)"
 START=$(date +%s)
-DEADLINE=$((START + 450))  # seconds; stages get what is left of it (at most their own cap)
+DEADLINE=$((START + 540))  # seconds; stages get what is left of it (at most their own cap)
 
 # Seconds a stage may take: its cap, or what is left before the deadline (at least 10).
 budget() {
@@ -99,6 +100,31 @@ if [ -x "$CUDA_BIN" ]; then
   CUDA_RC=$?
   tail -5 "$OUT/cuda_tests.log"
   echo "test_cuda rc: $CUDA_RC"
+fi
+
+# ---- benchmarks against PyTorch, in the same run (issue 7) -------------------------------------------
+# ViT-L/16 forward at batch 64 and 256 in f32, TF32 and bf16, sanf then PyTorch eager in the same
+# precision; then the flow training step at ViT-L dimensions (D = H = 1024, batch 32). JSON lines in
+# $OUT/bench_gpu.jsonl (errors in bench_gpu.err). Each command gets at most 60 s of what is left of the
+# deadline; benchmark failures are reported but do not change RESULT (that is about correctness).
+# SANF_SKIP_BENCH=1 leaves them out.
+if [ -x "$BUILD/sanf" ] && [ "${SANF_SKIP_BENCH:-0}" != 1 ]; then
+  section "benchmarks"
+  BENCH_OUT="$OUT/bench_gpu.jsonl"
+  PY="$(command -v python3 || echo python3)"
+  run_bench() {
+    timeout --kill-after=5 "$(budget 60)" "$@" >>"$BENCH_OUT" 2>>"$OUT/bench_gpu.err" ||
+      echo "benchmark failed (rc $?): $*" | tee -a "$OUT/bench_gpu.err"
+  }
+  for batch in 64 256; do
+    for prec in f32 tf32 bf16; do
+      run_bench "$BUILD/sanf" bench vit --arch vit-large --batch "$batch" --device cuda --precision "$prec" --reps 5
+      run_bench "$PY" bench/bench_vit_torch.py --arch vit-large --batch "$batch" --device cuda --precision "$prec" --reps 5
+    done
+  done
+  run_bench "$BUILD/sanf" bench flow --device cuda --dim 1024
+  run_bench "$PY" bench/bench_flow_torch.py cuda --dim 1024
+  cat "$BENCH_OUT" 2>/dev/null
 fi
 
 # ---- summary (the last lines of the output) ----------------------------------------------------------
