@@ -88,11 +88,9 @@ void host_free(void* p, size_t cls) noexcept {
     std::lock_guard<std::mutex> lock(h.mu);
     h.stats.live_bytes -= int64_t(cls);
     kept = h.cache.put(p, cls);
+    if (kept) poison(p, cls);  // under the lock: another thread may take the block as soon as it is released
   }
-  if (kept)
-    poison(p, cls);
-  else
-    std::free(p);
+  if (!kept) std::free(p);
 }
 }  // namespace
 

@@ -38,20 +38,19 @@
 //
 // Block sizes (elements), for 32 KiB L1d, 512 KiB-1 MiB L2 per core, a shared L3 of several MiB:
 //   f32: KC = 768, MC = 72, NC = 3072. The textbook choice keeps a B micro-panel (KC x NR) in L1, i.e.
-//   KC = 256 here; measured on the ViT-B shapes (Zen 3, 2 threads, docs/PERFORMANCE.md) it was the slowest
-//   of 256 / 384 / 512 / 768, by 10-20%: every K block after the first re-reads and re-writes C (which is
-//   far bigger than the caches) and costs two team barriers, while a 48 KiB B micro-panel streams from L2
-//   fast enough (16 floats per 12 FMAs is 11 B per cycle, a third of what L2 delivers). So K up to 768
-//   (a ViT-B width) is one block. The A block (MC x KC = 216 KiB) stays in L2; MC = 72 and 144 measured
+//   KC = 256 here; measured on the ViT-B shapes (Zen 3, 2 threads, docs/PERFORMANCE.md), each step up,
+//   256 -> 384 -> 512 -> 768, was faster, by 3-16% per step: every K block after the first re-reads and
+//   re-writes C (far bigger than the caches) and costs two team barriers, while a 48 KiB B micro-panel
+//   streams from L2 fast enough (16 floats per 12 FMAs is 11 B per cycle, a third of what L2 delivers).
+//   So K up to 768 (a ViT-B width) is one block. The A block (MC x KC = 216 KiB) stays in L2; MC = 72 and 144 measured
 //   the same. The B panel (KC x NC = 9 MiB) is shared by the threads in L3.
 //   f64 (gradient checks, not speed): KC = 256, MC = 96, NC = 1536: a 16 KiB B micro-panel in L1.
-// With several threads the M blocks are evened out to a multiple of the thread count (a 1576-row problem
-// on 2 threads is 22 blocks of 72 rows; with MC = 144 it would be 12 of 132, not 11 of 144 with one
-// thread idle at the end); when there are
-// fewer M blocks than threads (short, wide C) the N range is split as well. The blocks are handed out
-// dynamically (first come, first served), so a thread that other programs keep off its core holds up the
-// others by one block, not by its whole share. Each C element is summed in the same order whatever the
-// thread count or the thread that computes it, so results do not depend on either.
+// With several threads the M blocks are evened out to a multiple of the thread count (so that no thread
+// idles through the last round: with MC = 144, 1576 rows on 2 threads are 12 blocks of 132 rows, not 11
+// of 144); when there are fewer M blocks than threads (short, wide C) the N range is split as well. The
+// blocks are handed out dynamically (first come, first served), so a thread that other programs keep off
+// its core holds up the others by one block, not by its whole share. Each C element is summed in the same
+// order whatever the thread count or the thread that computes it, so results do not depend on either.
 //
 // Threads: batches of independent matrices are shared out one matrix per thread; a single large matrix is
 // shared out by blocks as above; problems under kParallelWork multiply-adds run on the calling thread.
@@ -482,8 +481,8 @@ void gemm_blocked(const GemmArgs& g, const T* A, const T* B, T* C, int threads, 
 // Few rows and many columns (a linear layer on a small batch, like the flow's 32-row MLPs): the blocked
 // kernel would pack all of op(B) (a transposing copy of the weight) for a handful of micro-kernel rows, and
 // the copy costs more than the arithmetic. C^T = op(B)^T op(A)^T is computed instead: the large operand
-// becomes A, read in place as the micro-kernel's rows (x W^T: W's rows), and only the
-// small one is packed; the tiles are written back transposed (ct) and the bias runs along their rows. Only
+// becomes A, read in place as the micro-kernel's rows (x W^T: W's rows), and only the small one is
+// packed; the tiles are written back transposed (ct) and the bias runs along their rows. Only
 // when op(B) is stored transposed: otherwise A' would need the packing of a transposed operand, which is
 // slower than packing B's rows as they are (measured on the flow's backward, g @ W).
 bool swap_operands(const GemmArgs& g) { return g.trans_b && g.M >= 8 && g.M <= 64 && g.N >= 4 * g.M; }
