@@ -1,4 +1,5 @@
-// core/cuda/memory.cu: device memory for a CUDA build: availability, a caching allocator, copies, sync.
+// core/cuda/memory.cu: device memory for a CUDA build: availability, a caching allocator, copies (uploads
+// through pinned staging), sync.
 //
 // cudaMalloc and cudaFree are slow (cudaFree also synchronises the whole device), and a training step
 // allocates and frees the same activation sizes every iteration. So freed blocks are kept in free lists
@@ -15,6 +16,7 @@
 // The allocator is created on first use and never destroyed: tensors held in static variables may be
 // freed during process exit after any ordinary static would be gone, and the driver reclaims everything
 // at exit anyway.
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -155,9 +157,72 @@ void* cuda_alloc(int64_t nbytes) {
 
 void cuda_free(void* p) { allocator().free(p); }
 
-// Synchronous with respect to the host for host<->device copies (cudaMemcpy from/to pageable memory
-// returns when the host side is done). Device-to-device copies are queued on the default stream, so every
-// later kernel and copy sees their result.
+namespace {
+// Host-to-device uploads through pinned staging: the data path (every batch of images, every batch of
+// cached features for training) goes up this way. A cudaMemcpy from pageable memory blocks the host until
+// the device has the bytes, and the driver stages it through its own small pinned buffer. Here the bytes
+// are copied into one of two pinned buffers and sent by cudaMemcpyAsync on the default stream: the call
+// returns once the host copy is made (the source may be freed or reused at once), the transfer runs in
+// order with the kernels queued before and after it, and the host goes on (decoding the next batch) while
+// the device works. A buffer is refilled only after the event recorded behind its previous transfer has
+// fired. Uploads larger than a buffer go in chunks, alternating buffers. If pinned memory cannot be had,
+// uploads fall back to plain cudaMemcpy.
+class PinnedStaging {
+ public:
+  static constexpr size_t kBytes = size_t(8) << 20;  // per buffer
+  static constexpr size_t kMinBytes = size_t(64) << 10;  // smaller copies: cudaMemcpy, already cheap
+
+  // False when staging is unavailable (the caller copies the plain way).
+  bool upload(void* dst, const void* src, size_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!ready_locked()) return false;
+    for (size_t off = 0; off < n; off += kBytes) {
+      Slot& s = slots_[next_];
+      next_ ^= 1;
+      CUDA_CHECK(cudaEventSynchronize(s.done));  // the buffer's previous transfer has finished
+      const size_t len = std::min(kBytes, n - off);
+      std::memcpy(s.buf, static_cast<const char*>(src) + off, len);
+      CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + off, s.buf, len, cudaMemcpyHostToDevice, 0));
+      CUDA_CHECK(cudaEventRecord(s.done, 0));
+    }
+    return true;
+  }
+
+ private:
+  struct Slot {
+    void* buf = nullptr;
+    cudaEvent_t done = nullptr;
+  };
+  bool ready_locked() {
+    if (state_ == 0) {
+      state_ = 2;
+      for (Slot& s : slots_) {
+        if (cudaHostAlloc(&s.buf, kBytes, cudaHostAllocDefault) != cudaSuccess ||
+            cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming) != cudaSuccess ||
+            cudaEventRecord(s.done, 0) != cudaSuccess) {
+          (void)cudaGetLastError();  // handled: uploads go the plain way
+          state_ = 1;
+          break;
+        }
+      }
+    }
+    return state_ == 2;
+  }
+  std::mutex mu_;
+  Slot slots_[2];
+  int next_ = 0;
+  int state_ = 0;  // 0: not tried, 1: unavailable, 2: ready
+};
+PinnedStaging& staging() {
+  static PinnedStaging* s = new PinnedStaging();  // never destroyed, like the allocator
+  return *s;
+}
+}  // namespace
+
+// Host-to-device copies of 64 KiB and more return once the source has been read (pinned staging, above);
+// the device side completes in stream order, before any later kernel or copy. Device-to-host copies are
+// synchronous (the bytes are on the host when this returns). Device-to-device copies are queued on the
+// default stream, so every later kernel and copy sees their result.
 void cuda_memcpy(void* dst, const void* src, int64_t nbytes, Device dst_dev, Device src_dev) {
   SANF_CHECK(nbytes >= 0, "cuda_memcpy: negative size ", nbytes);
   if (nbytes == 0) return;
@@ -166,6 +231,9 @@ void cuda_memcpy(void* dst, const void* src, int64_t nbytes, Device dst_dev, Dev
     return;
   }
   require_device("cuda_memcpy");
+  if (dst_dev == Device::CUDA && src_dev == Device::CPU && size_t(nbytes) >= PinnedStaging::kMinBytes &&
+      staging().upload(dst, src, size_t(nbytes)))
+    return;
   CUDA_CHECK(cudaMemcpy(dst, src, size_t(nbytes), copy_kind(dst_dev, src_dev)));
 }
 
