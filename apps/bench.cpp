@@ -141,8 +141,9 @@ void bench_vit(const VitBenchOptions& opt) {
   Generator gen(1);
   Tensor x = randn({opt.batch, 3, cfg.image_size, cfg.image_size}, DType::F32, opt.device, &gen);
   NoGradGuard no_grad;
-  // One warm-up, then `reps` timed forwards (a ViT-B batch takes seconds: no time budget).
-  const double ms = bench::median_ms({opt.device, 1, int(std::max<int64_t>(opt.reps, 1)), 0.0},
+  // One warm-up, then exactly `reps` timed forwards (a ViT-B batch takes seconds: the count decides, not a
+  // time budget).
+  const double ms = bench::median_ms({opt.device, 1, int(std::max<int64_t>(opt.reps, 1)), 1e30},
                                      [&] { Tensor y = model->forward(x); });
   const double s = ms / 1e3;
   std::printf("{\"impl\": \"sanf\", \"what\": \"vit_forward\", \"arch\": \"%s\", \"image_size\": %lld, "
