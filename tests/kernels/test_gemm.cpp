@@ -243,6 +243,23 @@ TEST_CASE("gemm: few rows and many columns (x W^T on a small batch, computed as 
   check_case(batched, seed++);
 }
 
+TEST_CASE("gemm: thin products (at most 4 rows or columns) in every layout against the reference") {
+  // The flow's class attention: 196 x 4 x 384 (A B^T), 4 x 384 x 196 (A B), 384 x 4 x 196 (A^T B), batched
+  // one matrix per thread; plus small single matrices, odd K, 257 rows or columns, the epilogue, beta and
+  // broadcast operands: mostly-empty tiles on either side.
+  uint64_t seed = 800;
+  for (auto [M, N, K] : std::vector<std::array<int64_t, 3>>{
+           {196, 4, 384}, {4, 384, 196}, {384, 4, 196}, {1, 1, 1}, {3, 257, 13}, {257, 2, 13}, {4, 4, 9}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        Case c{M, N, K, ta, tb, 2, 4};
+        c.bias = (seed % 2) == 0, c.gelu = (seed % 3) == 0;
+        c.beta = (seed % 4) == 0 ? 0.0 : 0.75;
+        c.bcast_b = (seed % 5) == 0;
+        check_case(c, seed++);
+      }
+}
+
 TEST_CASE("gemm: dtypes other than f32 and f64 are refused") {
   GemmArgs g;
   g.M = g.N = g.K = 1;
