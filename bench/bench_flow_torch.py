@@ -18,6 +18,8 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(__file__))
 import bench_common  # noqa: E402
 
+bench_common.torch_setup()  # torch's threads (see there)
+
 dev = "cuda" if "cuda" in sys.argv[1:] else "cpu"
 quick = "--quick" in sys.argv[1:]
 DIM = int(sys.argv[sys.argv.index("--dim") + 1]) if "--dim" in sys.argv[1:] else 768  # D and H, as sanf bench flow

@@ -3,7 +3,7 @@ libopenblas0 is installed: `python3 -c "import numpy; numpy.show_config()"` says
 
     python3 bench/bench_gemm_numpy.py [--rows 1576] [--all-layouts] [--quick] [--label as-configured]
 
-The timing method is bench/bench_common.py's (median after warm-up). `--label` is copied into each line so
+The timing method is bench/bench_common.py's median_ms (which does not need torch). `--label` is copied into each line so
 that runs under different environments can be told apart: bench/cpu_report.sh runs this twice, once as
 the machine is configured and once with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset (OpenBLAS then picks
 its kernel from CPUID itself).
@@ -11,10 +11,12 @@ its kernel from CPUID itself).
 import argparse
 import json
 import os
-import statistics
-import time
+import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_common import median_ms  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("--rows", type=int, default=8 * 197)
@@ -22,20 +24,6 @@ p.add_argument("--all-layouts", action="store_true")
 p.add_argument("--quick", action="store_true")
 p.add_argument("--label", default="")
 a = p.parse_args()
-
-
-def median_ms(fn, warmup=2, max_reps=30, budget_s=2.0):  # bench_common.py's method, without torch
-    for _ in range(warmup):
-        fn()
-    times, start = [], time.perf_counter()
-    while len(times) < max_reps:
-        t0 = time.perf_counter()
-        fn()
-        t1 = time.perf_counter()
-        times.append((t1 - t0) * 1e3)
-        if t1 - start > budget_s and len(times) >= 3:
-            break
-    return statistics.median(times)
 
 
 def blas_name():
@@ -59,7 +47,7 @@ for K, N, role in [(768, 768, "proj"), (768, 2304, "qkv"), (768, 3072, "fc1"), (
     if a.all_layouts:
         layouts += [("a @ b", lambda: np.matmul(x, b, out=c)), ("at.T @ b", lambda: np.matmul(xt.T, b, out=c))]
     for name, fn in layouts:
-        ms = median_ms(fn, max_reps=5 if a.quick else 30, budget_s=0.3 if a.quick else 2.0)
+        ms = median_ms(fn, warmup=2, max_reps=5 if a.quick else 30, budget_s=0.3 if a.quick else 2.0)
         print(json.dumps({"impl": "numpy", "what": "gemm", "device": "cpu", "role": role, "M": M, "K": K, "N": N,
                           "layout": name, "threads": int(env["OPENBLAS_NUM_THREADS"] or os.cpu_count()),
                           "ms": round(ms, 3), "gflops": round(2.0 * M * N * K / ms / 1e6, 1), "label": a.label,

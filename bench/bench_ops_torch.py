@@ -10,6 +10,8 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 import bench_common  # noqa: E402
 
+bench_common.torch_setup()  # torch's threads (see there)
+
 dev = "cuda" if "cuda" in sys.argv[1:] else "cpu"
 quick = "--quick" in sys.argv[1:]
 torch.manual_seed(0)

@@ -13,6 +13,7 @@
 // faster than f32 on the CPU (the widening is an extra pass over the operands).
 #pragma once
 
+#include "kernels/copy.h"
 #include "kernels/matmul.h"
 
 namespace sanf::kernels {
@@ -34,6 +35,17 @@ inline void gemm_bf16(Device device, const GemmArgs& g) {
 inline int64_t operand_span(int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t batch) {
   if (rows <= 0 || cols <= 0 || batch <= 0) return 0;
   return (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+// An f32 copy, on `device`, of the `span` bf16 values at p (an operand stack widened whole, gaps between
+// rows included, so that the same ld and stride address it), made by the copy kernel. Exact.
+inline Tensor widen_bf16(Device device, const void* p, int64_t span) {
+  Tensor out = Tensor::empty({std::max<int64_t>(span, 1)}, DType::F32, device);
+  if (span <= 0) return out;
+  const Layout flat = make_layout({span}, {1});
+  SANF_DEVICE_SWITCH(device, "matmul_bf16", cpu::copy(DType::BF16, p, flat, DType::F32, out.data_ptr(), flat),
+                     cuda::copy(DType::BF16, p, flat, DType::F32, out.data_ptr(), flat));
+  return out;
 }
 
 }  // namespace sanf::kernels

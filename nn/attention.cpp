@@ -34,7 +34,7 @@ Tensor Attention::forward(const Tensor& x) {
   Tensor q = mul(select(t, 0, 0), scale);  // (B, H, N, hd), scaled before the product as timm does
   Tensor k = select(t, 0, 1);
   Tensor v = select(t, 0, 2);
-  const bool bf16 = precision == MatmulPrecision::BF16;
+  const bool bf16 = qkv.precision() == MatmulPrecision::BF16;
   auto mm = [bf16](const Tensor& a, const Tensor& b) { return bf16 ? matmul_bf16(a, b) : matmul(a, b); };
   Tensor attn = softmax(mm(q, transpose(k, -2, -1)), -1);  // (B, H, N, N): row n attends over keys
   Tensor o = mm(attn, v);                                  // (B, H, N, hd)
@@ -43,9 +43,8 @@ Tensor Attention::forward(const Tensor& x) {
 }
 
 void Attention::set_precision(MatmulPrecision p) {
-  qkv.set_precision(p);
+  qkv.set_precision(p);  // (attention's own products follow qkv's precision: see forward)
   proj.set_precision(p);
-  precision = p;
 }
 
 Mlp::Mlp(int64_t dim, int64_t hidden, InitOptions init) : fc1(dim, hidden, true, init), fc2(hidden, dim, true, init) {

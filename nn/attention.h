@@ -33,7 +33,6 @@ class Attention : public Module {
   Linear qkv, proj;
   int64_t dim, heads, head_dim;
   double scale;  // head_dim^-0.5
-  MatmulPrecision precision = MatmulPrecision::F32;
 };
 
 class Mlp : public Module {

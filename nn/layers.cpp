@@ -17,15 +17,14 @@ Linear::Linear(int64_t in, int64_t out, bool has_bias, InitOptions init, double 
 
 const char* precision_name(MatmulPrecision p) { return p == MatmulPrecision::BF16 ? "bf16" : "f32"; }
 
-void Linear::set_precision(MatmulPrecision p) {
-  if (p == MatmulPrecision::F32) {
-    weight_bf16 = Tensor();
-    return;
-  }
-  SANF_CHECK(weight.dtype() == DType::F32, "[Linear] bf16 precision needs an f32 weight, got ", weight.info());
+Tensor bf16_weight(MatmulPrecision p, const Tensor& weight, const char* module) {
+  if (p == MatmulPrecision::F32) return Tensor();
+  SANF_CHECK(weight.dtype() == DType::F32, "[", module, "] bf16 precision needs an f32 weight, got ", weight.info());
   NoGradGuard no_grad;  // a converted copy, not part of any graph
-  weight_bf16 = contiguous(sanf::to(detach(weight), DType::BF16));
+  return contiguous(sanf::to(detach(weight), DType::BF16));
 }
+
+void Linear::set_precision(MatmulPrecision p) { weight_bf16 = bf16_weight(p, weight, "Linear"); }
 
 LayerNorm::LayerNorm(int64_t dim, double eps_, InitOptions init) : eps(eps_) {
   SANF_CHECK(dim > 0, "[LayerNorm] dim must be positive, got ", dim);

@@ -21,6 +21,9 @@ namespace sanf::nn {
 
 enum class MatmulPrecision { F32, BF16 };
 const char* precision_name(MatmulPrecision p);  // "f32", "bf16"
+// The weight copy a module keeps for precision p: undefined for F32; for BF16 a contiguous bf16 copy of
+// `weight` (which must be f32; `module` names it in the error), detached from any graph.
+Tensor bf16_weight(MatmulPrecision p, const Tensor& weight, const char* module);
 
 struct InitOptions {
   Generator* gen = nullptr;  // default: the global generator

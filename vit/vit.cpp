@@ -27,13 +27,7 @@ Tensor PatchEmbed::forward(const Tensor& images) {
 }
 
 void PatchEmbed::set_precision(nn::MatmulPrecision p) {
-  if (p == nn::MatmulPrecision::F32) {
-    weight_bf16 = Tensor();
-    return;
-  }
-  SANF_CHECK(weight.dtype() == DType::F32, "[PatchEmbed] bf16 precision needs an f32 weight, got ", weight.info());
-  NoGradGuard no_grad;
-  weight_bf16 = contiguous(sanf::to(reshape(detach(weight), {weight.size(0), -1}), DType::BF16));
+  weight_bf16 = nn::bf16_weight(p, reshape(detach(weight), {weight.size(0), -1}), "PatchEmbed");
 }
 
 namespace {
@@ -73,7 +67,7 @@ Tensor VisionTransformer::forward(const Tensor& images) {
              shape_str(images.shape()));
   SANF_CHECK(images.dtype() == pos_embed.dtype() && images.device() == pos_embed.device(),
              "[VisionTransformer] images are ", images.info(), " but the model is ", pos_embed.info());
-  SANF_CHECK(precision_ == nn::MatmulPrecision::F32 || !grad_enabled() || !pos_embed.requires_grad(),
+  SANF_CHECK(precision() == nn::MatmulPrecision::F32 || !grad_enabled() || !pos_embed.requires_grad(),
              "[VisionTransformer] ", cfg.name, " is in bf16 precision, which is inference-only: run forward under "
              "NoGradGuard, or set_precision(f32) to train");
   const int64_t B = images.size(0), D = cfg.dim;
@@ -87,7 +81,6 @@ Tensor VisionTransformer::forward(const Tensor& images) {
 void VisionTransformer::set_precision(nn::MatmulPrecision p) {
   patch_embed.set_precision(p);
   for (auto& block : blocks) block->set_precision(p);
-  precision_ = p;
 }
 
 void VisionTransformer::save(const std::string& path) { save_safetensors(path, state_dict(), config_to_metadata(cfg)); }

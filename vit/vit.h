@@ -71,7 +71,9 @@ class VisionTransformer : public nn::Module {
   // The GEMM precision of forward (see above). BF16 needs f32 weights; forward then refuses to run while
   // autograd would record (use NoGradGuard).
   void set_precision(nn::MatmulPrecision p);
-  nn::MatmulPrecision precision() const { return precision_; }
+  nn::MatmulPrecision precision() const {  // every module is set together: the patch embedding tells
+    return patch_embed.weight_bf16.defined() ? nn::MatmulPrecision::BF16 : nn::MatmulPrecision::F32;
+  }
 
   const ViTConfig& config() const { return cfg; }
 
@@ -80,9 +82,6 @@ class VisionTransformer : public nn::Module {
   PatchEmbed patch_embed;
   std::vector<std::unique_ptr<Block>> blocks;
   nn::LayerNorm norm;
-
- private:
-  nn::MatmulPrecision precision_ = nn::MatmulPrecision::F32;
 };
 
 }  // namespace sanf::vit

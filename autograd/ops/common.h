@@ -40,6 +40,12 @@ inline Tensor broadcast_view(const Tensor& x, const Shape& shape) {
   return x.as_strided(shape, st, x.offset());
 }
 
+// s with the dims `tail` appended: cat_shape(batch, {M, N}).
+inline Shape cat_shape(Shape s, std::initializer_list<int64_t> tail) {
+  s.insert(s.end(), tail);
+  return s;
+}
+
 // The broadcast batch dims of a @ b for shapes (..., M, K) and (..., K, N) (at least 2-D each); throws
 // "[op] batch dims do not broadcast: A x B" naming the caller's original shapes.
 Shape matmul_batch_shape(const Shape& a, const Shape& b, const char* op, const Shape& a_orig, const Shape& b_orig);

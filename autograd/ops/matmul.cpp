@@ -138,11 +138,6 @@ void gemm(const Operand& a, const Operand& b, const Tensor& out, int64_t batch, 
   kernels::gemm(out.device(), out.dtype(), g);
 }
 
-Shape cat_shape(Shape s, std::initializer_list<int64_t> tail) {
-  s.insert(s.end(), tail);
-  return s;
-}
-
 // (..., M, K) @ (..., K, N) with both operands at least 2-D and the inner dims already checked.
 Tensor matmul_nd(const Tensor& a, const Tensor& b, const Shape& a_orig, const Shape& b_orig) {
   const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);

@@ -13,8 +13,8 @@
 // need f32 master weights and loss scaling). While autograd would record (grad mode on and an input that
 // requires grad) both ops throw, naming themselves; under NoGradGuard they return plain f32 tensors.
 //
-// The operands are converted into contiguous bf16 tensors (one strided copy each, which the GEMM needs
-// anyway to read bf16) and handed to kernels::gemm_bf16: cuBLAS with bf16 inputs on CUDA, the widened f32
+// The operands are converted into contiguous bf16 tensors (one strided copy each, by to(x, BF16)) and
+// handed to kernels::gemm_bf16: cuBLAS with bf16 inputs on CUDA, the widened f32
 // GEMM on the CPU (kernels/matmul_bf16.h). A right operand that is a transposed view (attention's k^T) is
 // converted in its own memory order and read transposed, so its copy reads memory in order.
 #include "kernels/matmul_bf16.h"
@@ -40,28 +40,9 @@ void check_operand(const char* op, const Tensor& t, const char* what) {
              " must be f32 (rounded to bf16 here) or bf16, got ", t.info());
 }
 
-// x as a contiguous bf16 tensor: x itself if it already is one, else a rounded copy.
-Tensor as_bf16(const Tensor& x) {
-  if (x.dtype() == DType::BF16 && x.is_contiguous()) return x;
-  Tensor out = Tensor::empty(x.shape(), DType::BF16, x.device());
-  kernels::copy(out, x);
-  return out;
-}
-
-Shape with_tail(Shape s, int64_t r, int64_t c) {
-  s.push_back(r);
-  s.push_back(c);
-  return s;
-}
-
-// The view of v with its last two dims swapped (no copy, nothing recorded).
-Tensor swap_last(const Tensor& v) {
-  Shape shape = v.shape(), strides = v.strides();
-  const size_t n = shape.size();
-  std::swap(shape[n - 2], shape[n - 1]);
-  std::swap(strides[n - 2], strides[n - 1]);
-  return v.as_strided(shape, strides, v.offset());
-}
+// x as a contiguous bf16 tensor: x itself if it already is one, else one rounded copy (nothing is recorded:
+// check_inference has made sure no input requires grad while grad mode is on).
+Tensor as_bf16(const Tensor& x) { return contiguous(to(x, DType::BF16)); }
 
 }  // namespace
 
@@ -113,10 +94,9 @@ Tensor matmul_bf16(const Tensor& a, const Tensor& b) {
   check_inference(op, {a, b});
 
   // Batch dims broadcast as in matmul.
-  const Shape a_batch(a.shape().begin(), a.shape().end() - 2), b_batch(b.shape().begin(), b.shape().end() - 2);
   const Shape batch = matmul_batch_shape(a.shape(), b.shape(), op, a.shape(), b.shape());
   const int64_t nbatch = numel(batch);
-  Tensor y = Tensor::empty(with_tail(batch, M, N), DType::F32, a.device());
+  Tensor y = Tensor::empty(cat_shape(batch, {M, N}), DType::F32, a.device());
   if (y.numel() == 0) return y;
 
   // An operand with a single matrix is converted once and broadcast (batch stride 0); otherwise it is
@@ -124,14 +104,14 @@ Tensor matmul_bf16(const Tensor& a, const Tensor& b) {
   auto stack = [&](const Tensor& v, int64_t R, int64_t C) {
     return numel(Shape(v.shape().begin(), v.shape().end() - 2)) == 1
                ? v.as_strided({R, C}, {v.strides()[size_t(v.dim() - 2)], v.strides()[size_t(v.dim() - 1)]}, v.offset())
-               : broadcast_view(v, with_tail(batch, R, C));
+               : broadcast_view(v, cat_shape(batch, {R, C}));
   };
   const Tensor av = stack(a, M, K), bv = stack(b, K, N);
   const bool a_shared = av.dim() == 2, b_shared = bv.dim() == 2;
   // b read transposed when it is a transposed view (column stride 1): its copy then follows its memory.
   const bool b_trans = bv.strides()[size_t(bv.dim() - 2)] == 1 && bv.strides()[size_t(bv.dim() - 1)] != 1 && N > 1;
   const Tensor A = as_bf16(av);
-  const Tensor B = as_bf16(b_trans ? swap_last(bv) : bv);  // (.., K, N), or (.., N, K) read transposed
+  const Tensor B = as_bf16(b_trans ? transpose(bv, -2, -1) : bv);  // (.., K, N), or (.., N, K) read transposed
 
   kernels::GemmArgs g;
   g.M = M, g.N = N, g.K = K;

@@ -190,25 +190,6 @@ void gemm(DType dt, const GemmArgs& g) {
 
 // ---- bf16 operands, f32 accumulation and result ------------------------------------------------------------
 
-namespace {
-
-__global__ void widen_bf16_kernel(const bf16* __restrict__ src, float* __restrict__ dst, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    dst[i] = bf16_bits_to_f32(src[i].bits);
-}
-
-// An f32 copy of the `span` bf16 values at p (addressed with the same ld and stride afterwards).
-Tensor widen_bf16(const void* p, int64_t span) {
-  Tensor out = Tensor::empty({std::max<int64_t>(span, 1)}, DType::F32, Device::CUDA);
-  if (span > 0) {
-    widen_bf16_kernel<<<grid_for(span), kThreads>>>(static_cast<const bf16*>(p), out.data<float>(), span);
-    SANF_CUDA_LAUNCH_CHECK();
-  }
-  return out;
-}
-
-}  // namespace
-
 void gemm_bf16(const GemmArgs& g0) {
   GemmArgs g = g0;
   if (g.M <= 0 || g.N <= 0 || g.batch <= 0) return;
@@ -220,8 +201,8 @@ void gemm_bf16(const GemmArgs& g0) {
   const bool cublas_ok = g.K > 0 && g.lda >= a_cols && g.ldb >= b_cols && g.ldc >= g.N && fits_int(g.M) &&
                          fits_int(g.N) && fits_int(g.K) && fits_int(g.lda) && fits_int(g.ldb) && fits_int(g.ldc);
   if (!cublas_ok) {  // the definition: widened operands through the f32 path
-    const Tensor a = widen_bf16(g.A, operand_span(a_rows, a_cols, g.lda, g.stride_a, g.batch));
-    const Tensor b = widen_bf16(g.B, operand_span(b_rows, b_cols, g.ldb, g.stride_b, g.batch));
+    const Tensor a = widen_bf16(Device::CUDA, g.A, operand_span(a_rows, a_cols, g.lda, g.stride_a, g.batch));
+    const Tensor b = widen_bf16(Device::CUDA, g.B, operand_span(b_rows, b_cols, g.ldb, g.stride_b, g.batch));
     g.A = a.data_ptr(), g.B = b.data_ptr();
     gemm_typed<float>(g);
     return;
