@@ -91,6 +91,12 @@ void bench_fma() {
 // ---- gemm ---------------------------------------------------------------------------------------------------
 
 void bench_gemm(const GemmBenchOptions& opt) {
+  using kernels::cpu::GemmTile;
+  SANF_CHECK(opt.tile == "auto" || opt.tile == "6x16" || opt.tile == "12x32", "[bench gemm] unknown --tile '",
+             opt.tile, "' (auto, 6x16 or 12x32)");
+  kernels::cpu::set_gemm_tile(opt.tile == "6x16" ? GemmTile::Narrow : opt.tile == "12x32" ? GemmTile::Wide
+                                                                                          : GemmTile::Auto);
+  const std::string tile = opt.device == Device::CPU ? kernels::cpu::gemm_tile_name() : "cublas";
   struct KN {
     int64_t K, N;
     const char* role;
@@ -124,8 +130,9 @@ void bench_gemm(const GemmBenchOptions& opt) {
       g.C = c.data_ptr(), g.ldc = N;
       const double ms = bench::median_ms(s, [&] { kernels::gemm(opt.device, DType::F32, g); });
       std::printf("{\"impl\": \"sanf\", \"what\": \"gemm\", \"device\": \"%s\", \"role\": \"%s\", \"M\": %lld, "
-                  "\"K\": %lld, \"N\": %lld, \"layout\": \"%s\", \"threads\": %d, \"ms\": %.3f, \"gflops\": %.1f}\n",
-                  device_name(opt.device), kn.role, (long long)M, (long long)K, (long long)N, l.name,
+                  "\"K\": %lld, \"N\": %lld, \"layout\": \"%s\", \"tile\": \"%s\", \"threads\": %d, \"ms\": %.3f, "
+                  "\"gflops\": %.1f}\n",
+                  device_name(opt.device), kn.role, (long long)M, (long long)K, (long long)N, l.name, tile.c_str(),
                   omp_get_max_threads(), ms, 2.0 * double(M) * double(N) * double(K) / ms / 1e6);
       std::fflush(stdout);
     }

@@ -29,6 +29,7 @@ struct GemmBenchOptions {
   int64_t rows = 8 * 197;  // M
   bool all_layouts = false;  // also A B (no transpose), A^T B (the weight gradient)
   bool quick = false;
+  std::string tile = "auto";  // the CPU f32 micro-kernel's tile: auto | 6x16 | 12x32 (kernels/matmul.h)
 };
 void bench_gemm(const GemmBenchOptions& opt);
 

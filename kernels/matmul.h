@@ -57,6 +57,13 @@ SANF_HD void gemm_element(const GemmArgs& g, const T* A, const T* B, T* C, int64
 namespace cpu {
 void gemm(DType dt, const GemmArgs& g);
 void gemm_reference(DType dt, const GemmArgs& g);
+
+// The f32 micro-kernel's register tile (kernels/cpu/matmul.cpp): Auto takes 12 x 32 (Wide) where the CPU
+// has AVX-512F and 6 x 16 (Narrow) elsewhere. Both are compiled for every ISA level, so either runs on any
+// x86-64 CPU; forcing one (process-wide) is for the tests, which check both, and for benchmarks.
+enum class GemmTile { Auto, Narrow, Wide };
+void set_gemm_tile(GemmTile tile);
+const char* gemm_tile_name();  // the f32 tile gemm uses now: "6x16" or "12x32"
 }  // namespace cpu
 namespace cuda {
 void gemm(DType dt, const GemmArgs& g);

@@ -312,6 +312,8 @@ int main(int argc, char** argv) {
   bench_gemm->add_option("--rows", bg.rows, "M, the token rows (default 8 * 197)")->check(CLI::PositiveNumber);
   bench_gemm->add_flag("--all-layouts", bg.all_layouts, "also a @ b and at.T @ b");
   bench_gemm->add_flag("--quick", bg.quick, "fewer repetitions");
+  bench_gemm->add_option("--tile", bg.tile, "CPU f32 register tile: auto (12x32 with AVX-512, else 6x16), 6x16, 12x32")
+      ->check(CLI::IsMember({"auto", "6x16", "12x32"}));
   add_device(bench_gemm);
   apps::VitBenchOptions bv;
   auto* bench_vit = bench->add_subcommand("vit", "ViT forward throughput on random weights");

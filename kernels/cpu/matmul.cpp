@@ -23,6 +23,11 @@
 // registers for the whole KC loop: per k it loads one row of the B micro-panel (NR values), broadcasts MR
 // values of A, and does MR x NR multiply-adds. With AVX2 and f32 that is 6 x 16 =
 // 12 ymm accumulators + 2 B vectors + 1 broadcast (15 of the 16 registers); f64 uses 6 x 8 (same registers).
+// AVX-512 has 32 registers of 16 floats: its f32 tile is 12 x 32 = 24 zmm accumulators + 2 + 1 (27 of 32),
+// per k 2 loads and 12 broadcasts for 24 FMAs. Both f32 tiles are the same source (a TileF32 / TileF32Wide
+// parameter), and GCC's x86-64-v4 code for the wide one is the same clean loop (2 vmovups, 12
+// vbroadcastss, 24 vfmadd231ps zmm); compiled for AVX2 the wide tile spills (16 registers) and runs at a
+// third of the narrow one's speed, so it is chosen only where the CPU has AVX-512F.
 // It is written as plain loops over a local array; `omp simd` on the NR loop asks GCC to vectorise that
 // loop rather than the reduction over k, and GCC then keeps the accumulators in registers (check with
 // `objdump -d | grep vfmadd`: the inner loop is 12 vfmadd231ps and nothing else but loads).
@@ -32,7 +37,8 @@
 // right after it is written, while it is in L1.
 //
 // ISA: the micro-kernel is compiled three times (target_clones, SANF_CPU_CLONES) and the loader picks one by CPUID:
-// x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA: Haswell and later, Zen), and the baseline. The clones are
+// x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA: Haswell and later, Zen), and the baseline; gemm picks the
+// f32 tile by CPUID too (avx512f: 12 x 32, otherwise 6 x 16; set_gemm_tile forces one, for the tests). The clones are
 // named by ISA level, not "arch=haswell": GCC selects an arch= clone by CPU model, so a Haswell clone is
 // never picked on an AMD Zen, while x86-64-v3 is selected by its feature bits.
 //
@@ -60,7 +66,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <type_traits>
 
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/vec_math.h"
@@ -85,20 +93,30 @@ void gemm_reference_typed(const GemmArgs& g) {
 
 // ---- block sizes (see the header comment) ---------------------------------------------------------------
 
-template <typename T>
-struct Blocking;
-template <>
-struct Blocking<float> {
+// A tile names the micro-kernel's shape (MR x NR, see the header comment) and the block sizes around it.
+// f32 has two: 6 x 16 for 16 vector registers (AVX2: 12 ymm accumulators), and 12 x 32 for 32 (AVX-512:
+// 24 zmm accumulators, 2 B vectors and a broadcast). Each is compiled for every ISA level like the rest
+// (SANF_CPU_CLONES), so either runs on any CPU; gemm picks the wide one where the CPU has AVX-512F
+// (set_gemm_tile overrides that, for the tests and benchmarks). Only the block's register shape differs:
+// KC, MC and NC are the measured ones of the narrow tile (MC and NC are multiples of both MRs and NRs).
+struct TileF32 {
+  using T = float;
   static constexpr int MR = 6, NR = 16;
   static constexpr int64_t KC = 768, MC = 72, NC = 3072;
 };
-template <>
-struct Blocking<double> {
+struct TileF32Wide {
+  using T = float;
+  static constexpr int MR = 12, NR = 32;
+  static constexpr int64_t KC = 768, MC = 72, NC = 3072;
+};
+struct TileF64 {
+  using T = double;
   static constexpr int MR = 6, NR = 8;
   static constexpr int64_t KC = 256, MC = 96, NC = 1536;
 };
-static_assert(Blocking<float>::MC % Blocking<float>::MR == 0 && Blocking<double>::MC % Blocking<double>::MR == 0);
-static_assert(Blocking<float>::NC % Blocking<float>::NR == 0 && Blocking<double>::NC % Blocking<double>::NR == 0);
+template <typename Tile>
+constexpr bool tile_ok = Tile::MC % Tile::MR == 0 && Tile::NC % Tile::NR == 0 && Tile::NR % 8 == 0;
+static_assert(tile_ok<TileF32> && tile_ok<TileF32Wide> && tile_ok<TileF64>);
 
 // Below this many multiply-adds (M*N*K summed over the batch) one thread is faster than waking the others.
 constexpr double kParallelWork = 64.0 * 64.0 * 64.0;
@@ -189,34 +207,29 @@ template <typename T, int MR, int NR, bool kDirectA>
   }
 }
 
-SANF_CPU_CLONES void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool ct, int m,
-                                  int n, float alpha, float beta, const float* bias) {
-  micro_tile<float, Blocking<float>::MR, Blocking<float>::NR, false>(kc, a, 0, b, c, ldc, ct, m, n, alpha, beta, bias);
-}
-SANF_CPU_CLONES void micro_kernel(int64_t kc, const double* a, const double* b, double* c, int64_t ldc, bool ct, int m,
-                                  int n, double alpha, double beta, const double* bias) {
-  micro_tile<double, Blocking<double>::MR, Blocking<double>::NR, false>(kc, a, 0, b, c, ldc, ct, m, n, alpha, beta,
-                                                                        bias);
-}
-SANF_CPU_CLONES void micro_kernel_rows(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc,
-                                       bool ct, int m, int n, float alpha, float beta, const float* bias) {
-  micro_tile<float, Blocking<float>::MR, Blocking<float>::NR, true>(kc, a, lda, b, c, ldc, ct, m, n, alpha, beta,
-                                                                    bias);
-}
-SANF_CPU_CLONES void micro_kernel_rows(int64_t kc, const double* a, int64_t lda, const double* b, double* c,
-                                       int64_t ldc, bool ct, int m, int n, double alpha, double beta,
-                                       const double* bias) {
-  micro_tile<double, Blocking<double>::MR, Blocking<double>::NR, true>(kc, a, lda, b, c, ldc, ct, m, n, alpha, beta,
-                                                                       bias);
-}
+// The micro-kernel of each tile, compiled per ISA level (the tile is a tag: an empty struct).
+#define SANF_MICRO_KERNELS(Tile)                                                                                 \
+  SANF_CPU_CLONES void micro_kernel(Tile, int64_t kc, const Tile::T* a, const Tile::T* b, Tile::T* c,           \
+                                    int64_t ldc, bool ct, int m, int n, Tile::T alpha, Tile::T beta,             \
+                                    const Tile::T* bias) {                                                       \
+    micro_tile<Tile::T, Tile::MR, Tile::NR, false>(kc, a, 0, b, c, ldc, ct, m, n, alpha, beta, bias);            \
+  }                                                                                                              \
+  SANF_CPU_CLONES void micro_kernel_rows(Tile, int64_t kc, const Tile::T* a, int64_t lda, const Tile::T* b,     \
+                                         Tile::T* c, int64_t ldc, bool ct, int m, int n, Tile::T alpha,          \
+                                         Tile::T beta, const Tile::T* bias) {                                    \
+    micro_tile<Tile::T, Tile::MR, Tile::NR, true>(kc, a, lda, b, c, ldc, ct, m, n, alpha, beta, bias);           \
+  }
+SANF_MICRO_KERNELS(TileF32)
+SANF_MICRO_KERNELS(TileF32Wide)
+SANF_MICRO_KERNELS(TileF64)
+#undef SANF_MICRO_KERNELS
 
 // The GELU of the epilogue, over an m x n strip of C (one micro-panel column of an M block, just written
 // and still in L1): in f32 the vectorisable kernels/cpu/vec_math.h (as the gelu op), in f64 std::erf.
 // Applied to the strip rather than inside the micro-kernel's write-out, where the few independent
 // vectors of one tile left the long exp / division chains exposed (it was slower than a separate pass).
-template <typename T, typename F>
+template <int NR, typename T, typename F>
 [[gnu::always_inline]] inline void strip_map(T* c, int64_t ldc, int64_t m, int64_t n, F f) {
-  constexpr int NR = Blocking<T>::NR;
   if (n == NR) {  // a whole micro-panel column: a fixed trip count, so no peeling or remainder loop
     for (int64_t i = 0; i < m; ++i, c += ldc)
       for (int j = 0; j < NR; ++j) c[j] = f(c[j]);
@@ -225,20 +238,23 @@ template <typename T, typename F>
   for (int64_t i = 0; i < m; ++i, c += ldc)
     for (int64_t j = 0; j < n; ++j) c[j] = f(c[j]);
 }
-SANF_CPU_CLONES void gelu_strip(float* c, int64_t ldc, int64_t m, int64_t n) {
-  strip_map(c, ldc, m, n, [](float v) { return vmath::gelu_f32(v); });
+SANF_CPU_CLONES void gelu_strip(TileF32, float* c, int64_t ldc, int64_t m, int64_t n) {
+  strip_map<TileF32::NR>(c, ldc, m, n, [](float v) { return vmath::gelu_f32(v); });
 }
-SANF_CPU_CLONES void gelu_strip(double* c, int64_t ldc, int64_t m, int64_t n) {
-  strip_map(c, ldc, m, n, [](double v) { return unary_value(UnaryOp::Gelu, v, 0.0); });
+SANF_CPU_CLONES void gelu_strip(TileF32Wide, float* c, int64_t ldc, int64_t m, int64_t n) {
+  strip_map<TileF32Wide::NR>(c, ldc, m, n, [](float v) { return vmath::gelu_f32(v); });
+}
+SANF_CPU_CLONES void gelu_strip(TileF64, double* c, int64_t ldc, int64_t m, int64_t n) {
+  strip_map<TileF64::NR>(c, ldc, m, n, [](double v) { return unary_value(UnaryOp::Gelu, v, 0.0); });
 }
 
 // ---- packing -------------------------------------------------------------------------------------------
 
 // op(A)[i0 : i0+mc, p0 : p0+kc] -> ceil(mc/MR) micro-panels, each MR x kc stored k-major
 // (ap[k*MR + i]); rows past mc are zero. op(A)[i][k] is A[i*lda + k], or A[k*lda + i] with trans.
-template <typename T>
+template <typename Tile, typename T = typename Tile::T>
 void pack_a(const T* A, int64_t lda, bool trans, int64_t i0, int64_t mc, int64_t p0, int64_t kc, T* ap) {
-  constexpr int MR = Blocking<T>::MR;
+  constexpr int MR = Tile::MR;
   for (int64_t ir = 0; ir < mc; ir += MR, ap += MR * kc) {
     const int m = int(std::min<int64_t>(MR, mc - ir));
     for (int64_t k = 0; k < kc; ++k) {
@@ -259,10 +275,9 @@ void pack_a(const T* A, int64_t lda, bool trans, int64_t i0, int64_t mc, int64_t
 // columns past n are zero. op(B)[k][j] is B[k*ldb + j], or B[j*ldb + k] with trans. A whole panel
 // (n == NR) takes loops with a fixed trip count (vector copies, no remainder or padding): the packing of
 // the small attention GEMMs' B is a fifth of their time otherwise.
-template <typename T>
+template <int NR, typename T>
 [[gnu::always_inline]] inline void pack_b_t(const T* B, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0,
                                             int n, T* bp) {
-  constexpr int NR = Blocking<T>::NR;
   if (n == NR) {
     if (trans) {
       for (int64_t k = 0; k < kc; ++k) {
@@ -289,9 +304,13 @@ template <typename T>
     for (int j = n; j < NR; ++j) dst[j] = T(0);
   }
 }
-SANF_CPU_CLONES void pack_b_plain(const float* B, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0, int n,
-                                  float* bp) {
-  pack_b_t(B, ldb, trans, p0, kc, j0, n, bp);
+SANF_CPU_CLONES void pack_b_plain(TileF32, const float* B, int64_t ldb, bool trans, int64_t p0, int64_t kc,
+                                  int64_t j0, int n, float* bp) {
+  pack_b_t<TileF32::NR>(B, ldb, trans, p0, kc, j0, n, bp);
+}
+SANF_CPU_CLONES void pack_b_plain(TileF32Wide, const float* B, int64_t ldb, bool trans, int64_t p0, int64_t kc,
+                                  int64_t j0, int n, float* bp) {
+  pack_b_t<TileF32Wide::NR>(B, ldb, trans, p0, kc, j0, n, bp);
 }
 
 // A whole f32 panel of a transposed B (linear's weight W, N x K: 16 rows of W become a k-major 16-wide
@@ -323,30 +342,30 @@ __attribute__((target("avx2"))) void transpose8x8(const float* src, int64_t lds,
   _mm256_storeu_ps(dst + 6 * ldd, r6), _mm256_storeu_ps(dst + 7 * ldd, r7);
 }
 
+template <int NR>
 __attribute__((target("avx2"))) void pack_b_trans_avx2(const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
                                                       float* bp) {
-  constexpr int NR = Blocking<float>::NR;
-  static_assert(NR == 16, "two 8 x 8 transposes per 8 k");
   const float* src = B + j0 * ldb + p0;  // row j of the panel is W's row j0 + j, from column p0
   int64_t k = 0;
-  for (; k + 8 <= kc; k += 8) {
-    transpose8x8(src + k, ldb, bp + k * NR, NR);                 // panel columns 0..7
-    transpose8x8(src + 8 * ldb + k, ldb, bp + k * NR + 8, NR);   // panel columns 8..15
-  }
+  for (; k + 8 <= kc; k += 8)
+    for (int j = 0; j < NR; j += 8)  // panel columns j..j+7
+      transpose8x8(src + j * ldb + k, ldb, bp + k * NR + j, NR);
   for (; k < kc; ++k)
     for (int j = 0; j < NR; ++j) bp[k * NR + j] = src[j * ldb + k];
 }
 
-void pack_b(const float* B, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0, int n, float* bp) {
+template <typename Tile>
+void pack_b(Tile tile, const float* B, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0, int n,
+            float* bp) {
   static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (trans && n == Blocking<float>::NR && avx2)
-    pack_b_trans_avx2(B, ldb, p0, kc, j0, bp);
+  if (trans && n == Tile::NR && avx2)
+    pack_b_trans_avx2<Tile::NR>(B, ldb, p0, kc, j0, bp);
   else
-    pack_b_plain(B, ldb, trans, p0, kc, j0, n, bp);
+    pack_b_plain(tile, B, ldb, trans, p0, kc, j0, n, bp);
 }
-SANF_CPU_CLONES void pack_b(const double* B, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0, int n,
-                            double* bp) {
-  pack_b_t(B, ldb, trans, p0, kc, j0, n, bp);
+SANF_CPU_CLONES void pack_b(TileF64, const double* B, int64_t ldb, bool trans, int64_t p0, int64_t kc, int64_t j0,
+                            int n, double* bp) {
+  pack_b_t<TileF64::NR>(B, ldb, trans, p0, kc, j0, n, bp);
 }
 
 // A grow-only, 64-byte aligned scratch buffer. Each thread has one for A blocks and one for B panels
@@ -378,10 +397,10 @@ thread_local Scratch a_scratch, b_scratch;
 // ---- one matrix ----------------------------------------------------------------------------------------
 
 // C = alpha op(A) op(B) + beta C for one matrix (K > 0), shared by up to `threads` OpenMP threads.
-template <typename T>
+template <typename Bl, typename T = typename Bl::T>
 void gemm_blocked(const GemmArgs& g, const T* A, const T* B, T* C, int threads, bool ct) {
-  using Bl = Blocking<T>;
   constexpr int MR = Bl::MR, NR = Bl::NR;
+  constexpr Bl tile{};
   const int64_t M = g.M, N = g.N, K = g.K;
   const T alpha = T(g.alpha), beta = T(g.beta);
   const T* bias = static_cast<const T*>(g.bias);
@@ -419,14 +438,14 @@ void gemm_blocked(const GemmArgs& g, const T* A, const T* B, T* C, int threads, 
     return st;
   };
   auto pack_panel = [&](const Step& st, int64_t q) {
-    pack_b(B, g.ldb, g.trans_b, st.pc, st.kc, st.jc + q * NR, int(std::min<int64_t>(NR, st.nc - q * NR)),
+    pack_b(tile, B, g.ldb, g.trans_b, st.pc, st.kc, st.jc + q * NR, int(std::min<int64_t>(NR, st.nc - q * NR)),
            bp + q * NR * st.kc);
   };
   auto run_task = [&](const Step& st, int64_t t, T* ap) {
     const int64_t i0 = (t / n_split) * mc, m = std::min(mc, M - i0);
     const int64_t j_lo = (t % n_split) * st.chunk, j_hi = std::min(st.nc, j_lo + st.chunk);
     if (j_lo >= j_hi) return;
-    if (!direct_a) pack_a(A, g.lda, g.trans_a, i0, m, st.pc, st.kc, ap);
+    if (!direct_a) pack_a<Bl>(A, g.lda, g.trans_a, i0, m, st.pc, st.kc, ap);
     for (int64_t jr = j_lo; jr < j_hi; jr += NR) {
       const int n = int(std::min<int64_t>(NR, j_hi - jr));
       for (int64_t ir = 0; ir < m; ir += MR) {
@@ -436,16 +455,16 @@ void gemm_blocked(const GemmArgs& g, const T* A, const T* B, T* C, int threads, 
         const T* bias_t = st.bias_k ? st.bias_k + (ct ? ci : cj) : nullptr;
         const int mr = int(std::min<int64_t>(MR, m - ir));
         if (direct_a)
-          micro_kernel_rows(st.kc, A + ci * g.lda + st.pc, g.lda, bp + jr * st.kc, c_tile, g.ldc, ct, mr, n, alpha,
+          micro_kernel_rows(tile, st.kc, A + ci * g.lda + st.pc, g.lda, bp + jr * st.kc, c_tile, g.ldc, ct, mr, n, alpha,
                             st.beta_k, bias_t);
         else
-          micro_kernel(st.kc, ap + ir * st.kc, bp + jr * st.kc, c_tile, g.ldc, ct, mr, n, alpha, st.beta_k, bias_t);
+          micro_kernel(tile, st.kc, ap + ir * st.kc, bp + jr * st.kc, c_tile, g.ldc, ct, mr, n, alpha, st.beta_k, bias_t);
       }
       if (st.gelu_k) {
         if (ct)  // the strip is n rows (from row jc + jr) by m columns (from i0) of the true C
-          gelu_strip(C + (st.jc + jr) * g.ldc + i0, g.ldc, n, m);
+          gelu_strip(tile, C + (st.jc + jr) * g.ldc + i0, g.ldc, n, m);
         else
-          gelu_strip(C + i0 * g.ldc + st.jc + jr, g.ldc, m, n);
+          gelu_strip(tile, C + i0 * g.ldc + st.jc + jr, g.ldc, m, n);
       }
     }
   };
@@ -495,8 +514,9 @@ GemmArgs swapped(const GemmArgs& g) {
   return s;
 }
 
-template <typename T>
-void gemm_typed(const GemmArgs& args) {
+template <typename Tile, typename T = typename Tile::T>
+void gemm_tiled(const GemmArgs& args) {
+  constexpr Tile tile{};
   if (args.M <= 0 || args.N <= 0 || args.batch <= 0) return;
   const bool ct = args.K > 0 && swap_operands(args);
   const GemmArgs g = ct ? swapped(args) : args;
@@ -513,7 +533,7 @@ void gemm_typed(const GemmArgs& args) {
           if (bias != nullptr) v += bias[j];
           ci[j] = v;
         }
-        if (g.gelu) gelu_strip(ci, g.ldc, 1, g.N);
+        if (g.gelu) gelu_strip(tile, ci, g.ldc, 1, g.N);
       }
     return;
   }
@@ -523,13 +543,37 @@ void gemm_typed(const GemmArgs& args) {
   if (g.batch > 1 && g.stride_c != 0 && max_threads > 1 && g.batch >= max_threads) {
 #pragma omp parallel for schedule(dynamic) if (work * double(g.batch) >= kParallelWork)
     for (int64_t b = 0; b < g.batch; ++b)
-      gemm_blocked(g, A + b * g.stride_a, B + b * g.stride_b, C + b * g.stride_c, 1, ct);
+      gemm_blocked<Tile>(g, A + b * g.stride_a, B + b * g.stride_b, C + b * g.stride_c, 1, ct);
     return;
   }
   // Otherwise the matrices in order (as the reference: a stride_c of 0 accumulates), threads inside each.
   const int threads = work >= kParallelWork ? max_threads : 1;
   for (int64_t b = 0; b < g.batch; ++b)
-    gemm_blocked(g, A + b * g.stride_a, B + b * g.stride_b, C + b * g.stride_c, threads, ct);
+    gemm_blocked<Tile>(g, A + b * g.stride_a, B + b * g.stride_b, C + b * g.stride_c, threads, ct);
+}
+
+std::atomic<GemmTile> tile_setting{GemmTile::Auto};
+
+bool wide_f32_tile() {
+  switch (tile_setting.load(std::memory_order_relaxed)) {
+    case GemmTile::Narrow: return false;
+    case GemmTile::Wide: return true;
+    case GemmTile::Auto: break;
+  }
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  return avx512;
+}
+
+template <typename T>
+void gemm_typed(const GemmArgs& g) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (wide_f32_tile())
+      gemm_tiled<TileF32Wide>(g);
+    else
+      gemm_tiled<TileF32>(g);
+  } else {
+    gemm_tiled<TileF64>(g);
+  }
 }
 
 }  // namespace
@@ -537,6 +581,10 @@ void gemm_typed(const GemmArgs& args) {
 void gemm(DType dt, const GemmArgs& g) {
   SANF_DISPATCH_FLOAT(dt, "matmul", [&] { gemm_typed<scalar_t>(g); });
 }
+
+void set_gemm_tile(GemmTile tile) { tile_setting.store(tile, std::memory_order_relaxed); }
+
+const char* gemm_tile_name() { return wide_f32_tile() ? "12x32" : "6x16"; }
 
 void gemm_reference(DType dt, const GemmArgs& g) {
   SANF_DISPATCH_FLOAT(dt, "matmul", [&] { gemm_reference_typed<scalar_t>(g); });

@@ -30,6 +30,9 @@ has "$tmp/out" '"what": "fma_peak", "isa": "avx'
 expect 0 "bench gemm" -- "$sanf" bench gemm --rows 8 --quick --all-layouts
 has "$tmp/out" '"role": "fc2", "M": 8, "K": 3072, "N": 768, "layout": "at.T @ b"'
 has "$tmp/out" '"gflops": '
+expect 0 "bench gemm --tile 12x32" -- "$sanf" bench gemm --rows 8 --quick --tile 12x32
+has "$tmp/out" '"tile": "12x32"'
+expect 2 "bench gemm --tile 4x4" -- "$sanf" bench gemm --rows 8 --quick --tile 4x4
 expect 1 "bench flow --dim 12" -- "$sanf" bench flow --dim 12
 has "$tmp/err" "multiple of 8"
 expect 1 "bench extract without the dataset" -- "$sanf" bench extract --limit 4 --data-dir "$tmp/none"

@@ -1,8 +1,11 @@
 // tests/kernels/test_gemm.cpp: the blocked, packed cpu::gemm against cpu::gemm_reference (the triple loop).
-// Every case runs with A transposed (packed) and not (read in place by the micro-kernel).
+// Every case runs with A transposed (packed) and not (read in place by the micro-kernel), and every f32 case
+// with both register tiles, 6 x 16 and 12 x 32 (the AVX-512 one: its code is also compiled for the ISA
+// levels below, so its blocking, packing and edge handling are checked on any CPU; on an AVX-512 CPU the
+// same source runs as AVX-512 code).
 //
-// Sizes are odd and cross the block sizes (MR = 6, NR = 16 / 8, KC = 256, MC = 144 / 96), so every edge
-// tile and every K block boundary is exercised; leading dimensions are padded, batches use nonzero and zero
+// Sizes are odd and cross the block sizes (MR = 6 / 12, NR = 16 / 32 in f32, 6 x 8 in f64; KC = 768 / 256,
+// MC = 72 / 96), so every edge tile and every K block boundary is exercised; leading dimensions are padded, batches use nonzero and zero
 // (broadcast) strides, and alpha / beta take the values whose handling differs (beta == 0 never reads C).
 // Tolerance: the reference sums in double, so f32 results may differ by the rounding of a K-term sum,
 // |err| <= K * 2^-24 * (|alpha| sum_k |a_ik b_kj| + |beta c_ij|); the scale is computed from |A|, |B|, |C|.
@@ -117,16 +120,27 @@ double run_case(const Case& c, uint64_t seed) {
   return worst;
 }
 
+// Forces one f32 tile for its lifetime (process-wide; the tests run one at a time).
+struct TileScope {
+  explicit TileScope(kernels::cpu::GemmTile t) { kernels::cpu::set_gemm_tile(t); }
+  ~TileScope() { kernels::cpu::set_gemm_tile(kernels::cpu::GemmTile::Auto); }
+};
+
 void check_case(const Case& c, uint64_t seed) {
   INFO(describe(c));
-  CHECK(run_case<float>(c, seed) <= 1.0);
+  for (auto tile : {kernels::cpu::GemmTile::Narrow, kernels::cpu::GemmTile::Wide}) {
+    TileScope scope(tile);
+    INFO("f32 tile ", std::string(kernels::cpu::gemm_tile_name()));
+    CHECK(run_case<float>(c, seed) <= 1.0);
+  }
   CHECK(run_case<double>(c, seed + 1) <= 1.0);
 }
 
 }  // namespace
 
 TEST_CASE("gemm: odd sizes, every transpose combination, padded leading dims") {
-  const std::vector<std::array<int64_t, 3>> sizes = {{1, 1, 1}, {7, 5, 3}, {13, 17, 19}, {97, 33, 130}, {6, 16, 8}};
+  const std::vector<std::array<int64_t, 3>> sizes = {{1, 1, 1}, {7, 5, 3}, {13, 17, 19}, {97, 33, 130}, {6, 16, 8},
+                                                      {12, 32, 9}, {25, 65, 11}};
   uint64_t seed = 1;
   for (auto [M, N, K] : sizes)
     for (bool ta : {false, true})
@@ -258,6 +272,20 @@ TEST_CASE("gemm: thin products (at most 4 rows or columns) in every layout again
         c.bcast_b = (seed % 5) == 0;
         check_case(c, seed++);
       }
+}
+
+TEST_CASE("gemm: the f32 tile setting: both tiles are selectable, Auto follows the CPU") {
+  using kernels::cpu::GemmTile;
+  {
+    TileScope narrow(GemmTile::Narrow);
+    CHECK(std::string(kernels::cpu::gemm_tile_name()) == "6x16");
+  }
+  {
+    TileScope wide(GemmTile::Wide);
+    CHECK(std::string(kernels::cpu::gemm_tile_name()) == "12x32");
+  }
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  CHECK(std::string(kernels::cpu::gemm_tile_name()) == (avx512 ? "12x32" : "6x16"));
 }
 
 TEST_CASE("gemm: dtypes other than f32 and f64 are refused") {
