@@ -100,8 +100,8 @@ void extract_to_file(vit::VisionTransformer& model, const Dataset& ds, const std
   const Device dev = model.cls_token.device();
   NoGradGuard no_grad;
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t start = 0; start < n; start += opt.batch_size) {
-    check_interrupt(cat("while extracting features into ", path, " (", start, "/", n, " images done)"));
+  // Batch `start`'s images, decoded and preprocessed on the host; fills its labels and indices.
+  auto load = [&](int64_t start) {
     const int64_t b = std::min(opt.batch_size, n - start);
     std::vector<Tensor> images;
     for (int64_t k = 0; k < b; ++k) {
@@ -111,16 +111,38 @@ void extract_to_file(vit::VisionTransformer& model, const Dataset& ds, const std
       lab[start + k] = ds.label(i);
       idx[start + k] = i;
     }
-    Tensor tokens = to(to(model.forward(to(vit::preprocess(images, cfg), dev)), dt), Device::CPU);  // (b, 1+N, D)
+    return vit::preprocess(images, cfg);
+  };
+  // Writes the host tokens (b, 1+N, D) of the batch that starts at `start`.
+  auto write = [&](const Tensor& tokens, int64_t start) {
     w.write_rows("cls", start, select(tokens, 1, 0));
     w.write_rows("patches", start, narrow(tokens, 1, 1, N));
     if (opt.progress) {
+      const int64_t done = start + tokens.shape()[0];
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const double rate = double(start + b) / std::max(s, 1e-9);
-      std::fprintf(stderr, "\rextract: %lld/%lld images, %.1f img/s, ETA %.0f s   ", (long long)(start + b),
-                   (long long)n, rate, double(n - start - b) / rate);
+      const double rate = double(done) / std::max(s, 1e-9);
+      std::fprintf(stderr, "\rextract: %lld/%lld images, %.1f img/s, ETA %.0f s   ", (long long)done,
+                   (long long)n, rate, double(n - done) / rate);
     }
+  };
+  // A two-stage pipeline, so that on a GPU the host's work overlaps the device's. Once batch i's forward
+  // is queued (kernel launches return at once on CUDA), the host writes batch i-1's tokens and decodes
+  // and uploads batch i+1, and only then waits for batch i's tokens (the copy to the host waits for the
+  // kernels queued before it: batch i's forward and batch i+1's upload). On the CPU the forward runs where
+  // it is called and nothing overlaps; the order of the work is the same, and one extra batch of tokens is
+  // held until written.
+  Tensor input = n > 0 ? to(load(0), dev) : Tensor();
+  Tensor pending;  // batch i-1's tokens on the host, not yet written
+  int64_t pending_start = 0;
+  for (int64_t start = 0; start < n; start += opt.batch_size) {
+    check_interrupt(cat("while extracting features into ", path, " (", start, "/", n, " images done)"));
+    Tensor out = to(model.forward(input), dt);  // (b, 1+N, D) on the device
+    if (pending.defined()) write(pending, pending_start);
+    const int64_t next = start + opt.batch_size;
+    input = next < n ? to(load(next), dev) : Tensor();
+    pending = to(out, Device::CPU), pending_start = start;
   }
+  if (pending.defined()) write(pending, pending_start);
   if (opt.progress && n > 0) std::fprintf(stderr, "\n");
   w.write_all("labels", labels);
   w.write_all("indices", rows);

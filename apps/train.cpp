@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <sstream>
+#include <tuple>
 
 #include "apps/image_io.h"
 #include "apps/interrupt.h"
@@ -290,6 +292,12 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
     Generator gen(cfg.seed * 1000003ull + uint64_t(epoch));
     const std::vector<int64_t> order = gen.permutation(n);
     double loss_sum = 0, gnorm = 0;
+    // Step s's batch (the rows order[s * batch_size ...]), gathered on the host.
+    auto gather = [&](const std::vector<int64_t>& ord, int64_t s) {
+      const int64_t b0 = s * cfg.batch_size, b = std::min(cfg.batch_size, n - b0);
+      return train.batch(std::vector<int64_t>(ord.begin() + b0, ord.begin() + b0 + b), Device::CPU);
+    };
+    auto [host_y, host_P] = gather(order, 0);
     for (int64_t s = 0; s < steps; ++s) {
       // Where training stopped and what is still on disk, for the messages below (built only on failure).
       auto where = [&] { return cat("at epoch ", epoch, ", step ", s + 1, " of ", steps); };
@@ -297,13 +305,16 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
         return epoch > 1 ? cat(ckpt, " still holds epoch ", epoch - 1, " (resume with --resume)") : last_good;
       };
       if (interrupted()) throw Interrupted(cat("interrupted ", where(), "; ", keep()));
-      const int64_t b0 = s * cfg.batch_size, b = std::min(cfg.batch_size, n - b0);
-      auto [y, P] = train.batch(std::vector<int64_t>(order.begin() + b0, order.begin() + b0 + b), cfg.device);
-      Tensor loss = flows::nll_loss(flow.forward(y, P));
+      const int64_t b = std::min(cfg.batch_size, n - s * cfg.batch_size);
+      Tensor loss = flows::nll_loss(flow.forward(to(host_y, cfg.device), to(host_P, cfg.device)));
+      backward(loss);
+      // On a GPU the forward and backward are queued by now: gather the next batch on the host meanwhile.
+      // (A non-finite loss is caught below, before Adam touches the weights; the backward of a NaN loss
+      // only fills gradients that are never used.)
+      if (s + 1 < steps) std::tie(host_y, host_P) = gather(order, s + 1);
       const double l = loss.item();
       SANF_CHECK(std::isfinite(l), "training stopped ", where(), " (global step ", (epoch - 1) * steps + s + 1,
                  "): the loss is ", l, "; ", keep(), ". Try a smaller --lr.");
-      backward(loss);
       const double g2 = grad_norm_sq(flow);
       SANF_CHECK(std::isfinite(g2), "training stopped ", where(), " (global step ", (epoch - 1) * steps + s + 1,
                  "): a gradient is not finite (loss ", l, "); ", keep(), ". Try a smaller --lr.");
@@ -347,15 +358,19 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt) {
   {
     NoGradGuard no_grad;
     const int64_t bs = 256;
+    auto gather = [&](int64_t b0) {  // rows b0 .. b0 + bs of the test split, on the host
+      std::vector<int64_t> rows(static_cast<size_t>(std::min(bs, n - b0)));
+      std::iota(rows.begin(), rows.end(), b0);
+      return test.batch(rows, Device::CPU);
+    };
+    auto [host_y, host_P] = gather(0);
     for (int64_t b0 = 0; b0 < n; b0 += bs) {
       check_interrupt(cat("while scoring the test split (", b0, "/", n, ")"));
       const int64_t b = std::min(bs, n - b0);
-      std::vector<int64_t> rows(static_cast<size_t>(b));
-      for (int64_t k = 0; k < b; ++k) rows[size_t(k)] = b0 + k;
-      auto [y, P] = test.batch(rows, cfg.device);
-      flows::Flow::Output out = flow->forward(y, P);
-      const std::vector<double> a = to(flows::nll(out), DType::F64).to_vector(),
-                                z = to(flows::mean_z2(out.z), DType::F64).to_vector();
+      flows::Flow::Output out = flow->forward(to(host_y, cfg.device), to(host_P, cfg.device));
+      Tensor nll = to(flows::nll(out), DType::F64), z2 = to(flows::mean_z2(out.z), DType::F64);
+      if (b0 + bs < n) std::tie(host_y, host_P) = gather(b0 + bs);  // while the device scores this batch
+      const std::vector<double> a = nll.to_vector(), z = z2.to_vector();
       for (int64_t k = 0; k < b; ++k) {
         SANF_CHECK(std::isfinite(a[size_t(k)]) && std::isfinite(z[size_t(k)]), "eval: the score of test image ",
                    test.indices()[size_t(b0 + k)], " is not finite (nll ", a[size_t(k)], ", z2 ", z[size_t(k)],
