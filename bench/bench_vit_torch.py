@@ -1,10 +1,14 @@
 """PyTorch peer of `sanf bench vit`: ViT forward throughput on random weights, same JSON fields.
 
     python3 bench/bench_vit_torch.py [--arch vit-base] [--batch 8] [--reps 3] [--device cpu|cuda]
-                                     [--precision f32|tf32|bf16]
+                                     [--precision f32|tf32|bf16] [--model auto|timm|torchvision]
 --precision as `sanf bench vit --precision`: tf32 allows cuBLAS's TF32 (CUDA only), bf16 runs the forward
-under torch.autocast(bfloat16) (matrix multiplies in bf16, as sanf's bf16 path). The model is torchvision's VisionTransformer (timm is not packaged by Debian); at patch 16 / 224 it is the
-same computation as timm's ViT (and as sanf's): pre-norm blocks, exact GELU, LayerNorm eps 1e-6.
+under torch.autocast(bfloat16) (matrix multiplies in bf16, as sanf's bf16 path).
+--model: timm's VisionTransformer (`forward_features`: all tokens after the final norm, as sanf returns;
+timm >= 0.9 computes attention with F.scaled_dot_product_attention, i.e. PyTorch's fused attention
+kernels on a GPU), or torchvision's (its encoder; timm is not packaged by Debian). auto (the default) takes
+timm when it can be imported. At patch 16 / 224 both are the same computation as sanf's ViT: pre-norm
+blocks, exact GELU, LayerNorm eps 1e-6. The JSON line names the model.
 """
 import argparse
 import json
@@ -23,6 +27,7 @@ p.add_argument("--image-size", type=int, default=224)
 p.add_argument("--reps", type=int, default=3)
 p.add_argument("--device", default="cpu")
 p.add_argument("--precision", default="f32", choices=["f32", "tf32", "bf16"])
+p.add_argument("--model", default="auto", choices=["auto", "timm", "torchvision"])
 p.add_argument("--threads", type=int, default=int(os.environ.get("TORCH_THREADS") or 0),
                help="CPU threads (default: $TORCH_THREADS, else all cores; Debian's torch starts with 1)")
 a = p.parse_args()
@@ -33,15 +38,29 @@ if a.device == "cuda":
     torch.backends.cudnn.allow_tf32 = a.precision == "tf32"
 torch.set_num_threads(a.threads or os.cpu_count())
 dim, depth, heads = ARCHS[a.arch]
-model = VisionTransformer(a.image_size, 16, depth, heads, dim, 4 * dim).eval().to(a.device)
+if a.model == "auto":
+    try:
+        import timm  # noqa: F401
+        a.model = "timm"
+    except ImportError:
+        a.model = "torchvision"
+if a.model == "timm":
+    import timm
+    model = timm.create_model(f"vit_{a.arch[4:]}_patch16_224", pretrained=False, num_classes=0,
+                              img_size=a.image_size).eval().to(a.device)
+    forward = model.forward_features  # all tokens after the final norm
+else:
+    model = VisionTransformer(a.image_size, 16, depth, heads, dim, 4 * dim).eval().to(a.device)
+
+    def forward(x):  # all tokens after the final norm (no classifier head), as sanf returns
+        tokens = model._process_input(x)
+        return model.encoder(torch.cat([model.class_token.expand(a.batch, -1, -1), tokens], dim=1))
 x = torch.randn(a.batch, 3, a.image_size, a.image_size, device=a.device)
 
 
 def once():
     with torch.no_grad(), torch.autocast(a.device, dtype=torch.bfloat16, enabled=a.precision == "bf16"):
-        # all tokens after the final norm (no classifier head), as sanf returns
-        tokens = model._process_input(x)
-        model.encoder(torch.cat([model.class_token.expand(a.batch, -1, -1), tokens], dim=1))
+        forward(x)
     if a.device == "cuda":
         torch.cuda.synchronize()
 
@@ -53,6 +72,6 @@ for _ in range(max(a.reps, 1)):
     once()
     times.append(time.perf_counter() - t0)
 s = statistics.median(times)
-print(json.dumps({"impl": "torch", "what": "vit_forward", "arch": a.arch, "image_size": a.image_size, "batch": a.batch,
+print(json.dumps({"impl": "torch", "model": a.model, "torch": torch.__version__, "what": "vit_forward", "arch": a.arch, "image_size": a.image_size, "batch": a.batch,
                   "device": a.device, "precision": a.precision, "threads": torch.get_num_threads(), "seconds": round(s, 4),
                   "img_per_s": round(a.batch / s, 3)}))
