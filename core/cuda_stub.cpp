@@ -12,5 +12,8 @@ void* cuda_alloc(int64_t) { no_cuda(); }
 void cuda_free(void*) {}
 void cuda_memcpy(void*, const void*, int64_t, Device, Device) { no_cuda(); }
 void cuda_synchronize() { no_cuda(); }
+void cuda_select_device(int) { no_cuda(); }
+int cuda_device_count() { return 0; }
+std::string cuda_device_name() { no_cuda(); }
 }  // namespace sanf
 #endif

@@ -144,5 +144,12 @@ void* cuda_alloc(int64_t nbytes);
 void cuda_free(void* p);
 void cuda_memcpy(void* dst, const void* src, int64_t nbytes, Device dst_dev, Device src_dev);
 void cuda_synchronize();
+// Device selection (a process uses one GPU; `--device cuda:N`): cuda_select_device(N) makes device N the
+// one every later CUDA call uses. It must come before the first CUDA allocation: afterwards, selecting
+// another device is an error (tensors already live on the first). A bad index is an error naming the
+// machine's device count. cuda_device_name() is the current device's name (e.g. "NVIDIA H200").
+void cuda_select_device(int index);
+int cuda_device_count();  // 0 without CUDA or a device
+std::string cuda_device_name();
 
 }  // namespace sanf

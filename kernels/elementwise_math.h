@@ -18,7 +18,10 @@ SANF_HD T unary_value(UnaryOp op, T x, T alpha) {
     case UnaryOp::Atan: return std::atan(x);
     case UnaryOp::Tanh: return std::tanh(x);
     case UnaryOp::Relu: return x > T(0) ? x : T(0);
-    case UnaryOp::Gelu: return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440)));
+    // x Phi(x) with Phi(x) = erfc(-x / sqrt 2) / 2: the same as (1 + erf(x / sqrt 2)) / 2, without the
+    // cancellation that leaves no correct digit of the f32 result below x = -5 (the CUDA f32 kernels use
+    // this; the CPU's f32 path has its own vectorised form, kernels/cpu/vec_math.h).
+    case UnaryOp::Gelu: return T(0.5) * x * std::erfc(-x * T(0.70710678118654752440));
     case UnaryOp::AddScalar: return x + alpha;
     case UnaryOp::MulScalar: return x * alpha;
     case UnaryOp::PowScalar: return std::pow(x, alpha);
@@ -38,7 +41,7 @@ SANF_HD T unary_derivative(UnaryOp op, T x, T y, T alpha) {
     case UnaryOp::Tanh: return T(1) - y * y;
     case UnaryOp::Relu: return x > T(0) ? T(1) : T(0);
     case UnaryOp::Gelu: {
-      const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
+      const T cdf = T(0.5) * std::erfc(-x * T(0.70710678118654752440));
       const T pdf = std::exp(T(-0.5) * x * x) * T(0.39894228040143267794);  // 1/sqrt(2 pi)
       return cdf + x * pdf;
     }

@@ -11,7 +11,10 @@
 // fills get independent streams. The CUDA stream is NOT the CPU stream: randn(shape, f32, CUDA, &g) and
 // randn(shape, f32, CPU, &g) with equal seeds hold different numbers of the same distribution. (The normals
 // come from cuRAND's Box-Muller in f32 or f64; cuRAND notes that a newer CUDA math library may change
-// their last bits.) Uniforms are in [0, 1): cuRAND's are in (0, 1], and its 1.0 is mapped to 0.
+// their last bits.) Uniforms are in [0, 1): cuRAND's are in (0, 1], and its 1.0 is mapped to 0. In a dtype
+// coarser than the draw (f32 from the CPU's doubles; bf16 and f16 on both devices) a uniform within half a
+// unit of 1 would round up to 1.0, so uniforms are first capped at uniform_cap(dt), the dtype's largest
+// value below 1 (that value takes the little extra mass of the interval above it).
 //
 // Where identical values on both devices matter (model initialisation: a seed must fix the model on every
 // device), draw on the CPU and move the tensor (vit/vit.cpp does that; trunc_normal always draws on the host).
@@ -21,6 +24,17 @@
 #include "kernels/dispatch.h"
 
 namespace sanf::kernels {
+
+// The largest value below 1 of dt (1 - 2^-8 in bf16, 1 - 2^-11 in f16, 1 - 2^-24 in f32, 1 - 2^-53 in
+// f64 and the integer dtypes, into which uniforms truncate to 0 anyway).
+inline double uniform_cap(DType dt) {
+  switch (dt) {
+    case DType::BF16: return 1.0 - 0x1p-8;
+    case DType::F16: return 1.0 - 0x1p-11;
+    case DType::F32: return 1.0 - 0x1p-24;
+    default: return 1.0 - 0x1p-53;
+  }
+}
 
 namespace cpu {
 // dst[0..n) = standard normals / uniforms in [0, 1) from g, converted to dt (any dtype).

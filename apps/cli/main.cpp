@@ -54,7 +54,23 @@ std::vector<double> parse_triple(const std::string& s, const char* what) {
   return v;
 }
 
-Device parse_device(const std::string& s) { return s == "cuda" ? Device::CUDA : Device::CPU; }
+// --device: cpu, cuda (the current CUDA device, cuda:0 unless CUDA_VISIBLE_DEVICES says otherwise) or
+// cuda:N (device N, selected for the whole process before any tensor is placed on it).
+const CLI::Validator kDeviceName(
+    [](const std::string& s) -> std::string {
+      if (s == "cpu" || s == "cuda") return "";
+      if (s.rfind("cuda:", 0) == 0 && s.size() > 5 && s.size() <= 8 &&
+          s.find_first_not_of("0123456789", 5) == std::string::npos)
+        return "";
+      return "'" + s + "' is not a device (cpu, cuda, or cuda:N)";
+    },
+    "cpu|cuda|cuda:N");
+
+Device parse_device(const std::string& s) {
+  if (s == "cpu") return Device::CPU;
+  if (s.rfind("cuda:", 0) == 0) cuda_select_device(std::stoi(s.substr(5)));
+  return Device::CUDA;
+}
 
 // The demo's size and schedule (see `sanf demo --help` and README.md), chosen so the whole protocol (10
 // classes; 10,000 backbone passes for the shared test split and 1,000 per class for training) runs in
@@ -177,7 +193,7 @@ void add_run_options(CLI::App* c, RunArgs& a, bool data_required) {
   c->add_option("--adam-eps", r.eps, "Adam epsilon")->capture_default_str();
   c->add_option("--weight-decay", r.weight_decay, "Adam weight decay (added to the gradient)")->capture_default_str();
   c->add_option("--seed", r.seed, "seed of the flow's weights, permutations and batch order")->capture_default_str();
-  c->add_option("--device", a.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  c->add_option("--device", a.device, "cpu, cuda or cuda:N")->check(kDeviceName)->capture_default_str();
   c->add_option("--cache-dir", r.cache_dir, "feature cache directory (default: $SANF_CACHE_DIR or ~/.cache/sanf/features)");
   c->add_flag("--no-cache", a.no_cache, "do not cache the backbone's features on disk");
   c->add_flag("--cache-f16", r.cache_f16, "store cached features as f16 (half the disk)");
@@ -254,7 +270,7 @@ int main(int argc, char** argv) {
   extract->add_option("--patch-size", ea.backbone.patch_size, "patch size (random backbones)");
   extract->add_option("--seed", ea.backbone.seed, "seed of a random backbone");
   extract->add_option("--limit", ea.limit, "only the first N images");
-  extract->add_option("--device", ea.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  extract->add_option("--device", ea.device, "cpu, cuda or cuda:N")->check(kDeviceName);
   extract->add_option("--precision", ea.precision,
                       "backbone matrix multiplies: f32, tf32 (cuda only) or bf16 (bf16 operands, f32 sums)")
       ->check(CLI::IsMember({"f32", "tf32", "bf16"}))
@@ -272,7 +288,7 @@ int main(int argc, char** argv) {
   EvalArgs va;
   auto* eval = app.add_subcommand("eval", "score the test split with a trained run; metrics, plots, report");
   eval->add_option("--run", va.run, "run directory (from sanf train)")->required();
-  eval->add_option("--device", va.device, "cpu or cuda (default: the run's)")->check(CLI::IsMember({"cpu", "cuda"}));
+  eval->add_option("--device", va.device, "cpu, cuda or cuda:N (default: the run's)")->check(kDeviceName);
   eval->add_option("--cache-dir", va.cache_dir, "feature cache directory (default: the run's)");
   eval->add_option("--thumbnails", va.thumbnails, "most anomalous / most normal images in report.html")
       ->capture_default_str();
@@ -302,7 +318,7 @@ int main(int argc, char** argv) {
   // Benchmarks: the device option is a string (parsed after CLI11 has filled it).
   std::string bench_device = "cpu";
   auto add_device = [&](CLI::App* c) {
-    c->add_option("--device", bench_device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+    c->add_option("--device", bench_device, "cpu, cuda or cuda:N")->check(kDeviceName);
   };
   auto* bench = app.add_subcommand("bench", "benchmarks (JSON lines; see bench/cpu_report.sh)");
   bench->require_subcommand(1);

@@ -59,7 +59,14 @@ class CachingAllocator {
     }
     live_[p] = cls;
     live_bytes_ += cls;
+    used_ = true;
     return p;
+  }
+
+  // Whether any device memory was ever allocated (the device is in use: cuda_select_device is too late).
+  bool used() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return used_;
   }
 
   // Never throws: it runs from Storage's destructor.
@@ -94,6 +101,7 @@ class CachingAllocator {
   BlockCache cache_;                        // freed blocks by size class
   std::unordered_map<void*, size_t> live_;  // block handed out -> its size class
   size_t live_bytes_ = 0;
+  bool used_ = false;
 };
 
 CachingAllocator& allocator() {
@@ -235,6 +243,35 @@ void cuda_memcpy(void* dst, const void* src, int64_t nbytes, Device dst_dev, Dev
       staging().upload(dst, src, size_t(nbytes)))
     return;
   CUDA_CHECK(cudaMemcpy(dst, src, size_t(nbytes), copy_kind(dst_dev, src_dev)));
+}
+
+int cuda_device_count() {
+  if (!cuda_available()) return 0;
+  int count = 0;
+  CUDA_CHECK(cudaGetDeviceCount(&count));
+  return count;
+}
+
+void cuda_select_device(int index) {
+  require_device("cuda_select_device");
+  const int count = cuda_device_count();
+  SANF_CHECK(index >= 0 && index < count, "cuda:", index, " requested, but this machine has ", count,
+             " CUDA device", count == 1 ? "" : "s", " (cuda:0", count > 1 ? cat(" .. cuda:", count - 1) : "", ")");
+  int current = 0;
+  CUDA_CHECK(cudaGetDevice(&current));
+  if (current == index) return;
+  SANF_CHECK(!allocator().used(), "cuda:", index, " requested after cuda:", current,
+             " was already in use; select the device before any tensor is placed on it");
+  CUDA_CHECK(cudaSetDevice(index));
+}
+
+std::string cuda_device_name() {
+  require_device("cuda_device_name");
+  int current = 0;
+  CUDA_CHECK(cudaGetDevice(&current));
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, current));
+  return prop.name;
 }
 
 void cuda_synchronize() {

@@ -5,6 +5,8 @@
 // the dtype by store_from_double (round to nearest even for bf16/f16), as Tensor::from_vector converts.
 #include "kernels/random.h"
 
+#include <algorithm>
+
 namespace sanf::kernels::cpu {
 
 namespace {
@@ -22,7 +24,8 @@ void normal(DType dt, void* dst, int64_t n, Generator& g) {
 }
 
 void uniform(DType dt, void* dst, int64_t n, Generator& g) {
-  fill_with(dt, dst, n, [&] { return g.uniform(); });
+  const double cap = uniform_cap(dt);
+  fill_with(dt, dst, n, [&] { return std::min(g.uniform(), cap); });
 }
 
 }  // namespace sanf::kernels::cpu

@@ -46,17 +46,19 @@ curandGenerator_t curand_generator() {
 }
 
 // (0, 1] -> [0, 1): 1 becomes 0, everything else stays.
+// cuRAND's (0, 1] to [0, 1): 1 becomes 0; then values above `cap` (uniform_cap of the destination dtype,
+// which the conversion would round up to 1) become cap.
 template <typename T>
-__global__ void wrap_one_kernel(T* __restrict__ p, int64_t n) {
+__global__ void wrap_one_kernel(T* __restrict__ p, int64_t n, T cap) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    if (p[i] >= T(1)) p[i] = T(0);
+    p[i] = p[i] >= T(1) ? T(0) : p[i] > cap ? cap : p[i];
 }
 
 enum class Dist { Normal, Uniform };
 
 // Generate n values of T (float or double) at p, p holding room for round_up_even(n) when normal.
 template <typename T>
-void generate(curandGenerator_t gen, Dist dist, T* p, int64_t n) {
+void generate(curandGenerator_t gen, Dist dist, T* p, int64_t n, DType dst_dt) {
   const size_t count = size_t(dist == Dist::Normal ? n + (n & 1) : n);
   if constexpr (std::is_same_v<T, float>) {
     if (dist == Dist::Normal)
@@ -70,7 +72,7 @@ void generate(curandGenerator_t gen, Dist dist, T* p, int64_t n) {
       CURAND_CHECK(curandGenerateUniformDouble(gen, p, count));
   }
   if (dist == Dist::Uniform) {
-    wrap_one_kernel<<<grid_for(n), kThreads>>>(p, n);
+    wrap_one_kernel<<<grid_for(n), kThreads>>>(p, n, T(uniform_cap(dst_dt)));
     SANF_CUDA_LAUNCH_CHECK();
   }
 }
@@ -90,9 +92,9 @@ void fill_random(Dist dist, DType dt, void* dst, int64_t n, uint64_t seed) {
     CURAND_CHECK(curandSetPseudoRandomGeneratorSeed(gen, static_cast<unsigned long long>(seed)));
     CURAND_CHECK(curandSetGeneratorOffset(gen, 0));
     if (gen_dt == DType::F32)
-      generate(gen, dist, static_cast<float*>(out), n);
+      generate(gen, dist, static_cast<float*>(out), n, dt);
     else
-      generate(gen, dist, static_cast<double*>(out), n);
+      generate(gen, dist, static_cast<double*>(out), n, dt);
   }
   if (!direct) {
     const Layout l = make_layout({n}, {1});

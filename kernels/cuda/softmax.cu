@@ -33,8 +33,10 @@ __global__ void softmax_kernel(const T* __restrict__ x, T* __restrict__ y, int64
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) s += double(std::exp(xr[j] - m));
     s = block_reduce(s, SumOp{});
     if (log) {
-      const T shift = m + T(std::log(s));
-      for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = xr[j] - shift;
+      // (x_j - m) first, as the CPU: exact near the maximum, where a folded shift m + log(s) would round
+      // to |m|'s ulp (5e-4 at logits near 1e4).
+      const T log_s = T(std::log(s));
+      for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = (xr[j] - m) - log_s;
     } else {
       const T inv = T(1.0 / s);
       for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = std::exp(xr[j] - m) * inv;

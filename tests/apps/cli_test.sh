@@ -32,6 +32,13 @@ has "$tmp/out" '"role": "fc2", "M": 8, "K": 3072, "N": 768, "layout": "at.T @ b"
 has "$tmp/out" '"gflops": '
 expect 0 "bench gemm --tile 12x32" -- "$sanf" bench gemm --rows 8 --quick --tile 12x32
 has "$tmp/out" '"tile": "12x32"'
+# --device cuda:N: a usage error unless N is a number; without a GPU (or CUDA), a clear runtime error.
+expect 2 "bench gemm --device cuda:x" -- "$sanf" bench gemm --rows 8 --quick --device cuda:x
+has "$tmp/err" "is not a device (cpu, cuda, or cuda:N)"
+if ! nvidia-smi >/dev/null 2>&1; then
+  expect 1 "bench gemm --device cuda:1 without a GPU" -- "$sanf" bench gemm --rows 8 --quick --device cuda:1
+  has "$tmp/err" "no CUDA support"
+fi
 expect 2 "bench gemm --tile 4x4" -- "$sanf" bench gemm --rows 8 --quick --tile 4x4
 expect 1 "bench flow --dim 12" -- "$sanf" bench flow --dim 12
 has "$tmp/err" "multiple of 8"

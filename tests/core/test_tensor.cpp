@@ -1,6 +1,7 @@
 // tests/core/test_tensor.cpp: storage, views against copy-based references, dtypes, RNG, printing.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -135,6 +136,20 @@ TEST_CASE("rng: seeded, reproducible, and with the right moments") {
   for (bool s1 : seen) CHECK(s1);
   Generator h1(5), h2(5);
   CHECK(randn({3, 4}, DType::F32, Device::CPU, &h1).to_vector() == randn({3, 4}, DType::F32, Device::CPU, &h2).to_vector());
+}
+
+TEST_CASE("rng: rand stays below 1 in every floating dtype (values that would round up to 1 are capped)") {
+  // In bf16 about 1 draw in 512 lies within half a unit of 1 (2^-9) and would round to 1.0 without the cap.
+  for (DType dt : {DType::BF16, DType::F16, DType::F32, DType::F64}) {
+    INFO("dtype ", dtype_name(dt));
+    Generator g(77);
+    const std::vector<double> v = rand({20000}, dt, Device::CPU, &g).to_vector();
+    double hi = 0, lo = 1;
+    for (double x : v) hi = std::max(hi, x), lo = std::min(lo, x);
+    CHECK(hi < 1.0);
+    CHECK(lo >= 0.0);
+    if (dt == DType::BF16) CHECK(hi == 1.0 - 0x1p-8);  // the cap itself was reached (p = 1 - (1 - 2^-9)^20000)
+  }
 }
 
 TEST_CASE("printing is readable and elides large tensors") {

@@ -109,5 +109,10 @@ TEST_CASE("cuda bf16: TF32 on and off leaves the bf16 path alone, and an f32 ViT
   kernels::set_tf32(false);
   const Tensor bf16_tf32_off = on_cuda.forward(cuda(images));
   CHECK(rel_l2(tf32, y32) < 1e-2);
-  expect_close("bf16 with TF32 on vs off", bf16_tf32_on, bf16_tf32_off, tol_for(DType::F32));
+  // The bf16 GEMMs take bf16 operands either way; cuBLAS may still pick another kernel under the TF32 math
+  // mode (another f32 summation order), and a last-bit difference can flip a later bf16 rounding of an
+  // activation. So: the same computation up to that, far inside bf16's own error against f32 (~4e-3).
+  const double e_mode = rel_l2(bf16_tf32_on, bf16_tf32_off), e_bf16 = rel_l2(bf16_tf32_off, y32);
+  MESSAGE("bf16 ViT, TF32 on vs off: ", e_mode, "; bf16 vs f32: ", e_bf16);
+  CHECK(e_mode < 0.1 * e_bf16 + 1e-7);
 }

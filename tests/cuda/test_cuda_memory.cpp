@@ -20,6 +20,26 @@ TEST_CASE("cuda: availability is reported") {
   if (!a) MESSAGE("SKIPPED: no CUDA device (or a build without CUDA): every CUDA test of this run is skipped");
 }
 
+TEST_CASE("cuda: device selection: the count, the name, a bad index, and no switch once memory is in use") {
+  if (!cuda_available()) {
+    CHECK(cuda_device_count() == 0);
+    CHECK_THROWS_WITH_AS(cuda_select_device(0), doctest::Contains("no CUDA support"), Error);
+  }
+  SANF_SKIP_WITHOUT_CUDA();
+  const int count = cuda_device_count();
+  REQUIRE(count >= 1);
+  CHECK(!cuda_device_name().empty());
+  CHECK_NOTHROW(cuda_select_device(0));  // the current device: always allowed
+  const std::string too_far = cat("this machine has ", count, " CUDA device");
+  CHECK_THROWS_WITH_AS(cuda_select_device(count), doctest::Contains(too_far.c_str()), Error);
+  CHECK_THROWS_AS(cuda_select_device(-1), Error);
+  Tensor t = Tensor::empty({4}, DType::F32, Device::CUDA);  // the device is in use from here on
+  if (count >= 2)
+    CHECK_THROWS_WITH_AS(cuda_select_device(1), doctest::Contains("already in use"), Error);
+  else
+    MESSAGE("one CUDA device: switching devices after use is not exercised");
+}
+
 TEST_CASE("cuda: the caching allocator reuses freed blocks") {
   SANF_SKIP_WITHOUT_CUDA();
   CHECK(cuda_alloc(0) == nullptr);

@@ -6,10 +6,12 @@
 // initialisation still gives the same weights on both devices (it draws on the host).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "autograd/ops.h"
+#include "kernels/random.h"
 #include "tests/cuda/parity.h"
 #include "vit/vit.h"
 
@@ -104,9 +106,15 @@ TEST_CASE("cuda random: odd sizes, other dtypes and empty tensors") {
     for (int64_t n : {64, 65}) {
       Generator a(9), b(9);
       expect_equal("randn", randn({n}, dt, Device::CUDA, &a), to(randn({n}, DType::F32, Device::CUDA, &b), dt));
-      expect_equal("rand", rand({n}, dt, Device::CUDA, &a), to(rand({n}, DType::F32, Device::CUDA, &b), dt));
+      // Uniforms are capped first at the dtype's largest value below 1 (kernels/random.h).
+      std::vector<double> capped = rand({n}, DType::F32, Device::CUDA, &b).to_vector();
+      for (double& x : capped) x = std::min(x, kernels::uniform_cap(dt));
+      expect_equal("rand", rand({n}, dt, Device::CUDA, &a), Tensor::from_vector(capped, {n}, dt));
     }
   }
+  // Enough bf16 draws that some land within half a unit of 1: all stay below 1.
+  Generator gb(5);
+  CHECK(moments(rand({20000}, DType::BF16, Device::CUDA, &gb)).max == 1.0 - 0x1p-8);
   Generator g(1);
   CHECK(randn({0, 7}, DType::F32, Device::CUDA, &g).numel() == 0);
   CHECK(rand({0}, DType::F64, Device::CUDA, &g).numel() == 0);
