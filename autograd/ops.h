@@ -51,7 +51,10 @@ Tensor squeeze(const Tensor& x, int dim);
 Tensor concat(const std::vector<Tensor>& xs, int dim);
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int dim);  // views
 std::vector<Tensor> chunk(const Tensor& x, int chunks, int dim);                         // equal views
-Tensor index_select(const Tensor& x, int dim, const Tensor& index);  // index: 1-D i64, any device
+// index: 1-D i64, any device; every entry is range-checked on the host first. check = false skips that
+// check (on CUDA it copies the index to the host, which waits for the device): only for an index the caller
+// has already checked and placed on x's device (FLL's permutation, checked when built or loaded).
+Tensor index_select(const Tensor& x, int dim, const Tensor& index, bool check = true);
 
 // ---- elementwise (autograd/ops/unary.cpp, autograd/ops/binary.cpp) ------------------------------------
 Tensor add(const Tensor& a, const Tensor& b);  // broadcasting

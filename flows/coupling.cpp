@@ -37,7 +37,10 @@ FLL::FLL(int64_t dim, int64_t hidden, int64_t heads, bool qkv_bias, double alpha
   register_module("caff2", caff2);
 }
 
-Tensor FLL::permute_channels(const Tensor& x) const { return index_select(x, x.dim() - 1, perm); }
+// perm is a permutation of 0..D-1 on the layer's device: made so here, and checked when a checkpoint is
+// loaded (flows/checkpoint.cpp). So index_select's host-side range check is skipped: on a GPU it would copy
+// perm to the host, waiting for the device, twice per layer and step.
+Tensor FLL::permute_channels(const Tensor& x) const { return index_select(x, x.dim() - 1, perm, false); }
 
 namespace {
 // y: (B, D); P: (B, N, D) or undefined.

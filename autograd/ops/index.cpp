@@ -7,7 +7,8 @@
 // so an index that appears twice receives the sum of both gradients.
 //
 // The index may live on another device than x (e.g. built on the host for a CUDA x); it is moved to x's
-// device once, and every entry is checked on the host before any kernel runs.
+// device once, and every entry is checked on the host before any kernel runs, unless the caller says it
+// has checked them already (check = false; the index must then be on x's device).
 #include "kernels/index.h"
 #include "autograd/ops/common.h"
 
@@ -15,7 +16,7 @@ namespace sanf {
 
 using namespace ops_detail;
 
-Tensor index_select(const Tensor& x, int dim, const Tensor& index) {
+Tensor index_select(const Tensor& x, int dim, const Tensor& index, bool check) {
   check_float("index_select", x);
   SANF_CHECK(index.defined(), "[index_select] undefined index");
   SANF_CHECK(index.dtype() == DType::I64 && index.dim() == 1, "[index_select] index must be a 1-D i64 tensor, got ",
@@ -24,15 +25,19 @@ Tensor index_select(const Tensor& x, int dim, const Tensor& index) {
   const int d = normalize_dim(dim, x.dim(), "index_select");
   const int64_t S = x.shape()[size_t(d)], n = index.numel();
 
-  // Check every entry on the host.
-  Tensor host = index.device() == Device::CPU ? dense(index) : dense(index).copy_to_device(Device::CPU);
-  const int64_t* iv = host.data<int64_t>();
-  for (int64_t j = 0; j < n; ++j)
-    SANF_CHECK(iv[j] >= 0 && iv[j] < S, "[index_select] index ", iv[j], " (entry ", j, ") out of range for dim ", dim,
-               " of size ", S, " in x ", shape_str(x.shape()));
-  Tensor idx = x.device() == Device::CPU      ? host
-               : index.device() == x.device() ? dense(index)
-                                              : host.copy_to_device(x.device());
+  Tensor idx;
+  if (check) {  // every entry, on the host
+    Tensor host = index.device() == Device::CPU ? dense(index) : dense(index).copy_to_device(Device::CPU);
+    const int64_t* iv = host.data<int64_t>();
+    for (int64_t j = 0; j < n; ++j)
+      SANF_CHECK(iv[j] >= 0 && iv[j] < S, "[index_select] index ", iv[j], " (entry ", j, ") out of range for dim ",
+                 dim, " of size ", S, " in x ", shape_str(x.shape()));
+    idx = x.device() == Device::CPU ? host : index.device() == x.device() ? dense(index) : host.copy_to_device(x.device());
+  } else {
+    SANF_CHECK(index.device() == x.device(), "[index_select] an unchecked index must be on x's device (",
+               device_name(x.device()), "), got ", index.info());
+    idx = dense(index);
+  }
 
   int64_t M = 1, I = 1;
   for (int k = 0; k < d; ++k) M *= x.shape()[size_t(k)];

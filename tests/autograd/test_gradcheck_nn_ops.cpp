@@ -56,6 +56,8 @@ TEST_CASE("gradcheck: index_select") {
   Tensor cols = indices({3, 3, 1});
   gradcheck("index_select last dim, repeated", [cols](const V& v) { return index_select(v[0], -1, cols); },
             {rnd({2, 3, 4}, 142)});
+  gradcheck("index_select last dim, unchecked (a trusted index)",
+            [cols](const V& v) { return index_select(v[0], -1, cols, false); }, {rnd({2, 3, 4}, 144)});
   gradcheck("index_select middle dim of a transposed view",
             [cols](const V& v) {
               return index_select(transpose(v[0], 0, 2), 1, indices({0, 2, 2}));

@@ -30,7 +30,7 @@ TEST_CASE("cuda gradcheck: layer_norm") {
             {on_gpu({4, 3, 6}, 310), on_gpu({6}, 311, 0.5, 1.0), on_gpu({6}, 312)});
   gradcheck("cuda layer_norm of transposed view",
             [](const V& v) { return layer_norm(transpose(v[0], 0, 1), v[1], v[2], 1e-5); },
-            {on_gpu({5, 4}, 313), on_gpu({4}, 314, 0.5, 1.0), on_gpu({4}, 315)});
+            {on_gpu({4, 5}, 313), on_gpu({4}, 314, 0.5, 1.0), on_gpu({4}, 315)});
 }
 
 TEST_CASE("cuda gradcheck: matmul and linear") {

@@ -131,7 +131,7 @@ TEST_CASE("cuda parity: layer_norm") {
   check_parity("layer_norm 70000 rows", ln, {rin({70000, 24}, 149), rin({24}, 150, 0.5, 1.0), rin({24}, 151)});
   check_parity_both("layer_norm of transposed view",
                     [](const V& v) { return layer_norm(transpose(v[0], 0, 1), v[1], v[2], 1e-5); },
-                    {rin({16, 6}, 152), rin({6}, 153, 0.5, 1.0), rin({6}, 154)});
+                    {rin({6, 16}, 152), rin({6}, 153, 0.5, 1.0), rin({6}, 154)});
   check_parity_both("layer_norm large mean", ln,
                     {rin({4, 64}, 155, 0.1, 1000.0), rin({64}, 156, 0.5, 1.0), rin({64}, 157)});
   check_parity_both("layer_norm single row", ln, {rin({1, 300}, 158), rin({300}, 159, 0.5, 1.0), rin({300}, 160)});

@@ -7,40 +7,13 @@
 #include "core/safetensors.h"
 #include "nn/adam.h"
 #include "nn/layers.h"
+#include "tests/nn/adam_fixture_check.h"
 #include "tests/testing/gradcheck.h"
 
 using namespace sanf;
 
-namespace {
-Tensor owned(const SafetensorsFile& f, const std::string& name) { return clone(f.get(name)); }
-}  // namespace
-
 TEST_CASE("adam: matches torch.optim.Adam over 5 steps (two option sets)") {
-  SafetensorsFile f = SafetensorsFile::open(std::string(SANF_FIXTURES_DIR) + "/adam.safetensors");
-  for (std::string prefix : {"spec.", "big."}) {
-    CAPTURE(prefix);
-    nn::AdamOptions o;
-    o.lr = std::stod(f.metadata().at(prefix + "lr"));
-    o.beta1 = std::stod(f.metadata().at(prefix + "beta1"));
-    o.beta2 = std::stod(f.metadata().at(prefix + "beta2"));
-    o.eps = std::stod(f.metadata().at(prefix + "eps"));
-    o.weight_decay = std::stod(f.metadata().at(prefix + "weight_decay"));
-    Tensor w = owned(f, prefix + "w.init").set_requires_grad(true);
-    Tensor b = owned(f, prefix + "b.init").set_requires_grad(true);
-    nn::Adam opt({{"w", &w}, {"b", &b}}, o);
-    for (int step = 0; step < 5; ++step) {
-      w.set_grad(owned(f, prefix + "w.grad" + std::to_string(step)));
-      b.set_grad(owned(f, prefix + "b.grad" + std::to_string(step)));
-      opt.step();
-      SANF_CHECK_CLOSE(w, f.get(prefix + "w.after" + std::to_string(step)), 1e-6, 1e-7);
-      SANF_CHECK_CLOSE(b, f.get(prefix + "b.after" + std::to_string(step)), 1e-6, 1e-7);
-    }
-    // The parameters really moved (the comparison above is not against the initial values).
-    CHECK(testing::closeness(w, f.get(prefix + "w.init"), 1e-6, 1e-9) > 1.0);
-    auto state = opt.state_dict();
-    for (auto& [name, t] : state)
-      if (name == "adam.exp_avg_sq.w") SANF_CHECK_CLOSE(t, f.get(prefix + "w.exp_avg_sq"), 1e-5, 1e-12);
-  }
+  testing::check_adam_fixture(Device::CPU);
 }
 
 TEST_CASE("adam: saving and restoring the state resumes exactly") {

@@ -10,62 +10,15 @@
 
 #include "core/safetensors.h"
 #include "tests/testing/gradcheck.h"
+#include "tests/vit/vit_golden_check.h"
 #include "vit/pos_embed.h"
 #include "vit/vit.h"
 
 using namespace sanf;
 using namespace sanf::testing;
 
-namespace {
-std::string fixture(const std::string& name) { return std::string(SANF_FIXTURES_DIR) + "/" + name; }
-
-// max |a - b| / max |b|: the error relative to the tensor's scale (elementwise closeness is checked too).
-double rel_err(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  std::vector<double> va = a.to_vector(), vb = b.to_vector();
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    diff = std::max(diff, std::fabs(va[i] - vb[i]));
-    scale = std::max(scale, std::fabs(vb[i]));
-  }
-  return diff / scale;
-}
-
-const char* kGradNames[] = {
-    "cls_token",  "pos_embed", "patch_embed.proj.weight", "blocks.0.attn.qkv.weight", "blocks.1.mlp.fc1.bias",
-    "norm.weight"};
-}  // namespace
-
 TEST_CASE("vit golden: forward and backward match PyTorch (f32 to 1e-4, f64 to 1e-10)") {
-  SafetensorsFile g = SafetensorsFile::open(fixture("vit_golden.safetensors"));
-  for (DType dt : {DType::F32, DType::F64}) {
-    const std::string dt_name = dtype_name(dt);
-    CAPTURE(dt_name);
-    const double tol = dt == DType::F32 ? 1e-4 : 1e-10;
-    auto model = vit::VisionTransformer::load(fixture("vit_tiny.safetensors"), 0, dt);
-    CHECK(model->config().name == "vit-test");
-    Tensor images = to(g.get("images"), dt).set_requires_grad(true);  // a fresh leaf (to() copies)
-    Tensor tokens = model->forward(images);
-    CHECK(tokens.shape() == Shape{2, 17, 32});
-    const double fwd = rel_err(tokens, g.get("tokens"));
-    MESSAGE(std::string(dtype_name(dt)), " forward: max |diff| / max |ref| = ", fwd);
-    CHECK(fwd < tol);
-    SANF_CHECK_CLOSE(tokens, g.get("tokens"), tol, tol);
-
-    backward(sum(mul(tokens, to(g.get("loss_w"), dt))));
-    std::map<std::string, Tensor> grads = {{"images", images.grad()}};
-    for (auto& [name, t] : model->named_parameters()) grads[name] = t->grad();
-    std::vector<std::string> names = {"images"};
-    names.insert(names.end(), std::begin(kGradNames), std::end(kGradNames));
-    for (const std::string& name : names) {
-      CAPTURE(name);
-      REQUIRE(grads[name].defined());
-      const Tensor ref = g.get("grad." + name);
-      const double e = rel_err(grads[name], ref);
-      MESSAGE(std::string(dtype_name(dt)), " grad ", name, ": max |diff| / max |ref| = ", e);
-      CHECK(e < tol);
-    }
-  }
+  check_vit_golden(Device::CPU);
 }
 
 TEST_CASE("vit golden: position-embedding resampling matches F.interpolate bicubic (plain and antialiased)") {
