@@ -97,6 +97,8 @@ Tensor max(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = fa
 Tensor sum_to(const Tensor& g, const Shape& shape);
 Tensor softmax(const Tensor& x, int dim);
 Tensor log_softmax(const Tensor& x, int dim);
+// Inference only (throws where autograd would record): to(softmax(x, dim), BF16) bit for bit, in one pass.
+Tensor softmax_bf16(const Tensor& x, int dim);
 
 // ---- normalisation and linear algebra (autograd/ops/layernorm.cpp, autograd/ops/matmul.cpp) -------------
 // Over the last dim; weight, bias: (D).

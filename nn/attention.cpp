@@ -36,7 +36,10 @@ Tensor Attention::forward(const Tensor& x) {
   Tensor v = select(t, 0, 2);
   const bool bf16 = qkv.precision() == MatmulPrecision::BF16;
   auto mm = [bf16](const Tensor& a, const Tensor& b) { return bf16 ? matmul_bf16(a, b) : matmul(a, b); };
-  Tensor attn = softmax(mm(q, transpose(k, -2, -1)), -1);  // (B, H, N, N): row n attends over keys
+  // (B, H, N, N): row n attends over keys. In bf16 the weights are stored as bf16 straight away (the same
+  // numbers as rounding the f32 softmax for the A v product, without an f32 copy of the largest tensor).
+  Tensor scores = mm(q, transpose(k, -2, -1));
+  Tensor attn = bf16 ? softmax_bf16(scores, -1) : softmax(scores, -1);
   Tensor o = mm(attn, v);                                  // (B, H, N, hd)
   o = reshape(transpose(o, 1, 2), {B, N, dim});            // heads side by side: (B, N, H*hd)
   return proj.forward(o);

@@ -17,7 +17,8 @@
 //
 // set_precision(BF16) (inference only, nn/layers.h): every Linear's GEMM takes bf16 operands, and so do
 // attention's two batched products q k^T and A v (matmul_bf16: q, k, A and v rounded to bf16 per call,
-// f32 accumulation); the scaling, the softmax and the GELU stay f32.
+// f32 accumulation); the scaling, the softmax and the GELU stay f32 (the softmax's output is stored as bf16
+// at once, softmax_bf16: the same numbers the product would round it to).
 #pragma once
 
 #include "nn/layers.h"

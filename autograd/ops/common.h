@@ -20,6 +20,16 @@ inline void check_same(const char* op, const Tensor& a, const Tensor& b) {
   SANF_CHECK(a.device() == b.device(), "[", op, "] devices differ: ", a.info(), " and ", b.info());
 }
 
+// The inference-only ops (bf16 GEMMs and softmax: no backward) refuse to run where autograd would record
+// (grad mode on and an input that requires grad), naming themselves.
+inline void check_inference(const char* op, const std::vector<Tensor>& inputs) {
+  if (!grad_enabled()) return;
+  for (const Tensor& t : inputs)
+    SANF_CHECK(!t.defined() || !t.requires_grad(), "[", op,
+               "] is inference-only (bf16 results have no backward), but an input requires grad: run it "
+               "under NoGradGuard, or use f32 precision to train");
+}
+
 // x itself if contiguous, else a contiguous copy. Records nothing: for use inside an op's forward or
 // backward, where the op records its own node.
 inline Tensor dense(const Tensor& x) {

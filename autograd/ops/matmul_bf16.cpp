@@ -26,14 +26,6 @@ using namespace ops_detail;
 
 namespace {
 
-void check_inference(const char* op, const std::vector<Tensor>& inputs) {
-  if (!grad_enabled()) return;
-  for (const Tensor& t : inputs)
-    SANF_CHECK(!t.defined() || !t.requires_grad(), "[", op,
-               "] is inference-only (bf16 GEMM operands have no backward), but an input requires grad: run it "
-               "under NoGradGuard, or use f32 precision to train");
-}
-
 void check_operand(const char* op, const Tensor& t, const char* what) {
   SANF_CHECK(t.defined(), "[", op, "] undefined tensor argument (", what, ")");
   SANF_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::BF16, "[", op, "] ", what,

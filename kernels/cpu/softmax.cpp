@@ -21,6 +21,8 @@
 #include "kernels/cpu/vec_math.h"
 #include "kernels/softmax.h"
 
+#include <vector>
+
 namespace sanf::kernels::cpu {
 
 namespace {
@@ -106,6 +108,21 @@ void softmax(DType dt, const void* x, void* y, int64_t rows, int64_t cols, bool 
     parallel_for(
         rows, row_grain(cols), [&](int64_t r0, int64_t r1) { softmax_rows(xs, ys, r0, r1, cols, log); }, 1);
   });
+}
+
+// Row by row: the f32 softmax of the row into a scratch row (the same kernel as softmax), then rounded.
+void softmax_to_bf16(const float* x, bf16* y, int64_t rows, int64_t cols) {
+  parallel_for(
+      rows, row_grain(cols),
+      [&](int64_t r0, int64_t r1) {
+        std::vector<float> row(static_cast<size_t>(cols));
+        for (int64_t r = r0; r < r1; ++r) {
+          softmax_rows(x + r * cols, row.data(), 0, 1, cols, false);
+          bf16* yr = y + r * cols;
+          for (int64_t j = 0; j < cols; ++j) store_from_double(yr, j, double(row[size_t(j)]));
+        }
+      },
+      1);
 }
 
 void softmax_backward(DType dt, const void* y, const void* dy, void* dx, int64_t rows, int64_t cols, bool log) {

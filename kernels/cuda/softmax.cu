@@ -21,11 +21,13 @@ using namespace cuda_detail;
 
 namespace {
 
-template <typename T>
-__global__ void softmax_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int64_t cols, bool log) {
+// O: the output's element type, T or (softmax_to_bf16) bf16, each value stored by store_from_double as
+// the copy kernel converts.
+template <typename T, typename O>
+__global__ void softmax_kernel(const T* __restrict__ x, O* __restrict__ y, int64_t rows, int64_t cols, bool log) {
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* xr = x + row * cols;
-    T* yr = y + row * cols;
+    O* yr = y + row * cols;
     T m = -std::numeric_limits<T>::infinity();
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) m = MaxOp{}(xr[j], m);
     m = block_reduce(m, MaxOp{});
@@ -36,10 +38,11 @@ __global__ void softmax_kernel(const T* __restrict__ x, T* __restrict__ y, int64
       // (x_j - m) first, as the CPU: exact near the maximum, where a folded shift m + log(s) would round
       // to |m|'s ulp (5e-4 at logits near 1e4).
       const T log_s = T(std::log(s));
-      for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = (xr[j] - m) - log_s;
+      for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) store_from_double(yr, j, double((xr[j] - m) - log_s));
     } else {
       const T inv = T(1.0 / s);
-      for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = std::exp(xr[j] - m) * inv;
+      for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
+        store_from_double(yr, j, double(std::exp(xr[j] - m) * inv));
     }
   }
 }
@@ -77,6 +80,12 @@ void softmax(DType dt, const void* x, void* y, int64_t rows, int64_t cols, bool 
                                                             rows, cols, log);
     SANF_CUDA_LAUNCH_CHECK();
   });
+}
+
+void softmax_to_bf16(const float* x, bf16* y, int64_t rows, int64_t cols) {
+  if (rows == 0 || cols == 0) return;
+  softmax_kernel<<<row_blocks(rows), row_threads(cols)>>>(x, y, rows, cols, false);
+  SANF_CUDA_LAUNCH_CHECK();
 }
 
 void softmax_backward(DType dt, const void* y, const void* dy, void* dx, int64_t rows, int64_t cols, bool log) {

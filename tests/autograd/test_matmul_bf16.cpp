@@ -1,4 +1,5 @@
-// tests/autograd/test_matmul_bf16.cpp: the bf16 inference ops linear_bf16 and matmul_bf16 on the CPU.
+// tests/autograd/test_matmul_bf16.cpp: the bf16 inference ops linear_bf16, matmul_bf16 and softmax_bf16 on
+// the CPU (softmax_bf16: to(softmax(x), BF16) bit for bit).
 //
 // Their definition is "round the GEMM operands to bf16, then multiply in f32": each is checked to equal,
 // bit for bit, the f32 op applied to operands rounded explicitly with to(to(x, BF16), F32); against the
@@ -113,4 +114,34 @@ TEST_CASE("bf16 ops: inference only, and clear errors") {
   CHECK_THROWS_WITH_AS(matmul_bf16(x, w), doctest::Contains("[matmul_bf16] inner dims differ: (3, 8) x (4, 8)"), Error);
   CHECK_THROWS_WITH_AS(matmul_bf16(f32(rnd({2, 3, 8}, 34)), f32(rnd({3, 8, 2}, 35))),
                        doctest::Contains("[matmul_bf16] batch dims do not broadcast"), Error);
+}
+
+TEST_CASE("bf16 ops: softmax_bf16 is the f32 softmax rounded to bf16, bit for bit (any dim, many rows)") {
+  NoGradGuard no_grad;
+  // Attention-sized rows spread over threads, one long row, a middle dim (a strided block), one column.
+  const std::vector<std::pair<Shape, int>> cases = {
+      {{2, 3, 50, 50}, -1}, {{1, 4000}, -1}, {{5, 7, 9}, 1}, {{6, 1}, -1}, {{0, 5}, -1}};
+  uint64_t seed = 40;
+  for (const auto& [shape, dim] : cases) {
+    INFO("shape ", shape_str(shape), " dim ", dim);
+    const Tensor x = f32(rnd(shape, seed++)) * 4.0;
+    const Tensor y = softmax_bf16(x, dim);
+    CHECK(y.dtype() == DType::BF16);
+    CHECK(y.shape() == shape);
+    const std::vector<double> got = y.to_vector(), want = to(softmax(x, dim), DType::BF16).to_vector();
+    REQUIRE(got.size() == want.size());
+    size_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i) bad += got[i] != want[i];
+    CHECK(bad == 0);
+  }
+}
+
+TEST_CASE("bf16 ops: softmax_bf16 is inference only, f32 only") {
+  Tensor xg = f32(rnd({3, 8}, 50));
+  xg.set_requires_grad(true);
+  CHECK_THROWS_WITH_AS(softmax_bf16(xg, -1), doctest::Contains("[softmax_bf16] is inference-only"), Error);
+  NoGradGuard no_grad;
+  CHECK(softmax_bf16(xg, -1).grad_fn() == nullptr);
+  CHECK_THROWS_WITH_AS(softmax_bf16(to(xg, DType::F64), -1), doctest::Contains("[softmax_bf16] needs f32"), Error);
+  CHECK_THROWS_AS(softmax_bf16(xg, 2), Error);
 }

@@ -68,6 +68,22 @@ TEST_CASE("cuda bf16: matmul_bf16 matches the CPU's: batched, transposed, broadc
   CHECK_THROWS_WITH_AS(matmul_bf16(cuda(a2), bm), doctest::Contains("[matmul_bf16] devices differ"), Error);
 }
 
+TEST_CASE("cuda bf16: softmax_bf16 is the device's f32 softmax rounded, bit for bit, and matches the CPU's") {
+  SANF_SKIP_WITHOUT_CUDA();
+  NoGradGuard no_grad;
+  for (const Shape& shape : {Shape{2, 3, 197, 197}, Shape{3, 3000}, Shape{70000, 13}}) {
+    INFO("shape ", shape_str(shape));
+    const Tensor x = f32(rin(shape, 60, 4.0));
+    const Tensor y = softmax_bf16(cuda(x), -1);
+    CHECK(y.device() == Device::CUDA);
+    CHECK(y.dtype() == DType::BF16);
+    expect_equal("softmax_bf16 vs to(softmax, bf16) on the device", y, to(softmax(cuda(x), -1), DType::BF16));
+    // Against the CPU: the f32 softmaxes differ in the last bits, which can move a value to the
+    // neighbouring bf16 (relative 2^-8) now and then.
+    CHECK(rel_l2(to(y, DType::F32), to(softmax_bf16(x, -1), DType::F32)) < 1e-3);
+  }
+}
+
 TEST_CASE("cuda bf16: a ViT in bf16 on CUDA agrees with the CPU's bf16 and is within bf16 of f32") {
   SANF_SKIP_WITHOUT_CUDA();
   vit::ViTConfig c;

@@ -2,8 +2,9 @@
 # tools/device/cuda_check.sh: build sanf for sm_90 and run every test on a GPU machine (an H100/H200).
 #
 # Run from the repository root:   bash tools/device/cuda_check.sh
-# Logs go to $OUT (default ./out-device): environment.log, configure.log, build.log, ctest.log, cuda_tests.log, bench_gpu.jsonl
-# (ViT-L and flow benchmarks against PyTorch).
+# Logs go to $OUT (default ./out-device): environment.log, configure.log, build.log, ctest.log, cuda_tests.log,
+# sanitizer.log, bench_gpu.jsonl (ViT-L and flow benchmarks against PyTorch), bench_gpu.err: 8 files, the
+# most the device tool brings back.
 # The last lines printed are a summary (pass/fail counts); the exit status is 0 only when everything passed
 # and the CUDA tests really ran (none skipped).
 #
@@ -121,6 +122,22 @@ if [ -x "$CUDA_BIN" ]; then
   echo "test_cuda rc: $CUDA_RC"
 fi
 
+# ---- compute-sanitizer (memcheck) over the parity tests, if the image has it ----------------------------
+# Out-of-bounds and misaligned device accesses, and CUDA API errors, in code that has never run before.
+# At most 60 s (it runs the kernels 10-100x slower); findings are reported, and they do not change RESULT
+# (the tests' own verdict), but a finding is a bug to fix. SANF_SKIP_SANITIZER=1 leaves it out.
+SAN_RC=skipped
+SAN_ERRORS=
+if [ -x "$CUDA_BIN" ] && command -v compute-sanitizer >/dev/null 2>&1 && [ "${SANF_SKIP_SANITIZER:-0}" != 1 ]; then
+  section "compute-sanitizer"
+  timeout --kill-after=10 "$(budget 60)" compute-sanitizer --tool memcheck --error-exitcode 86 "$CUDA_BIN" \
+    -tc='cuda parity*,cuda random*,cuda bf16: softmax*' >"$OUT/sanitizer.log" 2>&1
+  SAN_RC=$?
+  SAN_ERRORS="$(grep -E "ERROR SUMMARY" "$OUT/sanitizer.log" | tail -1)"
+  tail -3 "$OUT/sanitizer.log"
+  echo "compute-sanitizer rc: $SAN_RC (124: stopped at its time limit) ${SAN_ERRORS}"
+fi
+
 # ---- benchmarks against PyTorch, in the same run (issue 7) -------------------------------------------
 # ViT-L/16 forward at batch 64 and 256 in f32, TF32 and bf16, sanf then PyTorch eager in the same
 # precision; then the flow training step at ViT-L dimensions (D = H = 1024, batch 32). JSON lines in
@@ -175,6 +192,7 @@ echo "configure rc $CONFIGURE_RC | build rc $BUILD_RC | ctest rc $CTEST_RC | tes
 echo "ctest: ${CTEST_LINE:-no result} (skipped: ${CTEST_SKIPPED:-0})"
 echo "test_cuda: ${DOCTEST_CASES:-no result}"
 echo "test_cuda: ${DOCTEST_ASSERTS:-no result}; tests that skipped for lack of a device: ${CUDA_SKIPS:-0}"
+echo "compute-sanitizer: rc $SAN_RC ${SAN_ERRORS:-}"
 if [ "$OK" = 1 ]; then
   echo "RESULT: PASS"
   exit 0
