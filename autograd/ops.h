@@ -111,10 +111,14 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // backward is its own, through the saved pre-activation when autograd needs it).
 Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 // The bf16 inference path (autograd/ops/matmul_bf16.cpp): the GEMM operands rounded to bf16 (f32 inputs are
-// rounded here, bf16 inputs used as they are), products accumulated in f32, the bias, GELU and result f32.
+// rounded here, bf16 inputs used as they are), products accumulated in f32, the bias, GELU and result f32;
+// out = BF16 returns that f32 result rounded to bf16 (bit for bit to(f32 result, BF16), in the epilogue's
+// pass), for a result that only feeds another bf16 GEMM.
 // No backward: with grad mode on and an input requiring grad they throw (use them under NoGradGuard).
-Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), bool gelu = false);
-Tensor matmul_bf16(const Tensor& a, const Tensor& b);  // (..., M, K) @ (..., K, N), batch dims broadcast
+Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), bool gelu = false,
+                   DType out = DType::F32);
+// (..., M, K) @ (..., K, N), batch dims broadcast
+Tensor matmul_bf16(const Tensor& a, const Tensor& b, DType out = DType::F32);
 
 // ---- vision (autograd/ops/patchify.cpp, autograd/ops/pool.cpp) ----------------------------------------
 // images (B, C, H, W) -> patches (B, (H/p)*(W/p), C*p*p), patch grid row-major, each patch flattened as

@@ -18,15 +18,20 @@
 
 namespace sanf::kernels {
 
+// out (optional): a bf16 result. When given, the final C (after the epilogue) is also stored, rounded to
+// bf16, at out with C's layout (ldc, stride_c); g.C is then the f32 result the caller uses as scratch. This
+// is how a bf16 GEMM whose result only feeds another bf16 GEMM (the MLP's fc1 + GELU before fc2, attention's
+// A v before proj) hands it on: the same numbers the next GEMM would round it to, without an f32 result
+// being read back and converted (on CUDA the epilogue kernel writes the bf16 values directly).
 namespace cpu {
-void gemm_bf16(const GemmArgs& g);  // g.A, g.B: bf16; g.C, g.bias: f32
+void gemm_bf16(const GemmArgs& g, bf16* out = nullptr);  // g.A, g.B: bf16; g.C, g.bias: f32
 }  // namespace cpu
 namespace cuda {
-void gemm_bf16(const GemmArgs& g);
+void gemm_bf16(const GemmArgs& g, bf16* out = nullptr);
 }  // namespace cuda
 
-inline void gemm_bf16(Device device, const GemmArgs& g) {
-  SANF_DEVICE_SWITCH(device, "matmul_bf16", cpu::gemm_bf16(g), cuda::gemm_bf16(g));
+inline void gemm_bf16(Device device, const GemmArgs& g, bf16* out = nullptr) {
+  SANF_DEVICE_SWITCH(device, "matmul_bf16", cpu::gemm_bf16(g, out), cuda::gemm_bf16(g, out));
 }
 
 // The number of elements an operand stack spans from its first element: `batch` matrices `stride` apart

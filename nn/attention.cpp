@@ -40,7 +40,9 @@ Tensor Attention::forward(const Tensor& x) {
   // numbers as rounding the f32 softmax for the A v product, without an f32 copy of the largest tensor).
   Tensor scores = mm(q, transpose(k, -2, -1));
   Tensor attn = bf16 ? softmax_bf16(scores, -1) : softmax(scores, -1);
-  Tensor o = mm(attn, v);                                  // (B, H, N, hd)
+  // (B, H, N, hd); as bf16 when proj takes bf16 operands anyway (then the head transpose moves 2 bytes each).
+  Tensor o = bf16 ? matmul_bf16(attn, v, proj.precision() == MatmulPrecision::BF16 ? DType::BF16 : DType::F32)
+                  : matmul(attn, v);
   o = reshape(transpose(o, 1, 2), {B, N, dim});            // heads side by side: (B, N, H*hd)
   return proj.forward(o);
 }
@@ -48,6 +50,12 @@ Tensor Attention::forward(const Tensor& x) {
 void Attention::set_precision(MatmulPrecision p) {
   qkv.set_precision(p);  // (attention's own products follow qkv's precision: see forward)
   proj.set_precision(p);
+}
+
+Tensor Mlp::forward(const Tensor& x) {
+  if (fc1.precision() == MatmulPrecision::BF16 && fc2.precision() == MatmulPrecision::BF16)  // hidden as bf16
+    return fc2.forward(linear_bf16(x, fc1.weight_bf16, fc1.bias, true, DType::BF16));
+  return fc2.forward(fc1.forward_gelu(x));
 }
 
 Mlp::Mlp(int64_t dim, int64_t hidden, InitOptions init) : fc1(dim, hidden, true, init), fc2(hidden, dim, true, init) {

@@ -18,7 +18,9 @@
 // set_precision(BF16) (inference only, nn/layers.h): every Linear's GEMM takes bf16 operands, and so do
 // attention's two batched products q k^T and A v (matmul_bf16: q, k, A and v rounded to bf16 per call,
 // f32 accumulation); the scaling, the softmax and the GELU stay f32 (the softmax's output is stored as bf16
-// at once, softmax_bf16: the same numbers the product would round it to).
+// at once, softmax_bf16: the same numbers the product would round it to). Likewise the results that only
+// feed the next bf16 GEMM are handed on as bf16, rounded in the GEMM's epilogue (fc1 + GELU before fc2, A v
+// before proj): the same numbers as before, without an f32 copy written and read back.
 #pragma once
 
 #include "nn/layers.h"
@@ -41,7 +43,7 @@ class Mlp : public Module {
   Mlp(int64_t dim, int64_t hidden, InitOptions init = {});
   // x: (..., D) -> (..., D). fc1 and the GELU are one fused op (linear_gelu: the GEMM applies the GELU as it
   // writes, no pass of its own over the (..., hidden) activations); the same math as gelu(fc1.forward(x)).
-  Tensor forward(const Tensor& x) { return fc2.forward(fc1.forward_gelu(x)); }
+  Tensor forward(const Tensor& x);
   void set_precision(MatmulPrecision p) {
     fc1.set_precision(p);
     fc2.set_precision(p);

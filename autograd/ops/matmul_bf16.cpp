@@ -32,13 +32,17 @@ void check_operand(const char* op, const Tensor& t, const char* what) {
              " must be f32 (rounded to bf16 here) or bf16, got ", t.info());
 }
 
+void check_out_dtype(const char* op, DType out) {
+  SANF_CHECK(out == DType::F32 || out == DType::BF16, "[", op, "] the result is f32 or bf16, not ", dtype_name(out));
+}
+
 // x as a contiguous bf16 tensor: x itself if it already is one, else one rounded copy (nothing is recorded:
 // check_inference has made sure no input requires grad while grad mode is on).
 Tensor as_bf16(const Tensor& x) { return contiguous(to(x, DType::BF16)); }
 
 }  // namespace
 
-Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, bool gelu) {
+Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, bool gelu, DType out) {
   const char* op = "linear_bf16";
   check_operand(op, x, "x");
   check_operand(op, weight, "weight");
@@ -60,8 +64,10 @@ Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
   const Tensor b = bias.defined() ? dense(bias) : Tensor();
   Shape y_shape(x.shape().begin(), x.shape().end() - 1);
   y_shape.push_back(out_f);
+  check_out_dtype(op, out);
   Tensor y = Tensor::empty(y_shape, DType::F32, x.device());
-  if (y.numel() == 0) return y;
+  Tensor y16 = out == DType::BF16 ? Tensor::empty(y_shape, DType::BF16, x.device()) : Tensor();
+  if (y.numel() == 0) return y16.defined() ? y16 : y;
   // y (rows, out) = X (rows, in) @ W^T: W read transposed in place.
   kernels::GemmArgs g;
   g.M = numel(Shape(x.shape().begin(), x.shape().end() - 1)), g.N = out_f, g.K = in_f;
@@ -70,12 +76,13 @@ Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
   g.C = y.data_ptr(), g.ldc = out_f;
   g.bias = b.defined() ? b.data_ptr() : nullptr;
   g.gelu = gelu;
-  kernels::gemm_bf16(y.device(), g);
-  return y;
+  kernels::gemm_bf16(y.device(), g, y16.defined() ? y16.data<bf16>() : nullptr);
+  return y16.defined() ? y16 : y;
 }
 
-Tensor matmul_bf16(const Tensor& a, const Tensor& b) {
+Tensor matmul_bf16(const Tensor& a, const Tensor& b, DType out) {
   const char* op = "matmul_bf16";
+  check_out_dtype(op, out);
   check_operand(op, a, "a");
   check_operand(op, b, "b");
   SANF_CHECK(a.device() == b.device(), "[", op, "] devices differ: ", a.info(), " and ", b.info());
@@ -89,7 +96,8 @@ Tensor matmul_bf16(const Tensor& a, const Tensor& b) {
   const Shape batch = matmul_batch_shape(a.shape(), b.shape(), op, a.shape(), b.shape());
   const int64_t nbatch = numel(batch);
   Tensor y = Tensor::empty(cat_shape(batch, {M, N}), DType::F32, a.device());
-  if (y.numel() == 0) return y;
+  Tensor y16 = out == DType::BF16 ? Tensor::empty(y.shape(), DType::BF16, a.device()) : Tensor();
+  if (y.numel() == 0) return y16.defined() ? y16 : y;
 
   // An operand with a single matrix is converted once and broadcast (batch stride 0); otherwise it is
   // expanded to the full batch and converted, one matrix after another.
@@ -114,8 +122,8 @@ Tensor matmul_bf16(const Tensor& a, const Tensor& b) {
   g.batch = nbatch;
   // One B for the whole batch: a single GEMM with the batch folded into the rows.
   if (nbatch > 1 && b_shared && !a_shared) g.M = nbatch * M, g.batch = 1;
-  kernels::gemm_bf16(y.device(), g);
-  return y;
+  kernels::gemm_bf16(y.device(), g, y16.defined() ? y16.data<bf16>() : nullptr);
+  return y16.defined() ? y16 : y;
 }
 
 }  // namespace sanf

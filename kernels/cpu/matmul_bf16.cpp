@@ -2,12 +2,12 @@
 // widen A and B to f32 (exact: a bf16 is the top half of an f32), then the ordinary f32 GEMM with the same
 // leading dimensions, batch strides, bias and GELU. So the result is, bit for bit, the f32 GEMM of the
 // rounded operands: what a test can compute independently. The f32 kernel itself (kernels/cpu/matmul.cpp)
-// is untouched; this file only prepares its operands.
+// is untouched; this file only prepares its operands (and rounds the result, for a bf16 `out`).
 #include "kernels/matmul_bf16.h"
 
 namespace sanf::kernels::cpu {
 
-void gemm_bf16(const GemmArgs& g) {
+void gemm_bf16(const GemmArgs& g, bf16* out) {
   // Stored shapes (row-major): A is M x K, or K x M with trans_a; B is K x N, or N x K with trans_b.
   const int64_t a_rows = g.trans_a ? g.K : g.M, a_cols = g.trans_a ? g.M : g.K;
   const int64_t b_rows = g.trans_b ? g.N : g.K, b_cols = g.trans_b ? g.K : g.N;
@@ -17,6 +17,14 @@ void gemm_bf16(const GemmArgs& g) {
   f.A = a.data_ptr();
   f.B = b.data_ptr();
   gemm(DType::F32, f);
+  if (out == nullptr) return;
+  const float* C = static_cast<const float*>(g.C);
+  const int64_t batches = g.stride_c == 0 ? 1 : g.batch;  // a shared C holds one result
+  for (int64_t b = 0; b < batches; ++b)
+    for (int64_t i = 0; i < g.M; ++i) {
+      const int64_t at = b * g.stride_c + i * g.ldc;
+      for (int64_t j = 0; j < g.N; ++j) store_from_double(out + at, j, double(C[at + j]));
+    }
 }
 
 }  // namespace sanf::kernels::cpu

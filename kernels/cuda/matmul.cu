@@ -89,25 +89,33 @@ __global__ void scale_c_kernel(T* C, int64_t M, int64_t N, int64_t ldc, int64_t 
   }
 }
 
-// The epilogue after cuBLAS (or after the K == 0 scaling): C = act(C + bias) over `batch` matrices.
-template <typename T>
-__global__ void epilogue_kernel(T* C, int64_t M, int64_t N, int64_t ldc, int64_t stride_c, int64_t batch, const T* bias,
-                                bool gelu) {
+// The epilogue after cuBLAS (or after the K == 0 scaling): act(C + bias) over `batch` matrices, stored
+// back into C, or (gemm_bf16's `out`) into `out` as bf16 (O = bf16; C is then only read), through
+// store_from_double as the copy kernel converts.
+template <typename T, typename O>
+__global__ void epilogue_kernel(const T* C, O* out, int64_t M, int64_t N, int64_t ldc, int64_t stride_c, int64_t batch,
+                                const T* bias, bool gelu) {
   const int64_t n = batch * M * N;
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(gridDim.x) * blockDim.x) {
     const int64_t b = e / (M * N), i = (e / N) % M, j = e % N;
-    T& c = C[b * stride_c + i * ldc + j];
-    T v = c;
+    const int64_t at = b * stride_c + i * ldc + j;
+    T v = C[at];
     if (bias != nullptr) v += bias[j];
-    c = gelu ? unary_value(UnaryOp::Gelu, v, T(0)) : v;
+    store_from_double(out, at, double(gelu ? unary_value(UnaryOp::Gelu, v, T(0)) : v));
   }
 }
 
 template <typename T>
-void epilogue(const GemmArgs& g, T* C, int64_t batches) {
-  if (g.bias == nullptr && !g.gelu) return;
-  epilogue_kernel<<<grid_for(batches * g.M * g.N), kThreads>>>(C, g.M, g.N, g.ldc, g.stride_c, batches,
-                                                               static_cast<const T*>(g.bias), g.gelu);
+void epilogue(const GemmArgs& g, T* C, int64_t batches, bf16* out = nullptr) {
+  const T* bias = static_cast<const T*>(g.bias);
+  if (out != nullptr) {
+    epilogue_kernel<<<grid_for(batches * g.M * g.N), kThreads>>>(static_cast<const T*>(C), out, g.M, g.N, g.ldc,
+                                                                 g.stride_c, batches, bias, g.gelu);
+  } else {
+    if (g.bias == nullptr && !g.gelu) return;
+    epilogue_kernel<<<grid_for(batches * g.M * g.N), kThreads>>>(static_cast<const T*>(C), C, g.M, g.N, g.ldc,
+                                                                 g.stride_c, batches, bias, g.gelu);
+  }
   SANF_CUDA_LAUNCH_CHECK();
 }
 
@@ -190,7 +198,7 @@ void gemm(DType dt, const GemmArgs& g) {
 
 // ---- bf16 operands, f32 accumulation and result ------------------------------------------------------------
 
-void gemm_bf16(const GemmArgs& g0) {
+void gemm_bf16(const GemmArgs& g0, bf16* out) {
   GemmArgs g = g0;
   if (g.M <= 0 || g.N <= 0 || g.batch <= 0) return;
   const int64_t a_rows = g.trans_a ? g.K : g.M, a_cols = g.trans_a ? g.M : g.K;
@@ -204,7 +212,12 @@ void gemm_bf16(const GemmArgs& g0) {
     const Tensor a = widen_bf16(Device::CUDA, g.A, operand_span(a_rows, a_cols, g.lda, g.stride_a, g.batch));
     const Tensor b = widen_bf16(Device::CUDA, g.B, operand_span(b_rows, b_cols, g.ldb, g.stride_b, g.batch));
     g.A = a.data_ptr(), g.B = b.data_ptr();
-    gemm_typed<float>(g);
+    gemm_typed<float>(g);  // with its epilogue; then only the rounding into out
+    if (out != nullptr) {
+      GemmArgs plain = g;
+      plain.bias = nullptr, plain.gelu = false;
+      epilogue(plain, static_cast<float*>(g.C), g.stride_c == 0 ? 1 : g.batch, out);
+    }
     return;
   }
 
@@ -217,6 +230,9 @@ void gemm_bf16(const GemmArgs& g0) {
   const cublasOperation_t op_second = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLAS's B is our A
   const bool accumulate_c = g.stride_c == 0 && g.batch > 1;  // every batch writes the same C: in order
   const int64_t per_call = accumulate_c ? 1 : std::min<int64_t>(g.batch, INT_MAX);
+  // The epilogue writes out directly, unless the batches accumulate into one C (then C must be completed
+  // batch by batch, as the reference does, before it is rounded).
+  const bool direct_out = out != nullptr && !accumulate_c;
   for (int64_t b0 = 0; b0 < g.batch; b0 += per_call) {
     const int64_t nb = std::min(per_call, g.batch - b0);
     CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, op_first, op_second, int(g.N), int(g.M), int(g.K), &alpha,
@@ -224,7 +240,12 @@ void gemm_bf16(const GemmArgs& g0) {
                                             A + b0 * g.stride_a, CUDA_R_16BF, int(g.lda), g.stride_a, &beta,
                                             C + b0 * g.stride_c, CUDA_R_32F, int(g.ldc), g.stride_c, int(nb),
                                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-    epilogue(g, C + b0 * g.stride_c, nb);
+    epilogue(g, C + b0 * g.stride_c, nb, direct_out ? out + b0 * g.stride_c : nullptr);
+  }
+  if (out != nullptr && !direct_out) {  // a shared C: complete after the last batch, then rounded
+    GemmArgs plain = g;
+    plain.bias = nullptr, plain.gelu = false;
+    epilogue(plain, C, 1, out);
   }
 }
 

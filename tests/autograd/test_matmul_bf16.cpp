@@ -1,5 +1,5 @@
 // tests/autograd/test_matmul_bf16.cpp: the bf16 inference ops linear_bf16, matmul_bf16 and softmax_bf16 on
-// the CPU (softmax_bf16: to(softmax(x), BF16) bit for bit).
+// the CPU (softmax_bf16, and the ops' bf16 results: to(f32 result, BF16) bit for bit).
 //
 // Their definition is "round the GEMM operands to bf16, then multiply in f32": each is checked to equal,
 // bit for bit, the f32 op applied to operands rounded explicitly with to(to(x, BF16), F32); against the
@@ -144,4 +144,29 @@ TEST_CASE("bf16 ops: softmax_bf16 is inference only, f32 only") {
   CHECK(softmax_bf16(xg, -1).grad_fn() == nullptr);
   CHECK_THROWS_WITH_AS(softmax_bf16(to(xg, DType::F64), -1), doctest::Contains("[softmax_bf16] needs f32"), Error);
   CHECK_THROWS_AS(softmax_bf16(xg, 2), Error);
+}
+
+TEST_CASE("bf16 ops: a bf16 result (out = BF16) is the f32 result rounded, bit for bit") {
+  NoGradGuard no_grad;
+  auto same = [](const char* what, const Tensor& got, const Tensor& f32_result) {
+    INFO(what);
+    CHECK(got.dtype() == DType::BF16);
+    REQUIRE(got.shape() == f32_result.shape());
+    CHECK(got.to_vector() == to(f32_result, DType::BF16).to_vector());
+  };
+  const Tensor x = f32(rnd({2, 7, 24}, 60)), w = f32(rnd({13, 24}, 61)), b = f32(rnd({13}, 62));
+  for (bool gelu : {false, true}) {
+    same("linear_bf16", linear_bf16(x, w, b, gelu, DType::BF16), linear_bf16(x, w, b, gelu));
+    same("linear_bf16 no bias", linear_bf16(x, w, Tensor(), gelu, DType::BF16), linear_bf16(x, w, Tensor(), gelu));
+  }
+  const Tensor a = f32(rnd({3, 4, 9, 16}, 63)), v = f32(rnd({3, 4, 16, 5}, 64)), shared = f32(rnd({16, 5}, 65));
+  same("matmul_bf16 batched", matmul_bf16(a, v, DType::BF16), matmul_bf16(a, v));
+  same("matmul_bf16 broadcast b", matmul_bf16(a, shared, DType::BF16), matmul_bf16(a, shared));
+  same("matmul_bf16 transposed b", matmul_bf16(a, transpose(a, -2, -1), DType::BF16),
+       matmul_bf16(a, transpose(a, -2, -1)));
+  same("matmul_bf16 K = 0", matmul_bf16(f32(rnd({2, 0}, 66)), f32(rnd({0, 3}, 67)), DType::BF16),
+       matmul_bf16(f32(rnd({2, 0}, 66)), f32(rnd({0, 3}, 67))));
+  CHECK(matmul_bf16(f32(rnd({0, 4}, 68)), f32(rnd({4, 3}, 69)), DType::BF16).dtype() == DType::BF16);
+  CHECK_THROWS_WITH_AS(linear_bf16(x, w, b, false, DType::F64),
+                       doctest::Contains("[linear_bf16] the result is f32 or bf16, not f64"), Error);
 }

@@ -84,6 +84,30 @@ TEST_CASE("cuda bf16: softmax_bf16 is the device's f32 softmax rounded, bit for 
   }
 }
 
+TEST_CASE("cuda bf16: a bf16 result (out = BF16) is the device's f32 result rounded, bit for bit") {
+  SANF_SKIP_WITHOUT_CUDA();
+  NoGradGuard no_grad;
+  // ViT-B-like and odd sizes; the epilogue writes the bf16 values (with and without bias and GELU).
+  for (const auto& sz : std::vector<std::array<int64_t, 3>>{{394, 768, 3072}, {7, 33, 17}}) {
+    INFO("rows ", sz[0], " in ", sz[1], " out ", sz[2]);
+    const Tensor x = cuda(f32(rin({sz[0], sz[1]}, 70))), w = cuda(f32(rin({sz[2], sz[1]}, 71, 0.05)));
+    const Tensor b = cuda(f32(rin({sz[2]}, 72)));
+    for (bool gelu : {false, true}) {
+      expect_equal("linear_bf16 out bf16", linear_bf16(x, w, b, gelu, DType::BF16),
+                   to(linear_bf16(x, w, b, gelu), DType::BF16));
+      expect_close("linear_bf16 out bf16 vs the CPU", to(linear_bf16(x, w, b, gelu, DType::BF16), DType::F32),
+                   to(linear_bf16(to(x, Device::CPU), to(w, Device::CPU), to(b, Device::CPU), gelu, DType::BF16),
+                      DType::F32),
+                   Tol{1e-2, 1e-3});
+    }
+  }
+  // Attention's A v: batched, and the K == 0 fallback (widened operands, then rounded).
+  const Tensor a = cuda(f32(rin({2, 3, 197, 197}, 73))), v = cuda(f32(rin({2, 3, 197, 64}, 74)));
+  expect_equal("matmul_bf16 out bf16", matmul_bf16(a, v, DType::BF16), to(matmul_bf16(a, v), DType::BF16));
+  const Tensor e = cuda(f32(rin({2, 0}, 75))), f = cuda(f32(rin({0, 3}, 76)));
+  expect_equal("matmul_bf16 K = 0 out bf16", matmul_bf16(e, f, DType::BF16), to(matmul_bf16(e, f), DType::BF16));
+}
+
 TEST_CASE("cuda bf16: a ViT in bf16 on CUDA agrees with the CPU's bf16 and is within bf16 of f32") {
   SANF_SKIP_WITHOUT_CUDA();
   vit::ViTConfig c;
