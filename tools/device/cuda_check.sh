@@ -87,26 +87,28 @@ if [ "$CONFIGURE_RC" -eq 0 ]; then
   echo "build rc: $BUILD_RC"
 fi
 
-# ---- all other tests through ctest ---------------------------------------------------------------------
-# The CUDA test cases ("cuda: ...") run once, below, as one test_cuda process, not here as well. The tests
+# ---- all tests through ctest --------------------------------------------------------------------------
+# ctest runs each test case in its own process, the CUDA ones ("cuda: ...") included: a crash or a sticky
+# CUDA error (an illegal address poisons the process's context) then fails that case alone, and the log
+# names it. (test_cuda runs them all again below, in one process, for its summary.) The tests
 # that read Fashion-MNIST expect Debian's dataset-fashion-mnist at /usr/share/datasets/fashion-mnist:
 # make_devdeps.sh copies it into .devdeps (carried with the run) and it is installed from there; where
 # that cannot be done, those tests (the apps: ones) are left out and the summary says so.
 FMNIST=/usr/share/datasets/fashion-mnist
-CTEST_EXCLUDE='^cuda'
+CTEST_EXCLUDE='^$'  # (matches no test name)
 if [ ! -d "$FMNIST" ] && [ -d .devdeps/datasets/fashion-mnist ]; then
   mkdir -p "$(dirname "$FMNIST")" && cp -r .devdeps/datasets/fashion-mnist "$FMNIST" ||
     echo "could not install Fashion-MNIST at $FMNIST"
 fi
 if [ ! -d "$FMNIST" ]; then
-  CTEST_EXCLUDE="$CTEST_EXCLUDE|^apps"
+  CTEST_EXCLUDE="^apps"
   echo "no $FMNIST: the apps tests are left out of ctest" | tee -a "$OUT/environment.log"
 fi
 CTEST_RC=skipped
 if [ -d "$BUILD" ] && [ -f "$BUILD/CTestTestfile.cmake" ]; then
   section "ctest"
-  timeout --kill-after=10 "$(budget 150)" ctest --test-dir "$BUILD" -j8 -E "$CTEST_EXCLUDE" --output-on-failure \
-    --timeout 140 2>&1 | tee "$OUT/ctest.log"
+  timeout --kill-after=10 "$(budget 180)" ctest --test-dir "$BUILD" -j8 -E "$CTEST_EXCLUDE" --output-on-failure \
+    --timeout 150 2>&1 | tee "$OUT/ctest.log"
   CTEST_RC=${PIPESTATUS[0]}
   echo "ctest rc: $CTEST_RC"
 fi
