@@ -225,7 +225,8 @@ SANF_MICRO_KERNELS(TileF64)
 #undef SANF_MICRO_KERNELS
 
 // The GELU of the epilogue, over an m x n strip of C (one micro-panel column of an M block, just written
-// and still in L1): in f32 the vectorisable kernels/cpu/vec_math.h (as the gelu op), in f64 std::erf.
+// and still in L1): in f32 the vectorisable kernels/cpu/vec_math.h (as the gelu op), in f64 the exact
+// formula of kernels/elementwise_math.h.
 // Applied to the strip rather than inside the micro-kernel's write-out, where the few independent
 // vectors of one tile left the long exp / division chains exposed (it was slower than a separate pass).
 template <int NR, typename T, typename F>

@@ -45,7 +45,6 @@ curandGenerator_t curand_generator() {
   return g_curand;
 }
 
-// (0, 1] -> [0, 1): 1 becomes 0, everything else stays.
 // cuRAND's (0, 1] to [0, 1): 1 becomes 0; then values above `cap` (uniform_cap of the destination dtype,
 // which the conversion would round up to 1) become cap.
 template <typename T>
