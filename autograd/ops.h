@@ -119,6 +119,10 @@ Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias = T
                    DType out = DType::F32);
 // (..., M, K) @ (..., K, N), batch dims broadcast
 Tensor matmul_bf16(const Tensor& a, const Tensor& b, DType out = DType::F32);
+// Multi-head self-attention from the qkv projection's output (B, N, 3D), timm's (3, H, hd) channel layout,
+// to the heads side by side (B, N, D) in `out` (f32 or bf16): the products in bf16 as matmul_bf16, the
+// weights as softmax_bf16 (autograd/ops/attention_bf16.cpp; fused on CUDA when switched on).
+Tensor attention_bf16(const Tensor& qkv, int64_t heads, double scale, DType out = DType::F32);
 
 // ---- vision (autograd/ops/patchify.cpp, autograd/ops/pool.cpp) ----------------------------------------
 // images (B, C, H, W) -> patches (B, (H/p)*(W/p), C*p*p), patch grid row-major, each patch flattened as

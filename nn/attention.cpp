@@ -28,22 +28,19 @@ Tensor Attention::forward(const Tensor& x) {
   SANF_CHECK(x.dim() == 3 && x.size(2) == dim, "[Attention] input must be (B, N, ", dim, "), got ",
              shape_str(x.shape()));
   const int64_t B = x.size(0), N = x.size(1);
+  if (qkv.precision() == MatmulPrecision::BF16) {  // autograd/ops/attention_bf16.cpp (the same steps, in bf16)
+    const DType o_dt = proj.precision() == MatmulPrecision::BF16 ? DType::BF16 : DType::F32;
+    return proj.forward(attention_bf16(qkv.forward(x), heads, scale, o_dt));
+  }
   // (B, N, 3D) -> (B, N, 3, H, hd) -> (3, B, H, N, hd): channel c of the 3D lands in (c / D, (c % D) / hd,
   // c % hd), the layout timm's reshape(B, N, 3, H, hd).permute(2, 0, 3, 1, 4) gives.
   Tensor t = permute(reshape(qkv.forward(x), {B, N, 3, heads, head_dim}), {2, 0, 3, 1, 4});
   Tensor q = mul(select(t, 0, 0), scale);  // (B, H, N, hd), scaled before the product as timm does
   Tensor k = select(t, 0, 1);
   Tensor v = select(t, 0, 2);
-  const bool bf16 = qkv.precision() == MatmulPrecision::BF16;
-  auto mm = [bf16](const Tensor& a, const Tensor& b) { return bf16 ? matmul_bf16(a, b) : matmul(a, b); };
-  // (B, H, N, N): row n attends over keys. In bf16 the weights are stored as bf16 straight away (the same
-  // numbers as rounding the f32 softmax for the A v product, without an f32 copy of the largest tensor).
-  Tensor scores = mm(q, transpose(k, -2, -1));
-  Tensor attn = bf16 ? softmax_bf16(scores, -1) : softmax(scores, -1);
-  // (B, H, N, hd); as bf16 when proj takes bf16 operands anyway (then the head transpose moves 2 bytes each).
-  Tensor o = bf16 ? matmul_bf16(attn, v, proj.precision() == MatmulPrecision::BF16 ? DType::BF16 : DType::F32)
-                  : matmul(attn, v);
-  o = reshape(transpose(o, 1, 2), {B, N, dim});            // heads side by side: (B, N, H*hd)
+  Tensor attn = softmax(matmul(q, transpose(k, -2, -1)), -1);  // (B, H, N, N): row n attends over keys
+  Tensor o = matmul(attn, v);                                  // (B, H, N, hd)
+  o = reshape(transpose(o, 1, 2), {B, N, dim});                // heads side by side: (B, N, H*hd)
   return proj.forward(o);
 }
 

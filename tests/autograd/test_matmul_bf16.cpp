@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "kernels/attention.h"
+#include "kernels/cuda_options.h"
 #include "tests/testing/gradcheck.h"
 
 using namespace sanf;
@@ -169,4 +171,33 @@ TEST_CASE("bf16 ops: a bf16 result (out = BF16) is the f32 result rounded, bit f
   CHECK(matmul_bf16(f32(rnd({0, 4}, 68)), f32(rnd({4, 3}, 69)), DType::BF16).dtype() == DType::BF16);
   CHECK_THROWS_WITH_AS(linear_bf16(x, w, b, false, DType::F64),
                        doctest::Contains("[linear_bf16] the result is f32 or bf16, not f64"), Error);
+}
+
+TEST_CASE("bf16 ops: attention_bf16 (the composite on the CPU): shapes, dtypes, errors; the fused switch") {
+  NoGradGuard no_grad;
+  const int64_t B = 2, N = 5, H = 3, hd = 4, D = H * hd;
+  const Tensor qkv = f32(rnd({B, N, 3 * D}, 70));
+  for (DType out : {DType::F32, DType::BF16}) {
+    const Tensor o = attention_bf16(qkv, H, 0.5, out);
+    CHECK(o.shape() == Shape{B, N, D});
+    CHECK(o.dtype() == out);
+  }
+  // Each query's output is a weighted mean of the values: with all values equal to c it is c, up to the
+  // bf16 rounding of the N weights (each within 2^-9 relative, so their sum within N 2^-9 of 1).
+  const Tensor same_v = concat({f32(rnd({B, N, 2 * D}, 71)), full({B, N, D}, 0.75)}, 2);
+  for (double o : attention_bf16(same_v, H, 0.5).to_vector()) CHECK(std::fabs(o - 0.75) <= 0.75 * N * 0x1p-9);
+  CHECK_THROWS_WITH_AS(attention_bf16(f32(rnd({B, N, 3 * D + 1}, 72)), H, 0.5),
+                       doctest::Contains("[attention_bf16] qkv's width 37 is not 3 x 3 heads"), Error);
+  CHECK_THROWS_WITH_AS(attention_bf16(to(qkv, DType::F64), H, 0.5), doctest::Contains("must be an f32"), Error);
+  CHECK_THROWS_AS(attention_bf16(qkv, H, 0.5, DType::F64), Error);
+  // The kernel's shape rule, and the switch (it reads back; on the CPU it changes nothing).
+  CHECK(kernels::attention_bf16_supported(197, 64));
+  CHECK(kernels::attention_bf16_supported(256, 128));
+  CHECK(!kernels::attention_bf16_supported(257, 64));
+  CHECK(!kernels::attention_bf16_supported(197, 48));
+  const bool was = kernels::fused_attention_enabled();
+  kernels::set_fused_attention(true);
+  CHECK(kernels::fused_attention_enabled());
+  CHECK(attention_bf16(qkv, H, 0.5).to_vector() == attention_bf16(qkv, H, 0.5).to_vector());
+  kernels::set_fused_attention(was);
 }

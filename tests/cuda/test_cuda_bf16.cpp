@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "kernels/attention.h"
 #include "kernels/cuda_options.h"
 #include "tests/cuda/parity.h"
 #include "tests/testing/gradcheck.h"
@@ -106,6 +107,79 @@ TEST_CASE("cuda bf16: a bf16 result (out = BF16) is the device's f32 result roun
   expect_equal("matmul_bf16 out bf16", matmul_bf16(a, v, DType::BF16), to(matmul_bf16(a, v), DType::BF16));
   const Tensor e = cuda(f32(rin({2, 0}, 75))), f = cuda(f32(rin({0, 3}, 76)));
   expect_equal("matmul_bf16 K = 0 out bf16", matmul_bf16(e, f, DType::BF16), to(matmul_bf16(e, f), DType::BF16));
+}
+
+namespace {
+// Sets the fused-attention switch for its lifetime, then restores it.
+struct FusedAttention {
+  bool was = kernels::fused_attention_enabled();
+  explicit FusedAttention(bool on) { kernels::set_fused_attention(on); }
+  ~FusedAttention() { kernels::set_fused_attention(was); }
+};
+}  // namespace
+
+TEST_CASE("cuda bf16: the fused attention kernel matches the composite (f32 and bf16 output, edge tiles)") {
+  SANF_SKIP_WITHOUT_CUDA();
+  NoGradGuard no_grad;
+  struct Shape5 {
+    int64_t B, N, H, hd;
+  };
+  // ViT at 224 (N = 197: four query tiles, the last of 5 rows), one partial tile, exactly one tile, the
+  // 256-key limit with the widest heads, and hd = 32.
+  for (const Shape5 c : {Shape5{2, 197, 3, 64}, Shape5{3, 17, 2, 32}, Shape5{2, 64, 4, 64}, Shape5{1, 256, 2, 128},
+                         Shape5{2, 50, 6, 32}}) {
+    INFO("B ", c.B, " N ", c.N, " H ", c.H, " hd ", c.hd);
+    if (!kernels::cuda::attention_bf16_fits(c.N, c.hd)) {
+      MESSAGE("this device's shared memory is too small for N ", c.N, ", hd ", c.hd, ": not fused");
+      continue;
+    }
+    const Tensor qkv = cuda(f32(rin({c.B, c.N, 3 * c.H * c.hd}, 80, 2.0)));
+    const double scale = 1.0 / std::sqrt(double(c.hd));
+    for (DType out : {DType::F32, DType::BF16}) {
+      Tensor fused, composite;
+      {
+        FusedAttention on(true);
+        fused = attention_bf16(qkv, c.H, scale, out);
+      }
+      {
+        FusedAttention off(false);
+        composite = attention_bf16(qkv, c.H, scale, out);
+      }
+      CHECK(fused.dtype() == out);
+      REQUIRE(fused.shape() == composite.shape());
+      // The same bf16 operands; only the order of the f32 sums differs, which can move a weight or an
+      // output to the neighbouring bf16 (relative 2^-8) now and then.
+      const double e = rel_l2(to(fused, DType::F32), to(composite, DType::F32));
+      MESSAGE("fused vs composite attention (", dtype_name(out), " out): relative L2 ", e);
+      CHECK(e < 2e-3);
+      expect_close("fused attention", to(fused, DType::F32), to(composite, DType::F32), Tol{3e-2, 3e-3});
+    }
+  }
+}
+
+TEST_CASE("cuda bf16: a bf16 ViT with the fused attention agrees with the composite") {
+  SANF_SKIP_WITHOUT_CUDA();
+  vit::ViTConfig c;
+  c.name = "vit-t";
+  c.image_size = 32, c.patch_size = 4, c.dim = 128, c.depth = 2, c.heads = 2;  // N = 65, hd = 64
+  Generator g(41);
+  vit::VisionTransformer m(c, {&g, DType::F32, Device::CUDA});
+  m.set_precision(nn::MatmulPrecision::BF16);
+  Generator gx(42);
+  const Tensor images = cuda(randn({3, 3, 32, 32}, DType::F32, Device::CPU, &gx));
+  NoGradGuard no_grad;
+  Tensor fused, composite;
+  {
+    FusedAttention on(true);
+    fused = m.forward(images);
+  }
+  {
+    FusedAttention off(false);
+    composite = m.forward(images);
+  }
+  const double e = rel_l2(fused, composite);
+  MESSAGE("bf16 ViT, fused vs composite attention: relative L2 ", e);
+  CHECK(e < 5e-3);
 }
 
 TEST_CASE("cuda bf16: a ViT in bf16 on CUDA agrees with the CPU's bf16 and is within bf16 of f32") {

@@ -164,6 +164,11 @@ if [ -x "$BUILD/sanf" ] && [ "${SANF_SKIP_BENCH:-0}" != 1 ]; then
       run_bench "$PY" bench/bench_vit_torch.py --arch vit-large --batch "$batch" --device cuda --precision "$prec" --reps 5
     done
   done
+  # The fused bf16 attention (kernels/attention.h, off by default until these figures exist).
+  for batch in 64 256; do
+    SANF_FUSED_ATTENTION=1 run_bench "$BUILD/sanf" bench vit --arch vit-large --batch "$batch" --device cuda \
+      --precision bf16 --reps 5
+  done
   run_bench "$BUILD/sanf" bench flow --device cuda --dim 1024
   run_bench "$PY" bench/bench_flow_torch.py cuda --dim 1024
   # Per-op timings at ViT-L shapes, both sides: which composites (residual + layer norm, attention) are

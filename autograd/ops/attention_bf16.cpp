@@ -1,0 +1,44 @@
+// autograd/ops/attention_bf16.cpp: multi-head self-attention on the bf16 inference path, from the qkv
+// projection's output to the heads side by side (what proj takes):
+//   qkv (B, N, 3D) f32, laid out (B, N, 3, H, hd)  ->  (B, N, D), f32 or bf16
+//   [q, k, v] = split;  P = bf16(softmax(bf16(q * scale) bf16(k)^T));  out = P bf16(v)
+// As ops (the composite, on every device): permute and select the heads, matmul_bf16 for the scores,
+// softmax_bf16 for the weights, matmul_bf16 for P v, and one transpose copy. On CUDA, when the fused kernel
+// is switched on (kernels/cuda_options.h) and fits the shape on this device, kernels/attention.h computes
+// the same in one kernel, without writing the (B, H, N, N) scores. Inference only.
+#include "kernels/attention.h"
+#include "autograd/ops/common.h"
+#include "kernels/cuda_options.h"
+
+namespace sanf {
+
+using namespace ops_detail;
+
+Tensor attention_bf16(const Tensor& qkv, int64_t heads, double scale, DType out) {
+  const char* op = "attention_bf16";
+  SANF_CHECK(qkv.defined() && qkv.dtype() == DType::F32 && qkv.dim() == 3, "[", op,
+             "] qkv must be an f32 (B, N, 3 * D) tensor, got ", qkv.defined() ? qkv.info() : "an undefined tensor");
+  SANF_CHECK(out == DType::F32 || out == DType::BF16, "[", op, "] the result is f32 or bf16, not ", dtype_name(out));
+  const int64_t B = qkv.size(0), N = qkv.size(1), D3 = qkv.size(2);
+  SANF_CHECK(heads > 0 && D3 % (3 * heads) == 0, "[", op, "] qkv's width ", D3, " is not 3 x ", heads,
+             " heads x a head width");
+  check_inference(op, {qkv});
+  const int64_t D = D3 / 3, hd = D / heads;
+
+  if (qkv.device() == Device::CUDA && kernels::fused_attention_enabled() && kernels::cuda::attention_bf16_fits(N, hd)) {
+    const Tensor x = dense(qkv);
+    Tensor o = Tensor::empty({B, N, D}, out, qkv.device());
+    if (o.numel() > 0)
+      kernels::cuda::attention_bf16(x.data<float>(), o.data_ptr(), out, B, N, heads, hd, float(scale));
+    return o;
+  }
+  // (B, N, 3D) -> (B, N, 3, H, hd) -> (3, B, H, N, hd): timm's reshape(B, N, 3, H, hd).permute(2, 0, 3, 1, 4).
+  Tensor t = permute(reshape(qkv, {B, N, 3, heads, hd}), {2, 0, 3, 1, 4});
+  Tensor q = mul(select(t, 0, 0), scale);  // (B, H, N, hd), scaled before the product as timm does
+  Tensor k = select(t, 0, 1), v = select(t, 0, 2);
+  Tensor p = softmax_bf16(matmul_bf16(q, transpose(k, -2, -1)), -1);  // (B, H, N, N), bf16
+  Tensor o = matmul_bf16(p, v, out);                                  // (B, H, N, hd)
+  return reshape(transpose(o, 1, 2), {B, N, D});                      // heads side by side
+}
+
+}  // namespace sanf
