@@ -29,8 +29,8 @@ inline bool attention_bf16_supported(int64_t N, int64_t hd) {
 
 namespace cuda {
 // Whether this device can run the kernel for the shape: attention_bf16_supported, and the shared memory it
-// needs (106.5 KB at N = 197, hd = 64) within the device's per-block limit (227 KB on sm_90, 163 KB on
-// sm_80, 99 KB on sm_86). False in a build without CUDA or on a machine without a device.
+// needs (104 KiB at N = 197, hd = 64) within the device's per-block limit (227 KiB on sm_90, 163 KiB on
+// sm_80, 99 KiB on sm_86). False in a build without CUDA or on a machine without a device.
 bool attention_bf16_fits(int64_t N, int64_t hd);
 // qkv: B*N*3*H*hd f32 on the device; out: B*N*H*hd of out_dt (F32 or BF16).
 void attention_bf16(const float* qkv, void* out, DType out_dt, int64_t B, int64_t N, int64_t H, int64_t hd,

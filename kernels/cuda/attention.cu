@@ -11,7 +11,7 @@
 // scores of the valid keys into registers (at most 8 each: N <= 256), reduce max and sum across the warp,
 // then (after __syncwarp: all reads done) write the bf16 weights, zero for the padding keys; O = P V
 // (hd / 16 accumulators over n_pad / 16 steps); O goes through shared memory to the output rows < N.
-// 106.5 KB of shared memory at N = 197, hd = 64: two blocks per SM on sm_80 / sm_90.
+// 104 KiB of shared memory at N = 197, hd = 64: two blocks per SM on sm_90, one on sm_80.
 #include <mma.h>
 
 #include <atomic>
@@ -100,6 +100,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_bf16_kernel(const float
 #pragma unroll
   for (int kk = 0; kk < HD / 16; ++kk) wmma::load_matrix_sync(qf[kk], Qs + warp * 16 * HD + kk * 16, HD);
   __syncthreads();  // every warp holds its queries: the QS bytes now become score rows
+  if (q0 + warp * 16 >= N) return;  // all 16 rows past N (no block-wide barrier follows)
 
   const int region = 16 * (n_pad > HD ? n_pad : HD);  // floats per warp
   float* Sw = reinterpret_cast<float*>(qs) + warp * region;

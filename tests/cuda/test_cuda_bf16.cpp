@@ -163,6 +163,7 @@ TEST_CASE("cuda bf16: a bf16 ViT with the fused attention agrees with the compos
   c.name = "vit-t";
   c.image_size = 32, c.patch_size = 4, c.dim = 128, c.depth = 2, c.heads = 2;  // N = 65, hd = 64
   Generator g(41);
+  REQUIRE(kernels::cuda::attention_bf16_fits(65, 64));  // 40 KiB: the fused path really runs
   vit::VisionTransformer m(c, {&g, DType::F32, Device::CUDA});
   m.set_precision(nn::MatmulPrecision::BF16);
   Generator gx(42);
