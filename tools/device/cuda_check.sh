@@ -133,7 +133,7 @@ SAN_ERRORS=
 if [ -x "$CUDA_BIN" ] && command -v compute-sanitizer >/dev/null 2>&1 && [ "${SANF_SKIP_SANITIZER:-0}" != 1 ]; then
   section "compute-sanitizer"
   timeout --kill-after=10 "$(budget 60)" compute-sanitizer --tool memcheck --error-exitcode 86 "$CUDA_BIN" \
-    -tc='cuda parity*,cuda random*,cuda bf16: softmax*' >"$OUT/sanitizer.log" 2>&1
+    -tc='cuda bf16: the fused*,cuda bf16: softmax*,cuda parity*,cuda random*' >"$OUT/sanitizer.log" 2>&1
   SAN_RC=$?
   SAN_ERRORS="$(grep -E "ERROR SUMMARY" "$OUT/sanitizer.log" | tail -1)"
   tail -3 "$OUT/sanitizer.log"
