@@ -80,9 +80,11 @@ inline void check_extraction(Device device, int64_t batch) {
   const Tensor cls = f.get("cls"), patches = f.get("patches");
   CHECK(cls.shape() == Shape{11, all.shape()[2]});
   CHECK(patches.shape() == Shape{11, N, all.shape()[2]});
-  // A batch's composition may change the GEMM blocking, so the rows agree to f32 rounding, not bit for bit.
-  SANF_CHECK_CLOSE(cls, contiguous(select(all, 1, 0)), 1e-5, 1e-5);
-  SANF_CHECK_CLOSE(patches, contiguous(narrow(all, 1, 1, N)), 1e-5, 1e-5);
+  // A batch's composition may change the GEMM blocking (on CUDA, cuBLAS's choice of kernel for another M),
+  // so the rows agree to f32 rounding through 12 blocks, not bit for bit.
+  const double tol = device == Device::CPU ? 1e-5 : 1e-4;
+  SANF_CHECK_CLOSE(cls, contiguous(select(all, 1, 0)), tol, tol);
+  SANF_CHECK_CLOSE(patches, contiguous(narrow(all, 1, 1, N)), tol, tol);
   const std::vector<double> labels = f.get("labels").to_vector(), rows = f.get("indices").to_vector();
   for (size_t k = 0; k < picked.size(); ++k) {
     CHECK(rows[k] == double(picked[k]));
