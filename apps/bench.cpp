@@ -17,7 +17,6 @@
 #include "bench/bench_common.h"
 #include "flows/flow.h"
 #include "kernels/attention.h"
-#include "kernels/cuda_options.h"
 #include "kernels/matmul.h"
 #include "nn/adam.h"
 
@@ -155,10 +154,9 @@ void bench_vit(const VitBenchOptions& opt) {
   const double ms = bench::median_ms({opt.device, 1, int(std::max<int64_t>(opt.reps, 1)), 1e30},
                                      [&] { Tensor y = model->forward(x); });
   const double s = ms / 1e3;
-  // Whether the bf16 attention ran fused (kernels/attention.h): switched on, on CUDA, and fitting the shape.
-  const bool fused = bo.precision == BackbonePrecision::BF16 && opt.device == Device::CUDA &&
-                     kernels::fused_attention_enabled() &&
-                     kernels::cuda::attention_bf16_fits(cfg.num_patches() + 1, cfg.dim / cfg.heads);
+  // Whether the bf16 attention ran fused (kernels/attention.h).
+  const bool fused = bo.precision == BackbonePrecision::BF16 &&
+                     kernels::fused_attention_used(opt.device, cfg.num_patches() + 1, cfg.dim / cfg.heads);
   std::printf("{\"impl\": \"sanf\", \"what\": \"vit_forward\", \"arch\": \"%s\", \"image_size\": %lld, "
               "\"batch\": %lld, \"device\": \"%s\", \"precision\": \"%s\", \"fused_attention\": %s, "
               "\"threads\": %d, \"seconds\": %.4f, \"img_per_s\": %.3f}\n",

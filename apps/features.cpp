@@ -122,7 +122,7 @@ FeatureSet FeatureSet::open(const std::string& path, bool from_cache) {
   return s;
 }
 
-std::pair<Tensor, Tensor> FeatureSet::batch(const std::vector<int64_t>& rows, Device device) const {
+std::pair<Tensor, Tensor> FeatureSet::batch(const std::vector<int64_t>& rows) const {
   const int64_t b = int64_t(rows.size());
   Tensor y = Tensor::empty({b, dim()}), P = Tensor::empty({b, tokens(), dim()});
   for (int64_t k = 0; k < b; ++k) {
@@ -131,8 +131,7 @@ std::pair<Tensor, Tensor> FeatureSet::batch(const std::vector<int64_t>& rows, De
     kernels::copy(select(y, 0, k), select(cls_, 0, r));
     kernels::copy(select(P, 0, k), select(patches_, 0, r));
   }
-  if (device == Device::CPU) return {y, P};
-  return {to(y, device), to(P, device)};
+  return {y, P};
 }
 
 FeatureSet load_features(const FeatureRequest& req) {

@@ -44,8 +44,9 @@ class FeatureSet {
   const std::string& path() const { return path_; }
   bool from_cache() const { return from_cache_; }
 
-  // Rows `rows` as f32 tensors on `device`: y (b, D) and P (b, N, D).
-  std::pair<Tensor, Tensor> batch(const std::vector<int64_t>& rows, Device device) const;
+  // Rows `rows` as f32 host tensors: y (b, D) and P (b, N, D). (The training and scoring loops move them
+  // to the device themselves, after gathering the next batch while the device works: apps/train.cpp.)
+  std::pair<Tensor, Tensor> batch(const std::vector<int64_t>& rows) const;
 
   // Opens a features file (written by extract_to_file) and checks its tensors agree with each other.
   static FeatureSet open(const std::string& path, bool from_cache);

@@ -296,11 +296,11 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
     const std::vector<int64_t> order = gen.permutation(n);
     double loss_sum = 0, gnorm = 0;
     // Step s's batch (the rows order[s * batch_size ...]), gathered on the host.
-    auto gather = [&](const std::vector<int64_t>& ord, int64_t s) {
+    auto gather = [&](int64_t s) {
       const int64_t b0 = s * cfg.batch_size, b = std::min(cfg.batch_size, n - b0);
-      return train.batch(std::vector<int64_t>(ord.begin() + b0, ord.begin() + b0 + b), Device::CPU);
+      return train.batch(std::vector<int64_t>(order.begin() + b0, order.begin() + b0 + b));
     };
-    auto [host_y, host_P] = gather(order, 0);
+    auto [host_y, host_P] = gather(0);
     for (int64_t s = 0; s < steps; ++s) {
       // Where training stopped and what is still on disk, for the messages below (built only on failure).
       auto where = [&] { return cat("at epoch ", epoch, ", step ", s + 1, " of ", steps); };
@@ -314,7 +314,7 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
       // On a GPU the forward and backward are queued by now: gather the next batch on the host meanwhile.
       // (A non-finite loss is caught below, before Adam touches the weights; the backward of a NaN loss
       // only fills gradients that are never used.)
-      if (s + 1 < steps) std::tie(host_y, host_P) = gather(order, s + 1);
+      if (s + 1 < steps) std::tie(host_y, host_P) = gather(s + 1);
       const double l = loss.item();
       SANF_CHECK(std::isfinite(l), "training stopped ", where(), " (global step ", (epoch - 1) * steps + s + 1,
                  "): the loss is ", l, "; ", keep(), ". Try a smaller --lr.");
@@ -364,7 +364,7 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt) {
     auto gather = [&](int64_t b0) {  // rows b0 .. b0 + bs of the test split, on the host
       std::vector<int64_t> rows(static_cast<size_t>(std::min(bs, n - b0)));
       std::iota(rows.begin(), rows.end(), b0);
-      return test.batch(rows, Device::CPU);
+      return test.batch(rows);
     };
     auto [host_y, host_P] = gather(0);
     for (int64_t b0 = 0; b0 < n; b0 += bs) {

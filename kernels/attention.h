@@ -19,6 +19,7 @@
 // measured and validated on a GPU: it was written without one.
 #pragma once
 
+#include "kernels/cuda_options.h"
 #include "kernels/dispatch.h"
 
 namespace sanf::kernels {
@@ -36,5 +37,11 @@ bool attention_bf16_fits(int64_t N, int64_t hd);
 void attention_bf16(const float* qkv, void* out, DType out_dt, int64_t B, int64_t N, int64_t H, int64_t hd,
                     float scale);
 }  // namespace cuda
+
+// Whether attention_bf16 (autograd/ops/attention_bf16.cpp) runs the fused kernel for a tensor on `device`
+// with N tokens of head width hd: switched on, on CUDA, and fitting this device.
+inline bool fused_attention_used(Device device, int64_t N, int64_t hd) {
+  return device == Device::CUDA && fused_attention_enabled() && cuda::attention_bf16_fits(N, hd);
+}
 
 }  // namespace sanf::kernels

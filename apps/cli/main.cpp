@@ -107,9 +107,11 @@ int run_convert(const ConvertArgs& a) {
 // a usage error rather than a silent f32.
 apps::BackbonePrecision parse_precision_arg(const std::string& s, Device device) {
   const apps::BackbonePrecision p = apps::parse_precision(s);
-  if (p == apps::BackbonePrecision::TF32 && device != Device::CUDA)
-    throw CLI::ValidationError("--precision", "tf32 needs --device cuda: TF32 is a tensor-core mode of the GPU and "
-                                              "the CPU has none (use f32, or bf16)");
+  try {
+    apps::check_precision(p, device);
+  } catch (const Error& e) {
+    throw CLI::ValidationError(e.what());  // a usage error (exit 2), with check_precision's message
+  }
   return p;
 }
 

@@ -8,7 +8,6 @@
 // the same in one kernel, without writing the (B, H, N, N) scores. Inference only.
 #include "kernels/attention.h"
 #include "autograd/ops/common.h"
-#include "kernels/cuda_options.h"
 
 namespace sanf {
 
@@ -18,14 +17,14 @@ Tensor attention_bf16(const Tensor& qkv, int64_t heads, double scale, DType out)
   const char* op = "attention_bf16";
   SANF_CHECK(qkv.defined() && qkv.dtype() == DType::F32 && qkv.dim() == 3, "[", op,
              "] qkv must be an f32 (B, N, 3 * D) tensor, got ", qkv.defined() ? qkv.info() : "an undefined tensor");
-  SANF_CHECK(out == DType::F32 || out == DType::BF16, "[", op, "] the result is f32 or bf16, not ", dtype_name(out));
+  check_bf16_op_result(op, out);
   const int64_t B = qkv.size(0), N = qkv.size(1), D3 = qkv.size(2);
   SANF_CHECK(heads > 0 && D3 % (3 * heads) == 0, "[", op, "] qkv's width ", D3, " is not 3 x ", heads,
              " heads x a head width");
   check_inference(op, {qkv});
   const int64_t D = D3 / 3, hd = D / heads;
 
-  if (qkv.device() == Device::CUDA && kernels::fused_attention_enabled() && kernels::cuda::attention_bf16_fits(N, hd)) {
+  if (kernels::fused_attention_used(qkv.device(), N, hd)) {
     const Tensor x = dense(qkv);
     Tensor o = Tensor::empty({B, N, D}, out, qkv.device());
     if (o.numel() > 0)

@@ -30,6 +30,11 @@ inline void check_inference(const char* op, const std::vector<Tensor>& inputs) {
                "under NoGradGuard, or use f32 precision to train");
 }
 
+// The bf16 inference ops' result dtype: f32, or bf16 (for a result that only feeds another bf16 GEMM).
+inline void check_bf16_op_result(const char* op, DType out) {
+  SANF_CHECK(out == DType::F32 || out == DType::BF16, "[", op, "] the result is f32 or bf16, not ", dtype_name(out));
+}
+
 // x itself if contiguous, else a contiguous copy. Records nothing: for use inside an op's forward or
 // backward, where the op records its own node.
 inline Tensor dense(const Tensor& x) {

@@ -5,13 +5,13 @@
 //   matmul_bf16(a, b):           y = bf16(a) @ bf16(b)               (..., M, K) @ (..., K, N) -> (..., M, N)
 // where bf16(.) rounds each f32 to the nearest bfloat16 (8-bit mantissa, ties to even; what to(x, BF16)
 // does) and act is the identity or the exact GELU. Products of two bf16 values are exact in f32 and are
-// summed in f32; the bias, the GELU and the result stay f32. An operand that is already bf16 (a weight
+// summed in f32; the bias, the GELU and the result stay f32 (out = BF16: the f32 result rounded). An operand that is already bf16 (a weight
 // converted once, when the model was switched to bf16) is used as it is: converting the weights on every
 // call would cost a pass over all of them per forward.
 //
 // Inference only: there is no backward (the rounding has no useful derivative, and training in bf16 would
 // need f32 master weights and loss scaling). While autograd would record (grad mode on and an input that
-// requires grad) both ops throw, naming themselves; under NoGradGuard they return plain f32 tensors.
+// requires grad) both ops throw, naming themselves; under NoGradGuard they return plain tensors.
 //
 // The operands are converted into contiguous bf16 tensors (one strided copy each, by to(x, BF16)) and
 // handed to kernels::gemm_bf16: cuBLAS with bf16 inputs on CUDA, the widened f32
@@ -32,10 +32,6 @@ void check_operand(const char* op, const Tensor& t, const char* what) {
              " must be f32 (rounded to bf16 here) or bf16, got ", t.info());
 }
 
-void check_out_dtype(const char* op, DType out) {
-  SANF_CHECK(out == DType::F32 || out == DType::BF16, "[", op, "] the result is f32 or bf16, not ", dtype_name(out));
-}
-
 // x as a contiguous bf16 tensor: x itself if it already is one, else one rounded copy (nothing is recorded:
 // check_inference has made sure no input requires grad while grad mode is on).
 Tensor as_bf16(const Tensor& x) { return contiguous(to(x, DType::BF16)); }
@@ -44,6 +40,7 @@ Tensor as_bf16(const Tensor& x) { return contiguous(to(x, DType::BF16)); }
 
 Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, bool gelu, DType out) {
   const char* op = "linear_bf16";
+  check_bf16_op_result(op, out);
   check_operand(op, x, "x");
   check_operand(op, weight, "weight");
   SANF_CHECK(x.device() == weight.device(), "[", op, "] devices differ: ", x.info(), " and ", weight.info());
@@ -64,7 +61,6 @@ Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
   const Tensor b = bias.defined() ? dense(bias) : Tensor();
   Shape y_shape(x.shape().begin(), x.shape().end() - 1);
   y_shape.push_back(out_f);
-  check_out_dtype(op, out);
   Tensor y = Tensor::empty(y_shape, DType::F32, x.device());
   Tensor y16 = out == DType::BF16 ? Tensor::empty(y_shape, DType::BF16, x.device()) : Tensor();
   if (y.numel() == 0) return y16.defined() ? y16 : y;
@@ -82,7 +78,7 @@ Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
 
 Tensor matmul_bf16(const Tensor& a, const Tensor& b, DType out) {
   const char* op = "matmul_bf16";
-  check_out_dtype(op, out);
+  check_bf16_op_result(op, out);
   check_operand(op, a, "a");
   check_operand(op, b, "b");
   SANF_CHECK(a.device() == b.device(), "[", op, "] devices differ: ", a.info(), " and ", b.info());

@@ -18,13 +18,9 @@ void gemm_bf16(const GemmArgs& g, bf16* out) {
   f.B = b.data_ptr();
   gemm(DType::F32, f);
   if (out == nullptr) return;
-  const float* C = static_cast<const float*>(g.C);
-  const int64_t batches = g.stride_c == 0 ? 1 : g.batch;  // a shared C holds one result
-  for (int64_t b = 0; b < batches; ++b)
-    for (int64_t i = 0; i < g.M; ++i) {
-      const int64_t at = b * g.stride_c + i * g.ldc;
-      for (int64_t j = 0; j < g.N; ++j) store_from_double(out + at, j, double(C[at + j]));
-    }
+  // C's layout, read and written by the copy kernel (f32 -> bf16, as to(x, BF16)); a shared C is one result.
+  const Layout l = make_layout({g.stride_c == 0 ? 1 : g.batch, g.M, g.N}, {g.stride_c, g.ldc, 1});
+  copy(DType::F32, g.C, l, DType::BF16, out, l);
 }
 
 }  // namespace sanf::kernels::cpu

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "autograd/ops.h"
@@ -110,12 +111,23 @@ TEST_CASE("cuda bf16: a bf16 result (out = BF16) is the device's f32 result roun
 }
 
 namespace {
-// Sets the fused-attention switch for its lifetime, then restores it.
-struct FusedAttention {
-  bool was = kernels::fused_attention_enabled();
-  explicit FusedAttention(bool on) { kernels::set_fused_attention(on); }
-  ~FusedAttention() { kernels::set_fused_attention(was); }
-};
+// f() with the fused attention switched on, then off (the switch restored after each): {fused, composite}.
+template <typename F>
+std::pair<Tensor, Tensor> fused_and_composite(F f) {
+  const bool was = kernels::fused_attention_enabled();
+  std::pair<Tensor, Tensor> r;
+  kernels::set_fused_attention(true);
+  try {
+    r.first = f();
+    kernels::set_fused_attention(false);
+    r.second = f();
+  } catch (...) {
+    kernels::set_fused_attention(was);
+    throw;
+  }
+  kernels::set_fused_attention(was);
+  return r;
+}
 }  // namespace
 
 TEST_CASE("cuda bf16: the fused attention kernel matches the composite (f32 and bf16 output, edge tiles)") {
@@ -136,15 +148,7 @@ TEST_CASE("cuda bf16: the fused attention kernel matches the composite (f32 and 
     const Tensor qkv = cuda(f32(rin({c.B, c.N, 3 * c.H * c.hd}, 80, 2.0)));
     const double scale = 1.0 / std::sqrt(double(c.hd));
     for (DType out : {DType::F32, DType::BF16}) {
-      Tensor fused, composite;
-      {
-        FusedAttention on(true);
-        fused = attention_bf16(qkv, c.H, scale, out);
-      }
-      {
-        FusedAttention off(false);
-        composite = attention_bf16(qkv, c.H, scale, out);
-      }
+      const auto [fused, composite] = fused_and_composite([&] { return attention_bf16(qkv, c.H, scale, out); });
       CHECK(fused.dtype() == out);
       REQUIRE(fused.shape() == composite.shape());
       // The same bf16 operands; only the order of the f32 sums differs, which can move a weight or an
@@ -169,15 +173,7 @@ TEST_CASE("cuda bf16: a bf16 ViT with the fused attention agrees with the compos
   Generator gx(42);
   const Tensor images = cuda(randn({3, 3, 32, 32}, DType::F32, Device::CPU, &gx));
   NoGradGuard no_grad;
-  Tensor fused, composite;
-  {
-    FusedAttention on(true);
-    fused = m.forward(images);
-  }
-  {
-    FusedAttention off(false);
-    composite = m.forward(images);
-  }
+  const auto [fused, composite] = fused_and_composite([&] { return m.forward(images); });
   const double e = rel_l2(fused, composite);
   MESSAGE("bf16 ViT, fused vs composite attention: relative L2 ", e);
   CHECK(e < 5e-3);
