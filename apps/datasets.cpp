@@ -419,7 +419,67 @@ std::unique_ptr<Dataset> open_mvtec(const std::string& dir, Split split, const D
                                              options);
 }
 
+// Image files given one by one or found under directories; no classes.
+class LooseImagesDataset : public Dataset {
+ public:
+  explicit LooseImagesDataset(std::vector<std::string> paths) : paths_(std::move(paths)) {}
+  int64_t size() const override { return int64_t(paths_.size()); }
+  int64_t label(int64_t) const override { return -1; }
+  Tensor image(int64_t i) const override { return read_image(paths_[size_t(i)]); }
+  const std::vector<std::string>& class_names() const override { return names_; }
+  std::string describe(int64_t i) const override { return paths_[size_t(i)]; }
+
+ private:
+  std::vector<std::string> paths_, names_;
+};
+
+class FirstImages : public Dataset {
+ public:
+  FirstImages(std::unique_ptr<Dataset> ds, int64_t n) : ds_(std::move(ds)), n_(n) {}
+  int64_t size() const override { return n_; }
+  int64_t label(int64_t i) const override { return ds_->label(i); }
+  Tensor image(int64_t i) const override { return ds_->image(i); }
+  const std::vector<std::string>& class_names() const override { return ds_->class_names(); }
+  std::string describe(int64_t i) const override { return ds_->describe(i); }
+  int64_t skipped() const override { return ds_->skipped(); }
+
+ private:
+  std::unique_ptr<Dataset> ds_;
+  int64_t n_;
+};
+
+// The image files under `dir`, recursively, in sorted path order (hidden entries left out).
+void find_images(const fs::path& dir, std::vector<std::string>& out) {
+  for (const std::string& f : list_dir(dir, false)) out.push_back((dir / f).string());
+  for (const std::string& d : list_dir(dir, true)) find_images(dir / d, out);
+}
+
 }  // namespace
+
+std::unique_ptr<Dataset> open_image_files(const std::vector<std::string>& inputs) {
+  std::vector<std::string> paths;
+  for (const std::string& in : inputs) {
+    std::error_code ec;
+    const fs::file_status st = fs::status(in, ec);
+    SANF_CHECK(!ec && fs::exists(st), in, ": no such file or directory");
+    if (fs::is_directory(st)) {
+      std::vector<std::string> found;
+      find_images(in, found);
+      std::sort(found.begin(), found.end());
+      SANF_CHECK(!found.empty(), in, ": no PNG or JPEG files (*.png, *.jpg, *.jpeg) in it or below it");
+      paths.insert(paths.end(), found.begin(), found.end());
+    } else {
+      paths.push_back(in);
+    }
+  }
+  SANF_CHECK(!paths.empty(), "no images given");
+  return std::make_unique<LooseImagesDataset>(std::move(paths));
+}
+
+std::unique_ptr<Dataset> first_images(std::unique_ptr<Dataset> ds, int64_t n) {
+  SANF_CHECK(n >= 0 && n <= ds->size(), "first_images: ", n, " of ", ds->size(), " images");
+  return std::make_unique<FirstImages>(std::move(ds), n);
+}
 
 std::unique_ptr<Dataset> open_dataset(const std::string& name, const std::string& dir, Split split) {
   return open_dataset(name, dir, split, DatasetOptions{});

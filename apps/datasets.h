@@ -61,6 +61,16 @@ std::unique_ptr<Dataset> open_dataset(const std::string& name, const std::string
                                       const DatasetOptions& options);
 std::vector<std::string> dataset_names();
 
+// Loose images for `sanf predict`: each input is an image file (decoded by content, whatever its name) or a
+// directory, searched recursively for *.png, *.jpg and *.jpeg files (any case; hidden files and directories
+// left out), in sorted path order. Samples come in the order of the inputs. No classes: label(i) is -1
+// and class_names() is empty; describe(i) is the file's path. A missing input, or a directory without
+// images, is an error naming it. A corrupt file is an error (naming it) when image(i) reads it.
+std::unique_ptr<Dataset> open_image_files(const std::vector<std::string>& inputs);
+
+// The first n samples of `ds` (n <= ds->size()), everything else as `ds` has it.
+std::unique_ptr<Dataset> first_images(std::unique_ptr<Dataset> ds, int64_t n);
+
 // Where Debian's dataset-fashion-mnist package installs the IDX files.
 constexpr const char* kDefaultFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 

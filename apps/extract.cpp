@@ -41,13 +41,12 @@ void check_precision(BackbonePrecision p, Device device) {
              "(use f32, or bf16)");
 }
 
-namespace {
-// The precision of an opened backbone (see extract.h); the model's weights are final by now.
-void apply_precision(vit::VisionTransformer& model, const BackboneOptions& opt) {
-  if (opt.device == Device::CUDA) kernels::set_tf32(opt.precision == BackbonePrecision::TF32);
-  if (opt.precision == BackbonePrecision::BF16) model.set_precision(nn::MatmulPrecision::BF16);
+// The model's weights are final by now: the bf16 copies are made from them.
+void apply_precision(vit::VisionTransformer& model, BackbonePrecision p, Device device) {
+  check_precision(p, device);
+  if (device == Device::CUDA) kernels::set_tf32(p == BackbonePrecision::TF32);
+  if (p == BackbonePrecision::BF16) model.set_precision(nn::MatmulPrecision::BF16);
 }
-}  // namespace
 
 vit::ViTConfig backbone_config(const BackboneOptions& opt) {
   if (opt.is_random()) {
@@ -76,7 +75,7 @@ std::unique_ptr<vit::VisionTransformer> open_backbone(const BackboneOptions& opt
     check_checkpoint_options(opt);
     model = vit::VisionTransformer::load(opt.spec, opt.image_size, DType::F32, opt.device);
   }
-  apply_precision(*model, opt);
+  apply_precision(*model, opt.precision, opt.device);
   return model;
 }
 

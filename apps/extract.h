@@ -50,6 +50,8 @@ struct BackboneOptions {
   bool is_random() const { return spec.rfind("random:", 0) == 0; }
 };
 std::unique_ptr<vit::VisionTransformer> open_backbone(const BackboneOptions& opt);
+// Puts an opened backbone (f32 weights, on `device`) into precision `p`, as open_backbone does.
+void apply_precision(vit::VisionTransformer& model, BackbonePrecision p, Device device);
 // The config open_backbone would build, without building it (reads only a checkpoint's header).
 vit::ViTConfig backbone_config(const BackboneOptions& opt);
 

@@ -135,4 +135,46 @@ F1Max f1_max(const std::vector<double>& scores, const std::vector<int>& labels) 
   return best;
 }
 
+FprThreshold threshold_at_fpr(const std::vector<double>& normal_scores, double fpr) {
+  SANF_CHECK(fpr >= 0 && fpr < 1, "threshold_at_fpr: the target false-positive rate must be in [0, 1), got ", fpr);
+  SANF_CHECK(!normal_scores.empty(), "threshold_at_fpr: no normal scores to calibrate on");
+  for (size_t i = 0; i < normal_scores.size(); ++i)
+    SANF_CHECK(std::isfinite(normal_scores[i]), "threshold_at_fpr: normal score ", i, " is ", normal_scores[i]);
+  std::vector<double> v = normal_scores;
+  std::sort(v.begin(), v.end());
+  const auto n = int64_t(v.size());
+  const auto k = int64_t(std::floor(fpr * double(n) + 1e-9));  // (1e-9: 0.01 * 300 is 2.9999999999999996)
+  const double c = v[size_t(n - 1 - k)];                         // the highest score that must not be flagged
+  const auto above = std::upper_bound(v.begin(), v.end(), c);
+  FprThreshold t;
+  t.threshold = above == v.end() ? std::nextafter(c, std::numeric_limits<double>::infinity()) : c + (*above - c) / 2;
+  if (above != v.end() && t.threshold <= c) t.threshold = *above;  // adjacent doubles: no midpoint between them
+  t.fpr_target = fpr;
+  t.fpr_reached = double(v.end() - std::lower_bound(v.begin(), v.end(), t.threshold)) / double(n);
+  t.n = n;
+  t.resolved = fpr > 0 && double(n) * fpr >= 1.0 - 1e-9;
+  t.lo = v.front();
+  t.hi = v.back();
+  return t;
+}
+
+Rates rates_at(const std::vector<double>& scores, const std::vector<int>& labels, double threshold) {
+  validate("rates_at", scores, labels);
+  Rates r;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    const bool flagged = scores[i] >= threshold;
+    if (labels[i] == 1) (flagged ? r.tp : r.fn)++;
+    else (flagged ? r.fp : r.tn)++;
+  }
+  r.precision = r.tp + r.fp > 0 ? double(r.tp) / double(r.tp + r.fp) : 0.0;
+  r.recall = double(r.tp) / double(r.tp + r.fn);
+  r.fpr = double(r.fp) / double(r.fp + r.tn);
+  return r;
+}
+
+double normalized_score(double score, double threshold, double lo, double hi) {
+  if (!(hi > lo)) return 0.5;
+  return std::clamp((score - threshold) / (hi - lo) + 0.5, 0.0, 1.0);
+}
+
 }  // namespace sanf::apps

@@ -322,17 +322,12 @@ void write_report_html(const std::string& path, const ReportInput& in) { write_f
 
 // ---- the scores CSV -------------------------------------------------------------------------------------
 
-namespace {
-
-// A CSV field: quoted (with quotes doubled) when it holds a comma, a quote or a line break (RFC 4180).
 std::string csv_field(const std::string& v) {
   if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
   std::string out = "\"";
   for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
 }
-
-}  // namespace
 
 void write_scores_csv(const std::string& path, const std::vector<int64_t>& indices,
                       const std::vector<int64_t>& labels, const std::vector<double>& nll_scores,

@@ -24,6 +24,9 @@ namespace sanf::apps {
 // Escape text for HTML and SVG (XML) content and attribute values: & < > " ' become entities.
 std::string html_escape(std::string_view text);
 
+// A CSV field: quoted (with quotes doubled) when it holds a comma, a quote or a line break (RFC 4180).
+std::string csv_field(const std::string& v);
+
 // Base64 (RFC 4648 section 4: alphabet A-Z a-z 0-9 + /, '=' padding, no line breaks).
 std::string base64_encode(std::string_view bytes);
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <optional>
 #include <sstream>
 #include <tuple>
 
@@ -15,6 +16,7 @@
 #include "apps/interrupt.h"
 #include "apps/metrics.h"
 #include "apps/report.h"
+#include "apps/scoring.h"
 #include "core/atomic_file.h"
 #include "core/safetensors.h"
 #include "flows/flow.h"
@@ -102,6 +104,66 @@ double grad_norm_sq(flows::Flow& flow) {
   return total.defined() ? total.item() : 0.0;
 }
 
+// 0, 1, ..., n - 1.
+std::vector<int64_t> all_rows(int64_t n) {
+  std::vector<int64_t> rows(static_cast<size_t>(n));
+  std::iota(rows.begin(), rows.end(), int64_t(0));
+  return rows;
+}
+
+// 1 for each feature row whose label is not the run's normal class; both kinds must be present.
+std::vector<int> anomalous_labels(const FeatureSet& test, const RunConfig& cfg) {
+  const auto n = int64_t(test.size());
+  std::vector<int> a(static_cast<size_t>(n));
+  int64_t n_anom = 0;
+  for (int64_t i = 0; i < n; ++i) n_anom += a[size_t(i)] = test.labels()[size_t(i)] != cfg.normal_label;
+  SANF_CHECK(n_anom > 0 && n_anom < n, "the test split (", n, " images) needs both normal (class ", cfg.normal_name,
+             ") and anomalous images; it has ", n - n_anom, " normal");
+  return a;
+}
+
+// calibration.json: the held-out rows [n_train, train.size()) scored by the trained flow, and the threshold
+// for cfg.fpr they give (apps/metrics.h threshold_at_fpr).
+void calibrate(const std::string& run_dir, flows::Flow& flow, const FeatureSet& train, int64_t n_train,
+               const RunConfig& cfg, int64_t epoch) {
+  std::vector<int64_t> rows;
+  for (int64_t r = n_train; r < train.size(); ++r) rows.push_back(r);
+  const Scores sc = score_rows(flow, train, rows, cfg.device, "the held-out normal images");
+  const FprThreshold t = threshold_at_fpr(sc.nll, cfg.fpr);
+  std::vector<int64_t> indices;
+  for (int64_t r : rows) indices.push_back(train.indices()[size_t(r)]);
+  write_json_file(run_file(run_dir, "calibration.json"),
+                  json{{"epoch", epoch},
+                       {"val_fraction", cfg.val_fraction},
+                       {"n_val", int64_t(rows.size())},
+                       {"fpr", cfg.fpr},
+                       {"threshold", t.threshold},
+                       {"fpr_reached", t.fpr_reached},
+                       {"resolved", t.resolved},
+                       {"indices", indices},
+                       {"scores_nll", sc.nll},
+                       {"scores_z2", sc.z2}});
+  std::fprintf(stderr, "calibration: threshold %.6g flags %.4g of %lld held-out normal images (target %g)%s\n",
+               t.threshold, t.fpr_reached, (long long)rows.size(), cfg.fpr,
+               t.resolved ? "" : "; too few images to resolve the target");
+}
+
+// calibration.json of a run, or null when there is none; one from another epoch than the flow's
+// (`flow_epoch`) is left out with a note on stderr.
+json read_calibration(const std::string& run_dir, int64_t flow_epoch) {
+  const std::string path = run_file(run_dir, "calibration.json");
+  if (!fs::exists(path)) return json();
+  json j = read_json_file(path);
+  SANF_CHECK(j.contains("scores_nll") && j.contains("fpr") && j.contains("epoch"), path,
+             ": not a calibration file (scores_nll, fpr, epoch)");
+  if (j.at("epoch").get<int64_t>() != flow_epoch) {
+    std::fprintf(stderr, "note: %s is from epoch %lld but the flow is at epoch %lld; left out (sanf train --resume "
+                 "recalibrates)\n", path.c_str(), (long long)j.at("epoch").get<int64_t>(), (long long)flow_epoch);
+    return json();
+  }
+  return j;
+}
+
 }  // namespace
 
 // ---- RunConfig ---------------------------------------------------------------------------------------------
@@ -111,6 +173,8 @@ void RunConfig::resolve() {
   SANF_CHECK(batch_size > 0, "--batch-size must be positive, got ", batch_size);
   SANF_CHECK(lr > 0 && std::isfinite(lr), "--lr must be a positive number, got ", lr);
   SANF_CHECK(train_limit >= 0 && test_limit >= 0, "--train-limit and --test-limit must be >= 0");
+  SANF_CHECK(val_fraction >= 0 && val_fraction < 1, "--val-fraction must be in [0, 1), got ", val_fraction);
+  SANF_CHECK(fpr > 0 && fpr < 1, "--fpr must be in (0, 1), got ", fpr);
   SANF_CHECK(!normal_class.empty(), "no normal class given (--normal-class)");
   auto ds = open_dataset(dataset, data_dir, Split::Train, DatasetOptions{skip_corrupt});
   normal_label = resolve_class(normal_class, ds->class_names(), cat(dataset, " (", data_dir, ")"));
@@ -145,7 +209,11 @@ json RunConfig::to_json() const {
          {"device", device_name(device)},
          {"cache_dir", cache_dir},
          {"cache_f16", cache_f16},
-         {"extract_batch", extract_batch}};
+         {"extract_batch", extract_batch},
+         {"fpr", fpr},
+         {"eval_every_epoch", eval_every_epoch}};
+  // Held out only when asked: the configs of runs that hold nothing out stay as they were.
+  if (val_fraction > 0) j["val_fraction"] = val_fraction;
   // The backbone's GEMM precision (apps/extract.h) only when not f32: f32 runs' configs stay as they were.
   if (backbone.precision != BackbonePrecision::F32) j["backbone"]["precision"] = precision_name(backbone.precision);
   return j;
@@ -184,6 +252,9 @@ RunConfig RunConfig::from_json(const json& j, const std::string& source) {
     c.cache_dir = j.at("cache_dir");
     c.cache_f16 = j.at("cache_f16");
     c.extract_batch = j.at("extract_batch");
+    c.val_fraction = j.value("val_fraction", 0.0);
+    c.fpr = j.value("fpr", c.fpr);
+    c.eval_every_epoch = j.value("eval_every_epoch", false);
   } catch (const json::exception& e) {
     SANF_FAIL(source, ": not a sanf run config: ", e.what());
   }
@@ -192,7 +263,8 @@ RunConfig RunConfig::from_json(const json& j, const std::string& source) {
 
 json RunConfig::identity() const {
   json j = to_json();
-  for (const char* k : {"epochs", "lr", "device", "cache_dir", "extract_batch", "normal_class"}) j.erase(k);
+  for (const char* k : {"epochs", "lr", "device", "cache_dir", "extract_batch", "normal_class", "fpr", "eval_every_epoch"})
+    j.erase(k);
   return j;
 }
 
@@ -258,7 +330,8 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
   else {  // keep the stored run, with the new schedule and placement
     json j = read_json_file(config_path);
     const json now = cfg.to_json();
-    for (const char* k : {"epochs", "lr", "device", "cache_dir", "extract_batch"}) j[k] = now[k];
+    for (const char* k : {"epochs", "lr", "device", "cache_dir", "extract_batch", "fpr", "eval_every_epoch"})
+      j[k] = now[k];
     write_json_file(config_path, j);
   }
 
@@ -277,17 +350,34 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
   res.first_epoch = done + 1;
   res.epochs_done = done;
   if (!log.empty()) res.loss = log.back().value("loss", 0.0);
-  if (done >= cfg.epochs) {
-    std::fprintf(stderr, "train: %s already has %lld of %lld epochs\n", run_dir.c_str(), (long long)done,
-                 (long long)cfg.epochs);
-    res.seconds = seconds_since(t0);
-    return res;
+  // The held-out normal images (val_fraction) are the last n_val rows of the training features.
+  const int64_t n_all = train.size();
+  const int64_t n_val = cfg.val_fraction > 0 ? std::llround(cfg.val_fraction * double(n_all)) : 0;
+  SANF_CHECK(cfg.val_fraction == 0 || (n_val >= 1 && n_val < n_all), "--val-fraction ", cfg.val_fraction, " of the ",
+             n_all, " normal training images holds out ", n_val, "; at least one must be held out and one left to "
+             "train on");
+  const int64_t n = n_all - n_val, steps = (n + cfg.batch_size - 1) / cfg.batch_size;
+  if (n_val > 0 && double(n_val) * cfg.fpr < 1.0 - 1e-9)
+    std::fprintf(stderr, "note: %lld held-out images cannot resolve a false-alarm rate of %g (that needs at least "
+                 "%.0f); the threshold will lie above all their scores\n", (long long)n_val, cfg.fpr,
+                 std::ceil(1.0 / cfg.fpr - 1e-9));
+  // The test split, scored after every epoch when asked (the authors' protocol, see eval's
+  // auroc_max_over_epochs).
+  std::optional<FeatureSet> test;
+  std::vector<int> test_anomalous;
+  if (cfg.eval_every_epoch && done < cfg.epochs) {
+    test = load_features(cfg.features(Split::Test));
+    test_anomalous = anomalous_labels(*test, cfg);
   }
 
-  const int64_t n = train.size(), steps = (n + cfg.batch_size - 1) / cfg.batch_size;
-  std::fprintf(stderr, "train: class %lld (%s), %lld images, %lld steps per epoch, epochs %lld..%lld\n",
-               (long long)cfg.normal_label, cfg.normal_name.c_str(), (long long)n, (long long)steps,
-               (long long)done + 1, (long long)cfg.epochs);
+  if (done >= cfg.epochs)
+    std::fprintf(stderr, "train: %s already has %lld of %lld epochs\n", run_dir.c_str(), (long long)done,
+                 (long long)cfg.epochs);
+  else
+    std::fprintf(stderr, "train: class %lld (%s), %lld images%s, %lld steps per epoch, epochs %lld..%lld\n",
+                 (long long)cfg.normal_label, cfg.normal_name.c_str(), (long long)n,
+                 n_val > 0 ? cat(" (", n_val, " more held out)").c_str() : "", (long long)steps, (long long)done + 1,
+                 (long long)cfg.epochs);
   const std::string last_good =
       done > 0 ? cat(ckpt, " still holds epoch ", done) : std::string("no epoch had completed");
   for (int64_t epoch = done + 1; epoch <= cfg.epochs; ++epoch) {
@@ -328,14 +418,23 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
     }
     const double mean_loss = loss_sum / double(n), secs = seconds_since(te);
     flow.save(ckpt, &adam, {{"train.epoch", std::to_string(epoch)}, {"train.loss", cat(mean_loss)}});
-    log.push_back(json{{"epoch", epoch}, {"loss", mean_loss}, {"seconds", secs}, {"steps", steps},
-                       {"lr", cfg.lr}, {"grad_norm", gnorm}});
+    json line{{"epoch", epoch}, {"loss", mean_loss}, {"seconds", secs}, {"steps", steps}, {"lr", cfg.lr},
+              {"grad_norm", gnorm}};
+    std::string tested;
+    if (test) {
+      const Scores sc = score_rows(flow, *test, all_rows(test->size()), cfg.device, "the test split");
+      line["test_auroc"] = auroc(sc.nll, test_anomalous);
+      line["test_auroc_z2"] = auroc(sc.z2, test_anomalous);
+      tested = cat(", test AUROC ", std::round(line["test_auroc"].get<double>() * 1e4) / 1e4);
+    }
+    log.push_back(line);
     write_log(log_path, log);
-    std::fprintf(stderr, "epoch %lld/%lld: loss %.5f, %.1f s\n", (long long)epoch, (long long)cfg.epochs, mean_loss,
-                 secs);
+    std::fprintf(stderr, "epoch %lld/%lld: loss %.5f, %.1f s%s\n", (long long)epoch, (long long)cfg.epochs, mean_loss,
+                 secs, tested.c_str());
     res.epochs_done = epoch;
     res.loss = mean_loss;
   }
+  if (n_val > 0 && res.epochs_done >= cfg.epochs) calibrate(run_dir, flow, train, n, cfg, res.epochs_done);
   res.seconds = seconds_since(t0);
   return res;
 }
@@ -357,37 +456,10 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt) {
 
   const FeatureSet test = load_features(cfg.features(Split::Test));
   const int64_t n = test.size();
-  std::vector<double> nll_s(static_cast<size_t>(n)), z2_s(static_cast<size_t>(n));
-  {
-    NoGradGuard no_grad;
-    const int64_t bs = 256;
-    auto gather = [&](int64_t b0) {  // rows b0 .. b0 + bs of the test split, on the host
-      std::vector<int64_t> rows(static_cast<size_t>(std::min(bs, n - b0)));
-      std::iota(rows.begin(), rows.end(), b0);
-      return test.batch(rows);
-    };
-    auto [host_y, host_P] = gather(0);
-    for (int64_t b0 = 0; b0 < n; b0 += bs) {
-      check_interrupt(cat("while scoring the test split (", b0, "/", n, ")"));
-      const int64_t b = std::min(bs, n - b0);
-      flows::Flow::Output out = flow->forward(to(host_y, cfg.device), to(host_P, cfg.device));
-      Tensor nll = to(flows::nll(out), DType::F64), z2 = to(flows::mean_z2(out.z), DType::F64);
-      if (b0 + bs < n) std::tie(host_y, host_P) = gather(b0 + bs);  // while the device scores this batch
-      const std::vector<double> a = nll.to_vector(), z = z2.to_vector();
-      for (int64_t k = 0; k < b; ++k) {
-        SANF_CHECK(std::isfinite(a[size_t(k)]) && std::isfinite(z[size_t(k)]), "eval: the score of test image ",
-                   test.indices()[size_t(b0 + k)], " is not finite (nll ", a[size_t(k)], ", z2 ", z[size_t(k)],
-                   "); the flow in ", ckpt, " produced non-finite output");
-        nll_s[size_t(b0 + k)] = a[size_t(k)];
-        z2_s[size_t(b0 + k)] = z[size_t(k)];
-      }
-    }
-  }
-  std::vector<int> is_anom(static_cast<size_t>(n));
-  int64_t n_anom = 0;
-  for (int64_t i = 0; i < n; ++i) n_anom += is_anom[size_t(i)] = test.labels()[size_t(i)] != cfg.normal_label;
-  SANF_CHECK(n_anom > 0 && n_anom < n, "eval: the test split (", n, " images) needs both normal (class ",
-             cfg.normal_name, ") and anomalous images; it has ", n - n_anom, " normal");
+  const std::vector<int> is_anom = anomalous_labels(test, cfg);
+  const int64_t n_anom = std::count(is_anom.begin(), is_anom.end(), 1);
+  const Scores scores = score_rows(*flow, test, all_rows(n), cfg.device, "the test split");
+  const std::vector<double>&nll_s = scores.nll, &z2_s = scores.z2;
 
   const double au = auroc(nll_s, is_anom), au_z2 = auroc(z2_s, is_anom), ap = average_precision(nll_s, is_anom);
   const F1Max f1 = f1_max(nll_s, is_anom);
@@ -421,6 +493,40 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt) {
          {"epoch", epoch},
          {"config", cfg.identity()}};
 
+  // The decision thresholds, each with what it reaches on the test split.
+  const auto [lo_it, hi_it] = std::minmax_element(nll_s.begin(), nll_s.end());
+  auto at = [&](double t) {
+    const Rates r = rates_at(nll_s, is_anom, t);
+    return json{{"precision", r.precision}, {"recall", r.recall}, {"fpr", r.fpr}, {"tp", r.tp}, {"fp", r.fp},
+                {"tn", r.tn}, {"fn", r.fn}};
+  };
+  json thresholds{{"f1", {{"value", f1.threshold}, {"lo", *lo_it}, {"hi", *hi_it}, {"flags_all", f1.threshold <= *lo_it},
+                          {"epoch", epoch}, {"test", at(f1.threshold)}}}};
+  const json held = read_calibration(run_dir, epoch);
+  if (!held.is_null()) {
+    const FprThreshold t = threshold_at_fpr(held.at("scores_nll").get<std::vector<double>>(),
+                                            opt.fpr.value_or(held.at("fpr").get<double>()));
+    thresholds["fpr"] = {{"value", t.threshold}, {"target", t.fpr_target}, {"held_out_fpr", t.fpr_reached},
+                         {"n_held_out", t.n}, {"resolved", t.resolved}, {"lo", t.lo}, {"hi", t.hi},
+                         {"test", at(t.threshold)}};
+  }
+  m["thresholds"] = thresholds;
+  // The authors' protocol, when the log has it: the best test AUROC over the epochs (optimistic).
+  double best = -1;
+  int64_t best_epoch = 0, tested = 0;
+  for (const json& line : read_log(run_file(run_dir, "train_log.jsonl"), epoch))
+    if (line.contains("test_auroc")) {
+      ++tested;
+      if (line["test_auroc"].get<double>() > best) best = line["test_auroc"], best_epoch = line["epoch"];
+    }
+  if (tested > 0) {
+    m["auroc_max_over_epochs"] = best;
+    m["auroc_max_epoch"] = best_epoch;
+    m["auroc_max_epochs_tested"] = tested;
+    m["auroc_max_note"] = "the authors' protocol: the best test AUROC over the epochs, optimistic because the test "
+                          "labels choose the epoch; auroc is the final epoch's, this project's reported figure";
+  }
+
   ReportInput rep;
   rep.title = cat("sanf: ", cfg.dataset, ", normal class ", cfg.normal_label, " (", cfg.normal_name, ")");
   auto fmt = [](double v) { return cat(std::round(v * 1e4) / 1e4); };
@@ -432,6 +538,20 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt) {
                  {"backbone", cfg.backbone.spec + (cfg.backbone.is_random() ? " (random weights, not pretrained)" : "")},
                  {"flow", cat(cfg.flow.layers, " layers, hidden ", cfg.flow.hidden_width(),
                               cfg.flow.no_caff ? ", no CAFF" : ", CAFF", ", epoch ", epoch)}};
+  auto rates_text = [&](const json& t) {
+    const json& r = t.at("test");
+    return cat("score >= ", t.at("value").get<double>(), ": precision ", fmt(r.at("precision")), ", recall ",
+               fmt(r.at("recall")), ", false-positive rate ", fmt(r.at("fpr")), " on the test split");
+  };
+  rep.metrics.emplace_back("threshold F1 (chosen on the test labels)",
+                           rates_text(thresholds["f1"]) +
+                               (thresholds["f1"]["flags_all"].get<bool>() ? " (flags every test image: degenerate)" : ""));
+  if (thresholds.contains("fpr"))
+    rep.metrics.emplace_back(cat("threshold FPR ", thresholds["fpr"]["target"].get<double>(), " (held-out normal images)"),
+                             rates_text(thresholds["fpr"]));
+  if (tested > 0)
+    rep.metrics.emplace_back("AUROC, best over epochs (authors' protocol, optimistic)",
+                             cat(fmt(best), " at epoch ", best_epoch, " of ", tested, " tested"));
   rep.roc_svg = roc;
   rep.histogram_svg = hist;
   std::vector<int64_t> order(static_cast<size_t>(n));
@@ -541,6 +661,60 @@ json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneCl
   std::printf("%s", table.c_str());
   std::printf("(%s/results.csv, results.json; %.0f s)\n", out_dir.c_str(), result["seconds"].get<double>());
   return result;
+}
+
+// ---- decision thresholds -------------------------------------------------------------------------------
+
+json run_threshold_data(const std::string& run_dir) {
+  const std::string ckpt = run_file(run_dir, "flow.safetensors");
+  SANF_CHECK(fs::exists(ckpt), run_dir, ": no flow.safetensors (no training epoch has completed)");
+  const std::map<std::string, std::string> meta = SafetensorsFile::open(ckpt).metadata();
+  const int64_t epoch = meta.count("train.epoch") ? std::stoll(meta.at("train.epoch")) : 0;
+  json data = json::object();
+  const json held = read_calibration(run_dir, epoch);
+  if (!held.is_null()) data["calibration"] = {{"fpr", held.at("fpr")}, {"scores_nll", held.at("scores_nll")}};
+  const std::string metrics = run_file(run_dir, "metrics.json");
+  if (fs::exists(metrics)) {
+    const json m = read_json_file(metrics);
+    if (m.contains("thresholds") && m["thresholds"].contains("f1")) {
+      const json& f1 = m["thresholds"]["f1"];
+      if (f1.value("epoch", int64_t(-1)) == epoch)
+        data["f1"] = {{"value", f1.at("value")}, {"lo", f1.at("lo")}, {"hi", f1.at("hi")}, {"flags_all", f1.at("flags_all")}};
+      else
+        std::fprintf(stderr, "note: %s is from another epoch than the flow (%lld); its F1 threshold is left out "
+                     "(run sanf eval again)\n", metrics.c_str(), (long long)epoch);
+    }
+  }
+  return data;
+}
+
+Threshold choose_threshold(const json& data, const std::string& kind, std::optional<double> fpr,
+                           const std::string& source) {
+  const bool has_fpr = data.contains("calibration"), has_f1 = data.contains("f1");
+  const std::string want = kind == "auto" ? (has_fpr ? "fpr" : "f1") : kind;
+  Threshold t;
+  t.kind = want;
+  if (want == "fpr") {
+    SANF_CHECK(has_fpr, source, ": no held-out normal scores to calibrate a false-alarm threshold on (train with "
+               "--val-fraction F, e.g. 0.1); or use --threshold f1 or a number");
+    const json& c = data.at("calibration");
+    const FprThreshold f = threshold_at_fpr(c.at("scores_nll").get<std::vector<double>>(),
+                                            fpr.value_or(c.at("fpr").get<double>()));
+    t.value = f.threshold, t.lo = f.lo, t.hi = f.hi;
+    t.note = cat("flags ", f.fpr_reached, " of ", f.n, " held-out normal images (target ", f.fpr_target, ")",
+                 f.resolved ? "" : "; too few held-out images to resolve the target");
+    return t;
+  }
+  SANF_CHECK(want == "f1", "unknown threshold kind '", kind, "' (fpr, f1, auto, or a number)");
+  SANF_CHECK(has_f1, source, ": no F1 threshold (run sanf eval first, which chooses it on the test split) and no "
+             "held-out scores (train with --val-fraction F); or give --threshold a number");
+  const json& f = data.at("f1");
+  SANF_CHECK(!f.at("flags_all").get<bool>(), source, ": the F1-max threshold (", f.at("value").get<double>(),
+             ") flags every test image as anomalous: F1-max chose 'everything is anomalous', which is no decision "
+             "threshold. Train with --val-fraction F for a threshold from normal images, or give --threshold a number");
+  t.value = f.at("value"), t.lo = f.at("lo"), t.hi = f.at("hi");
+  t.note = "F1-max on the test split (chosen with its labels: optimistic)";
+  return t;
 }
 
 }  // namespace sanf::apps

@@ -6,14 +6,20 @@
 //   flow.safetensors the flow after the last complete epoch, with the Adam state and "train.epoch" in its
 //                    metadata; rewritten atomically at the end of every epoch, so it is always whole
 //   train_log.jsonl  one JSON object per completed epoch: epoch, loss (mean over the epoch's steps, nats per
-//                    dimension without the constant), seconds, steps, lr, grad_norm (of the last step)
-//   metrics.json     (eval) auroc (NLL score), auroc_z2 (mean z^2 score), aupr, f1_max and its threshold,
-//                    counts, dataset, normal class, epoch
+//                    dimension without the constant), seconds, steps, lr, grad_norm (of the last step); with
+//                    --eval-every-epoch also test_auroc and test_auroc_z2 (the test split scored after it)
+//   calibration.json (train --val-fraction F > 0) the held-out normal images' dataset indices and scores after
+//                    the last epoch, and the threshold for the target false-alarm rate (--fpr) they give
+//   metrics.json     (eval) auroc (NLL score, final epoch), auroc_z2 (mean z^2 score), aupr, f1_max and its
+//                    threshold, "thresholds" (each decision threshold with the precision, recall and
+//                    false-positive rate it reaches on the test split), auroc_max_over_epochs (when the log
+//                    has test AUROCs), counts, dataset, normal class, epoch
 //   scores.csv       (eval) one row per test image: index, label, label_name, is_anomaly, score_nll, score_z2
 //   roc.svg, hist_nll.svg, hist_z2.svg, report.html   (eval) plots and a self-contained report
 //
 // Training is the paper's (SPEC §3): Adam(beta1 0.8, beta2 0.8, eps 1e-4, weight decay 1e-5), lr 5e-5,
-// batch 32, loss = batch mean NLL / D. Each epoch visits the normal class's training features once in an
+// batch 32, loss = batch mean NLL / D. Each epoch visits the normal class's training features (less the
+// held-out ones, see val_fraction) once in an
 // order drawn from the seed and the epoch number (so a resumed run sees the same order as an unbroken one);
 // the last batch may be smaller. A non-finite loss or gradient stops training with an error naming the epoch
 // and step; the checkpoint of the last complete epoch stays as it was. Ctrl-C stops between steps the same
@@ -41,6 +47,9 @@ struct RunConfig {
   bool skip_corrupt = false;
   int64_t train_limit = 0;   // > 0: only the first N training images of the normal class
   int64_t test_limit = 0;    // > 0: only the first N test images
+  // > 0: the last round(F n) of the n normal training images are held out from training; their scores
+  // after training calibrate the normal-only threshold (calibration.json). 0: the paper's protocol.
+  double val_fraction = 0;
   // backbone
   BackboneOptions backbone{"random:vit-tiny", 0, 0, 0, Device::CPU};
   // flow (dim and tokens are filled in from the backbone by resolve())
@@ -55,13 +64,17 @@ struct RunConfig {
   std::string cache_dir;  // "" = no cache
   bool cache_f16 = false;
   int64_t extract_batch = 64;
+  // what training also does (not part of a run's identity either)
+  double fpr = 0.01;              // the target false-alarm rate of the held-out threshold
+  bool eval_every_epoch = false;  // score the test split after each epoch (test_auroc in train_log.jsonl)
 
   // Opens the training split to check the data and resolve the normal class (by name or index), reads the
   // backbone's config, fills flow.dim / flow.tokens, validates everything. Throws naming what is wrong.
   void resolve();
   nlohmann::json to_json() const;
   static RunConfig from_json(const nlohmann::json& j, const std::string& source);
-  // The fields that define a run (everything but epochs, lr, device, cache and extraction batch).
+  // The fields that define a run (everything but epochs, lr, device, cache, extraction batch, fpr and
+  // eval_every_epoch).
   nlohmann::json identity() const;
 
   FeatureRequest features(Split split) const;  // the features the run trains (Train) or is scored on (Test)
@@ -80,6 +93,7 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume);
 struct EvalOptions {
   std::optional<Device> device;           // where backbone and flow run; default: the run's
   std::optional<std::string> cache_dir;   // default: the run's cache directory
+  std::optional<double> fpr;              // the held-out threshold's target; default: calibration.json's
   int64_t thumbnails = 8;      // most anomalous / most normal test images shown in report.html
   bool progress = true;
 };
@@ -89,6 +103,30 @@ nlohmann::json eval_run(const std::string& run_dir, const EvalOptions& opt);
 
 // Reads RUN/config.json (throws naming the file).
 RunConfig read_run_config(const std::string& run_dir);
+
+// ---- decision thresholds -------------------------------------------------------------------------------
+// A threshold on the NLL score (apps/metrics.h: anomalous when score >= value) and where it came from; lo
+// and hi are the lowest and highest score of the data it was calibrated on (for normalized_score).
+struct Threshold {
+  std::string kind;  // "fpr" (held-out normal images), "f1" (F1-max on the test split) or "value" (given)
+  double value = 0, lo = 0, hi = 0;
+  std::string note;  // how it was obtained, e.g. "1% of 600 held-out normal images flagged"
+};
+
+// What a run knows for choosing a threshold, as one JSON object (also embedded in exported models):
+//   "calibration": {"fpr", "scores_nll": [...]}   from calibration.json (train --val-fraction)
+//   "f1": {"value", "lo", "hi", "flags_all"}       from metrics.json (sanf eval); flags_all: the F1-max
+//                                                  threshold calls every test image anomalous
+// Either may be missing.
+nlohmann::json run_threshold_data(const std::string& run_dir);
+
+// The threshold of kind "fpr" (recomputed from the held-out scores at `fpr`, default the stored target),
+// "f1", or "auto" (fpr when there are held-out scores, else f1), from run_threshold_data's object.
+// `source` names the run or model in errors, which say what to do when the kind is missing. A degenerate
+// F1 threshold (flags_all: F1-max picks "everything is anomalous" when the detector cannot tell the
+// classes apart and anomalies dominate the test split) is refused rather than used.
+Threshold choose_threshold(const nlohmann::json& data, const std::string& kind, std::optional<double> fpr,
+                           const std::string& source);
 
 struct OneClassOptions {
   std::string classes = "all";  // "all" or a comma-separated list of class names / indices

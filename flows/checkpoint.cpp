@@ -43,24 +43,28 @@ void Flow::load(const std::string& path, nn::Adam* adam) {
     all[e.name] = f.get(e.name);
     if (!is_adam(e.name)) model[e.name] = all[e.name];
   }
-  // Permutations must be permutations (index_select would catch out-of-range entries, not repeats).
-  for (int64_t k = 0; k < cfg_.layers; ++k) {
-    const std::string name = "layers." + std::to_string(k) + ".perm";
-    auto it = model.find(name);
-    if (it != model.end() && it->second.dtype() == DType::I64 && it->second.shape() == Shape{cfg_.dim})
-      inverse_permutation(it->second, path + ": tensor '" + name + "'");
-    else if (it != model.end())
-      SANF_FAIL(path, ": tensor '", name, "' must be i64 of shape (", cfg_.dim, ",), got ", it->second.info());
-  }
   if (adam) {
     // Validate the optimiser state first, on a scratch optimiser over the same parameters, so that neither
     // the model nor `adam` changes unless both loads will succeed.
     nn::Adam probe(named_parameters(), adam->options());
     probe.load_state_dict(all, path, kAdamPrefix);
   }
-  load_state_dict(model, path);  // validates everything, then copies
+  load_tensors(model, path);  // validates everything, then copies
   if (adam) adam->load_state_dict(all, path, kAdamPrefix);
   cfg_.seed = file_cfg.seed;  // the weights now come from that seed's run
+}
+
+void Flow::load_tensors(const std::map<std::string, Tensor>& state, const std::string& source) {
+  // Permutations must be permutations (index_select would catch out-of-range entries, not repeats).
+  for (int64_t k = 0; k < cfg_.layers; ++k) {
+    const std::string name = "layers." + std::to_string(k) + ".perm";
+    auto it = state.find(name);
+    if (it != state.end() && it->second.dtype() == DType::I64 && it->second.shape() == Shape{cfg_.dim})
+      inverse_permutation(it->second, source + ": tensor '" + name + "'");
+    else if (it != state.end())
+      SANF_FAIL(source, ": tensor '", name, "' must be i64 of shape (", cfg_.dim, ",), got ", it->second.info());
+  }
+  load_state_dict(state, source);  // strict: validates everything, then copies
 }
 
 std::unique_ptr<Flow> Flow::from_file(const std::string& path, DType dtype, Device device) {

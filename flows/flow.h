@@ -48,6 +48,9 @@ class Flow : public nn::Module {
   // Strict load into this flow (its architecture must match the file's); restores adam's state if given.
   // Everything is validated before anything is copied, so a bad file leaves the flow untouched.
   void load(const std::string& path, nn::Adam* adam = nullptr);
+  // The same from tensors already read (parameters and permutations by name; no Adam state), e.g. the
+  // "flow." part of an exported model; `source` names them in errors.
+  void load_tensors(const std::map<std::string, Tensor>& state, const std::string& source);
   // The config stored in a checkpoint, and a flow rebuilt from it with the file's weights.
   static FlowConfig read_config(const std::string& path);
   static std::unique_ptr<Flow> from_file(const std::string& path, DType dtype = DType::F32,

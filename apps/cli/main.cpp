@@ -6,7 +6,10 @@
 //                [--split train|test] [--batch-size B] [--image-size S] [--patch-size P] [--limit N]
 //                [--device cpu|cuda] [--precision f32|tf32|bf16]
 //   sanf train --dataset NAME --data-dir DIR --normal-class C --backbone CKPT|random:ARCH --out RUN [options]
-//   sanf eval --run RUN [--device cpu|cuda]
+//   sanf eval --run RUN [--device cpu|cuda] [--fpr F]
+//   sanf predict --run RUN|--model MODEL [INPUT...] [--dataset NAME --data-dir DIR [--split S]] [--out DIR]
+//                [--threshold auto|fpr|f1|VALUE] [--fpr F] [--json] [--skip-corrupt] [--device cpu|cuda]
+//   sanf export --run RUN --out MODEL.safetensors
 //   sanf oneclass --dataset NAME --data-dir DIR [--classes all|LIST] --backbone ... --out DIR [options]
 //   sanf demo [--out DIR] [--no-caff] [options]   the one-class protocol on Fashion-MNIST, offline
 //   sanf bench fma                                  the machine's FMA peak, 1 thread and all
@@ -22,13 +25,16 @@
 // This is the only place errors become exit codes.
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 
 #include "apps/bench.h"
 #include "apps/extract.h"
 #include "apps/features.h"
 #include "apps/interrupt.h"
+#include "apps/predict.h"
 #include "apps/train.h"
 #include "core/safetensors.h"
 #include "vit/convert.h"
@@ -187,6 +193,14 @@ void add_run_options(CLI::App* c, RunArgs& a, bool data_required) {
   c->add_option("--pool-grid", r.flow.pool_grid, "average-pool the token grid to G x G first (0: no pooling)")
       ->capture_default_str();
   c->add_flag("--no-caff", r.flow.no_caff, "ablation: attention over the flow's own half only, no patch tokens");
+  c->add_option("--val-fraction", r.val_fraction,
+                "hold out the last F of the normal training images to calibrate a threshold on (0: none, the "
+                "paper's protocol)")->capture_default_str()->check(CLI::Range(0.0, 0.99));
+  c->add_option("--fpr", r.fpr, "target false-alarm rate of the held-out threshold")->capture_default_str()
+      ->check(CLI::Range(1e-9, 0.999));
+  c->add_flag("--eval-every-epoch", r.eval_every_epoch,
+              "score the test split after every epoch (test AUROC in train_log.jsonl; eval then also reports the "
+              "best over epochs, the authors' optimistic protocol)");
   c->add_option("--epochs", r.epochs, "training epochs")->capture_default_str();
   c->add_option("--batch-size", r.batch_size, "training batch size")->capture_default_str()->check(CLI::PositiveNumber);
   c->add_option("--lr", r.lr, "Adam learning rate")->capture_default_str();
@@ -221,6 +235,7 @@ int run_train(RunArgs& a) {
 struct EvalArgs {
   std::string run, device, cache_dir;
   int64_t thumbnails = 8;
+  double fpr = 0;
 };
 
 int run_eval(const EvalArgs& a) {
@@ -228,11 +243,106 @@ int run_eval(const EvalArgs& a) {
   if (!a.device.empty()) o.device = parse_device(a.device);
   if (!a.cache_dir.empty()) o.cache_dir = a.cache_dir;
   o.thumbnails = a.thumbnails;
+  if (a.fpr > 0) o.fpr = a.fpr;
   nlohmann::json m = apps::eval_run(a.run, o);
   std::printf("%s: AUROC %.4f (NLL), %.4f (mean z^2), AUPR %.4f, F1max %.4f; %lld test images (%lld normal)\n",
               a.run.c_str(), m["auroc"].get<double>(), m["auroc_z2"].get<double>(), m["aupr"].get<double>(),
               m["f1_max"].get<double>(), (long long)m["n_test"].get<int64_t>(), (long long)m["n_normal"].get<int64_t>());
+  for (const char* kind : {"f1", "fpr"}) {
+    if (!m["thresholds"].contains(kind)) continue;
+    const nlohmann::json& t = m["thresholds"][kind];
+    std::printf("threshold %s: score >= %.6g gives precision %.4f, recall %.4f, false-positive rate %.4f on the test "
+                "split%s\n", kind, t["value"].get<double>(), t["test"]["precision"].get<double>(),
+                t["test"]["recall"].get<double>(), t["test"]["fpr"].get<double>(),
+                std::string(kind) == "f1" ? " (chosen on its labels)" : cat(" (target ", t["target"].get<double>(), ")").c_str());
+  }
+  if (m.contains("auroc_max_over_epochs"))
+    std::printf("AUROC best over epochs: %.4f at epoch %lld (the authors' protocol: optimistic)\n",
+                m["auroc_max_over_epochs"].get<double>(), (long long)m["auroc_max_epoch"].get<int64_t>());
   std::printf("wrote %s/metrics.json, scores.csv, roc.svg, hist_nll.svg, hist_z2.svg, report.html\n", a.run.c_str());
+  return 0;
+}
+
+// ---- predict / export ---------------------------------------------------------------------------------------
+
+struct PredictArgs {
+  std::string run, model, device, dataset, data_dir, split = "test", out = "sanf-predict", threshold = "auto";
+  std::vector<std::string> inputs;
+  double fpr = 0;
+  int64_t limit = 0;
+  bool json = false, skip_corrupt = false;
+};
+
+// --threshold: auto | fpr | f1 (apps/train.h choose_threshold) or a number, whose normalised scores use the
+// score range the run calibrated on (held-out scores, else the test split's).
+apps::Threshold threshold_arg(const apps::Detector& d, const PredictArgs& a) {
+  std::optional<double> fpr;
+  if (a.fpr > 0) fpr = a.fpr;
+  if (a.threshold == "auto" || a.threshold == "fpr" || a.threshold == "f1")
+    return apps::choose_threshold(d.thresholds, a.threshold, fpr, d.source);
+  apps::Threshold t;
+  try {
+    size_t used = 0;
+    t.value = std::stod(a.threshold, &used);
+    if (used != a.threshold.size() || !std::isfinite(t.value)) throw std::invalid_argument(a.threshold);
+  } catch (const std::exception&) {
+    throw CLI::ValidationError("--threshold", "'" + a.threshold + "' is not auto, fpr, f1 or a number");
+  }
+  t.kind = "value";
+  t.note = "given";
+  for (const char* kind : {"fpr", "f1"}) {
+    try {
+      const apps::Threshold ref = apps::choose_threshold(d.thresholds, kind, fpr, d.source);
+      t.lo = ref.lo, t.hi = ref.hi;
+      break;
+    } catch (const Error&) {  // that kind is not available: try the next (without either, every score is 0.5)
+    }
+  }
+  return t;
+}
+
+int run_predict(const PredictArgs& a) {
+  std::unique_ptr<apps::Dataset> dataset, files;
+  std::vector<apps::PredictSource> sources;
+  if (!a.dataset.empty()) {
+    if (a.data_dir.empty()) throw CLI::ValidationError("--dataset", "needs --data-dir");
+    const apps::Split split = a.split == "train" ? apps::Split::Train : apps::Split::Test;
+    dataset = apps::open_dataset(a.dataset, a.data_dir, split);
+    if (a.limit > 0 && a.limit < dataset->size()) dataset = apps::first_images(std::move(dataset), a.limit);
+    sources.push_back({dataset.get(), a.dataset + ":" + apps::split_name(split)});
+  }
+  if (!a.inputs.empty()) {
+    files = apps::open_image_files(a.inputs);
+    sources.push_back({files.get(), ""});
+  }
+  if (sources.empty()) throw CLI::ValidationError("predict", "no input: give image files or folders, or --dataset");
+  if (!a.run.empty() == !a.model.empty()) throw CLI::ValidationError("predict", "give exactly one of --run and --model");
+  Device device = Device::CPU;
+  if (!a.device.empty()) device = parse_device(a.device);
+  else if (!a.run.empty() && apps::read_run_config(a.run).device == Device::CUDA) device = Device::CUDA;
+  apps::Detector d = a.run.empty() ? apps::open_model_file(a.model, device) : apps::open_run_detector(a.run, device);
+  const apps::Threshold t = threshold_arg(d, a);
+  std::fprintf(stderr, "predict: threshold %.9g (%s: %s)\n", t.value, t.kind.c_str(), t.note.c_str());
+  apps::PredictOptions o;
+  o.skip_corrupt = a.skip_corrupt;
+  o.json_out = a.json ? stdout : nullptr;
+  const std::vector<apps::Prediction> rows = apps::predict(d, sources, t, o);
+  std::filesystem::create_directories(a.out);
+  const std::string csv = (std::filesystem::path(a.out) / "predictions.csv").string();
+  apps::write_predictions_csv(csv, rows, t);
+  int64_t anomalous = 0, errors = 0;
+  for (const apps::Prediction& p : rows) p.scored ? anomalous += p.anomalous : ++errors;
+  std::fprintf(a.json ? stderr : stdout, "predict: %zu images: %lld anomalous, %lld normal%s; wrote %s\n", rows.size(),
+               (long long)anomalous, (long long)(int64_t(rows.size()) - anomalous - errors),
+               errors ? cat(", ", errors, " not scored (corrupt)").c_str() : "", csv.c_str());
+  return 0;
+}
+
+int run_export(const std::string& run, const std::string& out) {
+  const apps::ExportSummary s = apps::export_model(run, out);
+  std::printf("wrote %s: %lld tensors, %.1f MB; thresholds: %s\n", out.c_str(), (long long)s.tensors,
+              double(s.bytes) / 1e6, s.thresholds.empty() ? "none (run sanf eval, or train with --val-fraction)"
+                                                           : s.thresholds.c_str());
   return 0;
 }
 
@@ -294,6 +404,33 @@ int main(int argc, char** argv) {
   eval->add_option("--cache-dir", va.cache_dir, "feature cache directory (default: the run's)");
   eval->add_option("--thumbnails", va.thumbnails, "most anomalous / most normal images in report.html")
       ->capture_default_str();
+  eval->add_option("--fpr", va.fpr, "target false-alarm rate of the held-out threshold (default: the run's)")
+      ->check(CLI::Range(1e-9, 0.999));
+
+  PredictArgs pa;
+  auto* predict = app.add_subcommand("predict", "score new images with a trained run or an exported model");
+  predict->add_option("inputs", pa.inputs, "image files (PNG, JPEG) and folders (searched recursively)");
+  predict->add_option("--run", pa.run, "run directory (from sanf train)");
+  predict->add_option("--model", pa.model, "model file (from sanf export)");
+  predict->add_option("--dataset", pa.dataset, "also (or only) a dataset split")->check(CLI::IsMember(apps::dataset_names()));
+  predict->add_option("--data-dir", pa.data_dir, "the dataset's directory");
+  predict->add_option("--split", pa.split, "the dataset's split")->check(CLI::IsMember({"train", "test"}))
+      ->capture_default_str();
+  predict->add_option("--limit", pa.limit, "only the dataset's first N images (0: all)")->check(CLI::NonNegativeNumber);
+  predict->add_option("--out", pa.out, "output directory (predictions.csv)")->capture_default_str();
+  predict->add_option("--threshold", pa.threshold,
+                      "auto (fpr if the run has held-out scores, else f1), fpr, f1, or a number")->capture_default_str();
+  predict->add_option("--fpr", pa.fpr, "target false-alarm rate for --threshold fpr (default: the run's)")
+      ->check(CLI::Range(1e-9, 0.999));
+  predict->add_flag("--json", pa.json, "one JSON line per image on stdout");
+  predict->add_flag("--skip-corrupt", pa.skip_corrupt, "a corrupt image gets a row saying why, instead of an error");
+  predict->add_option("--device", pa.device, "cpu, cuda or cuda:N (default: the run's; cpu for a model)")
+      ->check(kDeviceName);
+
+  std::string export_run, export_out;
+  auto* export_cmd = app.add_subcommand("export", "write a run as one model file for sanf predict --model");
+  export_cmd->add_option("--run", export_run, "run directory")->required();
+  export_cmd->add_option("--out", export_out, "model file (.safetensors)")->required();
 
   RunArgs oa;
   auto* oneclass = app.add_subcommand("oneclass", "the one-class protocol: one run per normal class, a table");
@@ -385,6 +522,8 @@ int main(int argc, char** argv) {
     if (*extract) return run_extract(ea);
     if (*train) return run_train(ta);
     if (*eval) return run_eval(va);
+    if (*predict) return run_predict(pa);
+    if (*export_cmd) return run_export(export_run, export_out);
     if (*oneclass) return run_oneclass(oa);
     if (*demo) {
       std::printf("sanf demo: the one-class protocol on Fashion-MNIST (%s), every class in turn normal.\n"

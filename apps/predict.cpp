@@ -1,0 +1,213 @@
+// apps/predict.cpp: the predict loop and its outputs (see apps/predict.h).
+#include "apps/predict.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "apps/interrupt.h"
+#include "apps/metrics.h"
+#include "apps/report.h"
+#include "apps/scoring.h"
+#include "core/atomic_file.h"
+#include "vit/preprocess.h"
+
+namespace sanf::apps {
+
+using nlohmann::json;
+
+namespace {
+
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+// Scores one source into rows[first ...], in source order.
+class SourceRun {
+ public:
+  SourceRun(Detector& d, const PredictSource& src, const Threshold& t, const PredictOptions& opt,
+            std::vector<Prediction>& rows, int64_t done_before, int64_t total)
+      : d_(d), src_(src), t_(t), opt_(opt), rows_(rows), done_before_(done_before), total_(total) {}
+
+  void run() {
+    const Dataset& ds = *src_.images;
+    const int64_t n = ds.size(), bb = d_.backbone_batch;
+    first_ = reported_ = processed_end_ = int64_t(rows_.size());
+    for (int64_t i = 0; i < n; ++i) {
+      Prediction p;
+      p.index = i;
+      p.input = src_.name.empty() ? ds.describe(i) : cat(src_.name, ":", i);
+      if (!src_.name.empty() && ds.label(i) >= 0 && ds.label(i) < int64_t(ds.class_names().size()))
+        p.label = ds.class_names()[size_t(ds.label(i))];
+      rows_.push_back(p);
+    }
+    const Device dev = d_.device;
+    Batch next = n > 0 ? load(0) : Batch{};
+    for (int64_t start = 0; start < n; start += bb) {
+      check_interrupt(cat("while predicting (", done_before_ + start, "/", total_, " images done)"));
+      Batch cur = std::move(next);
+      if (!cur.rows.empty()) {
+        NoGradGuard no_grad;
+        Tensor tokens = d_.backbone->forward(to(cur.input, dev));  // (b, 1+N, D)
+        if (d_.f16_tokens) tokens = to(to(tokens, DType::F16), DType::F32);
+        queue_.push_back(tokens);
+        queued_rows_.insert(queued_rows_.end(), cur.rows.begin(), cur.rows.end());
+        launch_full_chunks(false);
+      }
+      processed_end_ = first_ + std::min(n, start + bb);
+      next = start + bb < n ? load(start + bb) : Batch{};  // decoded while the device works
+      collect();
+      progress(start + std::min(bb, n - start));
+    }
+    launch_full_chunks(true);
+    collect();
+  }
+
+ private:
+  struct Batch {
+    Tensor input;               // (b, 3, S, S) preprocessed, on the host
+    std::vector<int64_t> rows;  // the rows_ indices of its b images
+  };
+  struct Chunk {
+    PendingScores pending;
+    std::vector<int64_t> rows;
+  };
+
+  // Images [start, start + backbone_batch) decoded and preprocessed; corrupt ones recorded (skip_corrupt).
+  Batch load(int64_t start) {
+    const Dataset& ds = *src_.images;
+    const int64_t b = std::min(d_.backbone_batch, ds.size() - start);
+    Batch batch;
+    std::vector<Tensor> images;
+    for (int64_t k = 0; k < b; ++k) {
+      const int64_t row = first_ + start + k;
+      try {
+        images.push_back(ds.image(start + k));
+      } catch (const Error& e) {
+        if (!opt_.skip_corrupt) throw;
+        rows_[size_t(row)].error = e.what();
+        continue;
+      }
+      batch.rows.push_back(row);
+    }
+    if (!images.empty()) batch.input = vit::preprocess(images, d_.backbone->config());
+    return batch;
+  }
+
+  // Launches the flow on every full kScoreBatch of queued tokens (and, with `all`, on what is left).
+  void launch_full_chunks(bool all) {
+    while (int64_t(queued_rows_.size()) >= kScoreBatch || (all && !queued_rows_.empty())) {
+      const int64_t c = std::min<int64_t>(kScoreBatch, int64_t(queued_rows_.size()));
+      // Take c rows from the front of the queue of token batches.
+      std::vector<Tensor> parts;
+      int64_t need = c;
+      while (need > 0) {
+        Tensor& front = queue_.front();
+        const int64_t take = std::min(need, front.size(0));
+        parts.push_back(narrow(front, 0, 0, take));
+        if (take == front.size(0)) queue_.erase(queue_.begin());
+        else front = narrow(front, 0, take, front.size(0) - take);
+        need -= take;
+      }
+      const Tensor tokens = parts.size() == 1 ? parts[0] : concat(parts, 0);
+      const int64_t N = tokens.size(1) - 1;
+      Chunk chunk;
+      chunk.rows.assign(queued_rows_.begin(), queued_rows_.begin() + c);
+      queued_rows_.erase(queued_rows_.begin(), queued_rows_.begin() + c);
+      chunk.pending = launch_scores(*d_.flow, contiguous(select(tokens, 1, 0)), contiguous(narrow(tokens, 1, 1, N)));
+      chunks_.push_back(std::move(chunk));
+    }
+  }
+
+  // Waits for the launched chunks and fills their rows.
+  void collect() {
+    for (Chunk& c : chunks_) {
+      Scores s;
+      collect_scores(c.pending, s, [&](size_t k) { return rows_[size_t(c.rows[k])].input; });
+      for (size_t k = 0; k < c.rows.size(); ++k) {
+        Prediction& p = rows_[size_t(c.rows[k])];
+        p.scored = true;
+        p.nll = s.nll[k];
+        p.z2 = s.z2[k];
+        p.anomalous = p.nll >= t_.value;
+        p.normalized = normalized_score(p.nll, t_.value, t_.lo, t_.hi);
+      }
+    }
+    chunks_.clear();
+    // Rows are reported in order: everything before the first row still waiting is final.
+    const int64_t waiting = queued_rows_.empty() ? processed_end_ : queued_rows_.front();
+    for (; reported_ < waiting; ++reported_)
+      if (opt_.json_out) {
+        std::fprintf(opt_.json_out, "%s\n", prediction_json(rows_[size_t(reported_)], t_).dump().c_str());
+        std::fflush(opt_.json_out);
+      }
+  }
+
+  void progress(int64_t done) {
+    if (!opt_.progress) return;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    const double rate = double(done) / std::max(s, 1e-9);
+    std::fprintf(stderr, "\rpredict: %lld/%lld images, %.1f img/s, ETA %.0f s   ", (long long)(done_before_ + done),
+                 (long long)total_, rate, double(total_ - done_before_ - done) / rate);
+  }
+
+  Detector& d_;
+  const PredictSource& src_;
+  const Threshold& t_;
+  const PredictOptions& opt_;
+  std::vector<Prediction>& rows_;
+  int64_t done_before_, total_, first_ = 0;
+  std::vector<Tensor> queue_;         // token batches (b, 1+N, D) on the device, not yet scored
+  std::vector<int64_t> queued_rows_;  // their rows, in order
+  std::vector<Chunk> chunks_;         // launched, not yet collected
+  int64_t processed_end_ = 0;  // rows before this have been through the backbone (or failed to decode)
+  int64_t reported_ = 0;       // rows before this have been written as JSON lines
+  std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace
+
+std::vector<Prediction> predict(Detector& detector, const std::vector<PredictSource>& sources,
+                                const Threshold& threshold, const PredictOptions& opt) {
+  int64_t total = 0;
+  for (const PredictSource& s : sources) total += s.images->size();
+  std::vector<Prediction> rows;
+  rows.reserve(size_t(total));
+  int64_t done = 0;
+  for (const PredictSource& s : sources) {
+    SourceRun(detector, s, threshold, opt, rows, done, total).run();
+    done += s.images->size();
+  }
+  if (opt.progress && total > 0) std::fprintf(stderr, "\n");
+  return rows;
+}
+
+json prediction_json(const Prediction& p, const Threshold& t) {
+  json j{{"input", p.input}, {"index", p.index}, {"label", p.label}, {"threshold", t.value}};
+  if (p.scored) {
+    j["score_nll"] = p.nll;
+    j["score_z2"] = p.z2;
+    j["score_normalized"] = p.normalized;
+    j["verdict"] = p.anomalous ? "anomalous" : "normal";
+  } else {
+    j["verdict"] = "error";
+    j["error"] = p.error;
+  }
+  return j;
+}
+
+void write_predictions_csv(const std::string& path, const std::vector<Prediction>& rows, const Threshold& t) {
+  std::string s = "input,index,label,score_nll,score_z2,score_normalized,threshold,verdict,error\n";
+  for (const Prediction& p : rows) {
+    s += cat(csv_field(p.input), ",", p.index, ",", csv_field(p.label), ",");
+    if (p.scored)
+      s += cat(num(p.nll), ",", num(p.z2), ",", num(p.normalized), ",", num(t.value), ",",
+               p.anomalous ? "anomalous" : "normal", ",\n");
+    else
+      s += cat(",,,", num(t.value), ",error,", csv_field(p.error), "\n");
+  }
+  write_file_atomic(path, s);
+}
+
+}  // namespace sanf::apps
