@@ -51,5 +51,30 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
   expect 0 "extract --precision bf16" -- "$sanf" extract --backbone "$tmp/c.safetensors" --dataset fashion-mnist \
     --data-dir /usr/share/datasets/fashion-mnist --out "$tmp/f16.safetensors" --limit 6 --batch-size 4 --precision bf16
   has "$tmp/out" "6 images, cls (6, 32), patches (6, 16, 32)"
+  # train -> eval -> predict -> export -> predict --model, and predict's errors.
+  fm=(--dataset fashion-mnist --data-dir /usr/share/datasets/fashion-mnist)
+  expect 0 "train with --val-fraction" -- "$sanf" train "${fm[@]}" --normal-class trouser --backbone "$tmp/c.safetensors" \
+    --train-limit 80 --test-limit 100 --epochs 1 --flow-layers 2 --val-fraction 0.25 --cache-dir "$tmp/cache" --out "$tmp/run"
+  has "$tmp/err" "calibration: threshold"
+  expect 0 "eval" -- "$sanf" eval --run "$tmp/run"
+  has "$tmp/out" "threshold fpr: score >= "
+  expect 0 "predict --json" -- "$sanf" predict --run "$tmp/run" "${fm[@]}" --limit 5 --json --out "$tmp/pred"
+  [ "$(grep -c '"verdict":' "$tmp/out")" = 5 ] || { echo "FAIL: predict --json printed no 5 verdicts"; cat "$tmp/out"; fail=1; }
+  [ "$(wc -l <"$tmp/pred/predictions.csv")" = 6 ] || { echo "FAIL: predictions.csv rows"; fail=1; }
+  expect 0 "export" -- "$sanf" export --run "$tmp/run" --out "$tmp/model.safetensors"
+  has "$tmp/out" "thresholds: fpr, f1"
+  expect 0 "predict --model" -- "$sanf" predict --model "$tmp/model.safetensors" "${fm[@]}" --limit 5 --out "$tmp/pred2"
+  cmp -s "$tmp/pred/predictions.csv" "$tmp/pred2/predictions.csv" || { echo "FAIL: the model's predictions differ from the run's"; fail=1; }
+  expect 2 "predict without input" -- "$sanf" predict --run "$tmp/run"
+  expect 2 "predict with --run and --model" -- "$sanf" predict --run "$tmp/run" --model "$tmp/model.safetensors" "${fm[@]}"
+  expect 2 "predict --threshold bogus" -- "$sanf" predict --run "$tmp/run" "${fm[@]}" --threshold best --out "$tmp/pred3"
+  expect 1 "predict --model of a non-model" -- "$sanf" predict --model "$tmp/c.safetensors" "${fm[@]}" --out "$tmp/pred3"
+  has "$tmp/err" "not a sanf model"
+  [ -e "$tmp/pred3" ] && { echo "FAIL: a failed predict left output"; fail=1; }
+  printf 'not an image' >"$tmp/bad.png"
+  expect 1 "predict a corrupt image" -- "$sanf" predict --run "$tmp/run" "$tmp/bad.png" --out "$tmp/pred3"
+  has "$tmp/err" "bad.png"
+  expect 0 "predict --skip-corrupt" -- "$sanf" predict --run "$tmp/run" "$tmp/bad.png" --skip-corrupt --out "$tmp/pred4"
+  has "$tmp/pred4/predictions.csv" ",error,"
 fi
 exit $fail

@@ -1,7 +1,6 @@
 // tests/apps/test_train.cpp: run directories, training, resumption, failure handling, eval and the
-// one-class loop, on a slice of the real Fashion-MNIST (Debian's dataset-fashion-mnist, which `./run test`
-// installs) with the tiny converted ViT fixture as the backbone (D = 32, 16 tokens), so each case takes
-// seconds. The end-to-end AUROC floor with the demo's backbone is tests/apps/e2e_test.sh.
+// one-class loop, on tests/apps/small_run.h's slice of Fashion-MNIST and tiny backbone. The end-to-end
+// AUROC floor with the demo's backbone is tests/apps/e2e_test.sh.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 #include "apps/interrupt.h"
 #include "apps/train.h"
 #include "core/safetensors.h"
+#include "tests/apps/small_run.h"
 #include "tests/testing/temp_dir.h"
 
 using namespace sanf;
@@ -18,6 +18,7 @@ using namespace sanf::apps;
 namespace fs = std::filesystem;
 using sanf::testing::TempDir;
 using sanf::testing::read_file;
+using sanf::testing::small_config;
 
 namespace {
 
@@ -27,26 +28,6 @@ int count_lines(const std::string& p) {
   int n = 0;
   while (std::getline(f, line)) n += !line.empty();
   return n;
-}
-
-RunConfig small_config(const TempDir& tmp) {
-  REQUIRE_MESSAGE(fs::exists(std::string(kDefaultFashionMnistDir) + "/train-labels-idx1-ubyte.gz"),
-                  "these tests need Debian's dataset-fashion-mnist (./run test installs it)");
-  RunConfig c;
-  c.dataset = "fashion-mnist";
-  c.data_dir = kDefaultFashionMnistDir;
-  c.normal_class = "trouser";
-  c.backbone.spec = std::string(SANF_FIXTURES_DIR) + "/vit_tiny.safetensors";
-  c.train_limit = 96;
-  c.test_limit = 300;
-  c.flow.layers = 2;
-  c.epochs = 2;
-  c.batch_size = 16;
-  c.lr = 1e-3;
-  c.seed = 5;
-  c.cache_dir = tmp / "cache";
-  c.extract_batch = 50;
-  return c;
 }
 
 std::map<std::string, std::vector<double>> flow_tensors(const std::string& path) {
