@@ -28,6 +28,7 @@ namespace fs = std::filesystem;
 const char* split_name(Split s) { return s == Split::Train ? "train" : "test"; }
 
 std::string Dataset::describe(int64_t i) const { return cat("sample ", i); }
+Tensor Dataset::mask(int64_t) const { SANF_FAIL("this dataset has no ground-truth masks (only mvtec has them)"); }
 
 std::vector<std::string> dataset_names() {
   return {"fashion-mnist", "mnist", "cifar10", "cifar100", "stl10", "folder", "mvtec"};
@@ -313,6 +314,20 @@ class ImageFilesDataset : public Dataset {
   const std::vector<std::string>& class_names() const override { return names_; }
   std::string describe(int64_t i) const override { return paths_[size_t(i)]; }
   int64_t skipped() const override { return skipped_; }
+  bool has_masks() const override { return !mask_root_.empty(); }
+  // MVTec's layout: <root>/<class>/<name>.<ext> has its mask at <mask_root>/<class>/<name>_mask.png; the
+  // normal class (label 0) has none.
+  Tensor mask(int64_t i) const override {
+    if (!has_masks()) return Dataset::mask(i);
+    if (labels_[size_t(i)] == 0) return Tensor();
+    const fs::path img(paths_[size_t(i)]);
+    const fs::path m = fs::path(mask_root_) / img.parent_path().filename() / (img.stem().string() + "_mask.png");
+    SANF_CHECK(fs::exists(m), m.string(), ": the ground-truth mask of ", img.string(), " is missing");
+    const Tensor t = read_image(m.string());
+    SANF_CHECK(t.size(0) == 1, m.string(), ": a mask must be a grey image, got ", t.size(0), " channels");
+    return t;
+  }
+  void set_mask_root(std::string root) { mask_root_ = std::move(root); }
 
  private:
   // Decode every file once (in parallel: each image is independent) and keep those that decode.
@@ -353,6 +368,7 @@ class ImageFilesDataset : public Dataset {
   std::vector<std::string> names_, paths_;
   std::vector<int64_t> labels_;
   int64_t skipped_ = 0;
+  std::string mask_root_;
 };
 
 // Appends the images of split_dir/<names[k]>/ for each k whose directory exists, with label k.
@@ -415,8 +431,10 @@ std::unique_ptr<Dataset> open_mvtec(const std::string& dir, Split split, const D
   }
   SANF_CHECK(!paths.empty(), sdir.string(), ": no PNG or JPEG files (*.png, *.jpg, *.jpeg)",
              split == Split::Test ? " in its class sub-directories" : "");
-  return std::make_unique<ImageFilesDataset>(sdir.string(), std::move(names), std::move(paths), std::move(labels),
-                                             options);
+  auto ds = std::make_unique<ImageFilesDataset>(sdir.string(), std::move(names), std::move(paths), std::move(labels),
+                                                options);
+  if (split == Split::Test) ds->set_mask_root((root / "ground_truth").string());
+  return ds;
 }
 
 // Image files given one by one or found under directories; no classes.
@@ -442,6 +460,8 @@ class FirstImages : public Dataset {
   const std::vector<std::string>& class_names() const override { return ds_->class_names(); }
   std::string describe(int64_t i) const override { return ds_->describe(i); }
   int64_t skipped() const override { return ds_->skipped(); }
+  bool has_masks() const override { return ds_->has_masks(); }
+  Tensor mask(int64_t i) const override { return ds_->mask(i); }
 
  private:
   std::unique_ptr<Dataset> ds_;

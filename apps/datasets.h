@@ -14,8 +14,9 @@
 //                         both splits number classes alike); label = index in that list. Samples are ordered
 //                         by class, then by file name.
 //   mvtec                 one MVTec AD category: <dir>/train/good/*, <dir>/test/{good,<defect>...}/*;
-//                         ground_truth/ is ignored. class_names = ["good", defects in sorted order], so label 0
-//                         is the normal class. Samples are ordered by class, then by file name.
+//                         class_names = ["good", defects in sorted order], so label 0 is the normal class.
+//                         Samples are ordered by class, then by file name. The test split has masks: the
+//                         mask of test/<defect>/<name>.<ext> is ground_truth/<defect>/<name>_mask.png.
 // folder and mvtec list file names when opened and decode each image (apps/image_io.h: PNG or JPEG, chosen
 // by content) only when image(i) asks for it; images may differ in size and in channels (1 or 3). Only files
 // named *.png, *.jpg or *.jpeg (any case) are listed: files with other extensions, hidden files and
@@ -44,6 +45,11 @@ class Dataset {
   virtual const std::vector<std::string>& class_names() const = 0;
   virtual std::string describe(int64_t i) const;  // where sample i comes from, for reports and errors
   virtual int64_t skipped() const { return 0; }    // corrupt files left out (DatasetOptions::skip_corrupt)
+  // Ground-truth masks of the anomalous pixels (mvtec's ground_truth/): has_masks() says whether the dataset
+  // can have them; mask(i) is u8 (1, H, W), nonzero = anomalous, or undefined for an image with no anomalous
+  // pixel (a normal one). A defect image whose mask file is missing is an error naming the file expected.
+  virtual bool has_masks() const { return false; }
+  virtual Tensor mask(int64_t i) const;
 };
 
 struct DatasetOptions {

@@ -2,8 +2,12 @@
 #include "apps/predict.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <filesystem>
+#include <map>
 
+#include "apps/image_io.h"
 #include "apps/interrupt.h"
 #include "apps/metrics.h"
 #include "apps/report.h"
@@ -13,6 +17,7 @@
 
 namespace sanf::apps {
 
+namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
@@ -84,6 +89,7 @@ class SourceRun {
       const int64_t row = first_ + start + k;
       try {
         images.push_back(ds.image(start + k));
+        if (opt_.map != MapKind::None) originals_[row] = images.back();
       } catch (const Error& e) {
         if (!opt_.skip_corrupt) throw;
         rows_[size_t(row)].error = e.what();
@@ -115,7 +121,9 @@ class SourceRun {
       Chunk chunk;
       chunk.rows.assign(queued_rows_.begin(), queued_rows_.begin() + c);
       queued_rows_.erase(queued_rows_.begin(), queued_rows_.begin() + c);
-      chunk.pending = launch_scores(*d_.flow, contiguous(select(tokens, 1, 0)), contiguous(narrow(tokens, 1, 1, N)));
+      const Tensor y = contiguous(select(tokens, 1, 0)), P = contiguous(narrow(tokens, 1, 1, N));
+      chunk.pending = launch_scores(*d_.flow, y, P);
+      if (opt_.map != MapKind::None) write_maps(chunk.rows, patch_maps(*d_.flow, opt_.map, y, P));
       chunks_.push_back(std::move(chunk));
     }
   }
@@ -144,6 +152,24 @@ class SourceRun {
       }
   }
 
+  // maps (b, g, g): each over its image, normalised to its own range, as a PNG.
+  void write_maps(const std::vector<int64_t>& rows, const Tensor& maps) {
+    for (size_t k = 0; k < rows.size(); ++k) {
+      Prediction& p = rows_[size_t(rows[k])];
+      const Tensor image = originals_.at(rows[k]);
+      originals_.erase(rows[k]);
+      const Tensor m = upsample_map(select(maps, 0, int64_t(k)), image.size(1), image.size(2));
+      const std::vector<double> v = m.to_vector();
+      const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+      std::string name = fs::path(p.input).filename().string();
+      if (!src_.name.empty()) name = cat(src_.name, "-", p.index);
+      for (char& c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+      p.map = (fs::path(opt_.map_dir) / cat(rows[k], "_", fs::path(name).stem().string(), ".png")).string();
+      write_png(p.map, overlay_heatmap(image, m, *lo, *hi));
+    }
+  }
+
   void progress(int64_t done) {
     if (!opt_.progress) return;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
@@ -161,6 +187,7 @@ class SourceRun {
   std::vector<Tensor> queue_;         // token batches (b, 1+N, D) on the device, not yet scored
   std::vector<int64_t> queued_rows_;  // their rows, in order
   std::vector<Chunk> chunks_;         // launched, not yet collected
+  std::map<int64_t, Tensor> originals_;  // decoded images waiting for their map (maps only)
   int64_t processed_end_ = 0;  // rows before this have been through the backbone (or failed to decode)
   int64_t reported_ = 0;       // rows before this have been written as JSON lines
   std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
@@ -190,6 +217,7 @@ json prediction_json(const Prediction& p, const Threshold& t) {
     j["score_z2"] = p.z2;
     j["score_normalized"] = p.normalized;
     j["verdict"] = p.anomalous ? "anomalous" : "normal";
+    if (!p.map.empty()) j["map"] = p.map;
   } else {
     j["verdict"] = "error";
     j["error"] = p.error;
@@ -198,14 +226,14 @@ json prediction_json(const Prediction& p, const Threshold& t) {
 }
 
 void write_predictions_csv(const std::string& path, const std::vector<Prediction>& rows, const Threshold& t) {
-  std::string s = "input,index,label,score_nll,score_z2,score_normalized,threshold,verdict,error\n";
+  std::string s = "input,index,label,score_nll,score_z2,score_normalized,threshold,verdict,map,error\n";
   for (const Prediction& p : rows) {
     s += cat(csv_field(p.input), ",", p.index, ",", csv_field(p.label), ",");
     if (p.scored)
       s += cat(num(p.nll), ",", num(p.z2), ",", num(p.normalized), ",", num(t.value), ",",
-               p.anomalous ? "anomalous" : "normal", ",\n");
+               p.anomalous ? "anomalous" : "normal", ",", csv_field(p.map), ",\n");
     else
-      s += cat(",,,", num(t.value), ",error,", csv_field(p.error), "\n");
+      s += cat(",,,", num(t.value), ",error,,", csv_field(p.error), "\n");
   }
   write_file_atomic(path, s);
 }

@@ -13,11 +13,12 @@
 // with the reason instead of scores (and the images after it shift their batch positions by one).
 //
 // Output (write_predictions_csv), one row per image in source order:
-//   input,index,label,score_nll,score_z2,score_normalized,threshold,verdict,error
+//   input,index,label,score_nll,score_z2,score_normalized,threshold,verdict,map,error
 // input: the file's path, or "<dataset>:<split>:<index>"; index: the image's index in its source; label: the
 // class name for dataset sources ("" for loose files); verdict: normal, anomalous, or error (then the scores
-// are empty and error says why). Numbers are printed with %.9g. prediction_json gives the same fields as
-// one JSON object (`--json`: one line per image on stdout).
+// are empty and error says why); map: the anomaly-map PNG when maps are on (apps/maps.h; the map over the
+// image, each map normalised to its own range), else empty. Numbers are printed with %.9g.
+// prediction_json gives the same fields as one JSON object (`--json`: one line per image on stdout).
 #pragma once
 
 #include <cstdio>
@@ -27,6 +28,7 @@
 
 #include "apps/datasets.h"
 #include "apps/detector.h"
+#include "apps/maps.h"
 #include "apps/train.h"
 
 namespace sanf::apps {
@@ -40,10 +42,12 @@ struct PredictOptions {
   bool skip_corrupt = false;
   bool progress = true;          // a progress line with ETA on stderr
   std::FILE* json_out = nullptr; // when set, each prediction as a JSON line, as soon as it is scored
+  MapKind map = MapKind::None;   // anomaly maps, written as <map_dir>/<row>_<name>.png
+  std::string map_dir;
 };
 
 struct Prediction {
-  std::string input, label, error;
+  std::string input, label, error, map;
   int64_t index = 0;
   bool scored = false, anomalous = false;
   double nll = 0, z2 = 0, normalized = 0;

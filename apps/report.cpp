@@ -314,6 +314,7 @@ std::string report_html(const ReportInput& in) {
   }
   s += "<h2>Most anomalous test images</h2>\n" + thumbnails("most anomalous", in.most_anomalous);
   s += "<h2>Most normal test images</h2>\n" + thumbnails("most normal", in.most_normal);
+  if (!in.maps.empty()) s += "<h2>" + html_escape(in.maps_title) + "</h2>\n" + thumbnails("anomaly maps", in.maps);
   s += "<footer>Written by sanf eval.</footer>\n</body>\n</html>\n";
   return s;
 }

@@ -56,6 +56,8 @@ struct ReportInput {
   std::vector<std::pair<std::string, std::string>> metrics;  // rows of the metrics table: name, value
   std::string roc_svg, histogram_svg;                        // from the functions above; "" leaves one out
   std::vector<Thumbnail> most_anomalous, most_normal;        // in the order to show them
+  std::string maps_title;                                    // the heading of `maps`
+  std::vector<Thumbnail> maps;                               // anomaly maps; none: no section
 };
 
 // The report as one HTML document.

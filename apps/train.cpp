@@ -14,6 +14,7 @@
 
 #include "apps/image_io.h"
 #include "apps/interrupt.h"
+#include "apps/maps.h"
 #include "apps/metrics.h"
 #include "apps/report.h"
 #include "apps/scoring.h"
@@ -146,6 +147,37 @@ void calibrate(const std::string& run_dir, flows::Flow& flow, const FeatureSet& 
   std::fprintf(stderr, "calibration: threshold %.6g flags %.4g of %lld held-out normal images (target %g)%s\n",
                t.threshold, t.fpr_reached, (long long)rows.size(), cfg.fpr,
                t.resolved ? "" : "; too few images to resolve the target");
+}
+
+// Pixel-level AUROC of each map kind against the test split's masks, at the backbone's input resolution,
+// and of a map drawn uniformly at random per patch (the chance line).
+json pixel_aurocs(flows::Flow& flow, const RunConfig& cfg, const FeatureSet& test, const Dataset& test_ds) {
+  SANF_CHECK(test_ds.has_masks(), "--masks: the ", cfg.dataset, " dataset has no ground-truth masks (mvtec has them)");
+  const vit::ViTConfig vc = backbone_config(cfg.backbone);
+  const int64_t S = vc.image_size, n = test.size();
+  std::vector<MapKind> kinds = {MapKind::Gradient};
+  if (!cfg.flow.no_caff) kinds.insert(kinds.begin(), MapKind::Attention);
+  std::map<std::string, PixelAuroc> acc;
+  Generator gen(0);
+  for (int64_t b0 = 0; b0 < n; b0 += kScoreBatch) {
+    check_interrupt(cat("while computing anomaly maps (", b0, "/", n, ")"));
+    std::vector<int64_t> rows;
+    for (int64_t r = b0; r < std::min(n, b0 + kScoreBatch); ++r) rows.push_back(r);
+    auto [host_y, host_P] = test.batch(rows);
+    const Tensor y = to(host_y, cfg.device), P = to(host_P, cfg.device);
+    std::vector<Tensor> masks;
+    for (int64_t r : rows) masks.push_back(test_ds.mask(test.indices()[size_t(r)]));
+    for (MapKind kind : kinds) {
+      const Tensor maps = patch_maps(flow, kind, y, P);
+      for (size_t k = 0; k < rows.size(); ++k)
+        acc[map_kind_name(kind)].add(upsample_map(select(maps, 0, int64_t(k)), S, S), masks[k]);
+    }
+    const Tensor noise = rand({int64_t(rows.size()), vc.grid(), vc.grid()}, DType::F32, Device::CPU, &gen);
+    for (size_t k = 0; k < rows.size(); ++k) acc["random"].add(upsample_map(select(noise, 0, int64_t(k)), S, S), masks[k]);
+  }
+  json out{{"resolution", S}};
+  for (const auto& [kind, a] : acc) out[kind] = a.auroc();
+  return out;
 }
 
 // calibration.json of a run, or null when there is none; one from another epoch than the flow's
@@ -566,6 +598,26 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt) {
   };
   for (int64_t j = 0; j < k; ++j) rep.most_anomalous.push_back(thumb(order[size_t(j)]));
   for (int64_t j = 0; j < k; ++j) rep.most_normal.push_back(thumb(order[size_t(n - 1 - j)]));
+  // Anomaly maps of the most anomalous images, each over its image and normalised to its own range.
+  const MapKind map_kind = opt.map == MapKind::Attention && cfg.flow.no_caff ? MapKind::Gradient : opt.map;
+  if (map_kind != MapKind::None && k > 0) {
+    const std::vector<int64_t> top(order.begin(), order.begin() + k);
+    auto [y, P] = test.batch(top);
+    const Tensor maps = patch_maps(*flow, map_kind, to(y, cfg.device), to(P, cfg.device));
+    rep.maps_title = cat("Anomaly maps (", map_kind_name(map_kind), ") of the most anomalous test images");
+    for (int64_t j = 0; j < k; ++j) {
+      const Tensor image = test_ds->image(test.indices()[size_t(top[size_t(j)])]);
+      const Tensor m = upsample_map(select(maps, 0, j), image.size(1), image.size(2));
+      const std::vector<double> v = m.to_vector();
+      const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+      rep.maps.push_back(Thumbnail{encode_png(overlay_heatmap(image, m, *lo, *hi)), rep.most_anomalous[size_t(j)].caption});
+    }
+  }
+  if (opt.masks) {
+    m["pixel_auroc"] = pixel_aurocs(*flow, cfg, test, *test_ds);
+    for (auto& [kind, v] : m["pixel_auroc"].items())
+      if (v.is_number_float()) rep.metrics.emplace_back(cat("pixel AUROC, ", kind, " map"), fmt(v.get<double>()));
+  }
   write_report_html(run_file(run_dir, "report.html"), rep);
   m["seconds"] = seconds_since(t0);
   write_json_file(run_file(run_dir, "metrics.json"), m);  // last: its presence marks a finished evaluation

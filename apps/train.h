@@ -13,7 +13,7 @@
 //   metrics.json     (eval) auroc (NLL score, final epoch), auroc_z2 (mean z^2 score), aupr, f1_max and its
 //                    threshold, "thresholds" (each decision threshold with the precision, recall and
 //                    false-positive rate it reaches on the test split), auroc_max_over_epochs (when the log
-//                    has test AUROCs), counts, dataset, normal class, epoch
+//                    has test AUROCs), pixel_auroc (with --masks), counts, dataset, normal class, epoch
 //   scores.csv       (eval) one row per test image: index, label, label_name, is_anomaly, score_nll, score_z2
 //   roc.svg, hist_nll.svg, hist_z2.svg, report.html   (eval) plots and a self-contained report
 //
@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "apps/features.h"
+#include "apps/maps.h"
 #include "flows/config.h"
 
 namespace sanf::apps {
@@ -96,6 +97,12 @@ struct EvalOptions {
   std::optional<double> fpr;              // the held-out threshold's target; default: calibration.json's
   int64_t thumbnails = 8;      // most anomalous / most normal test images shown in report.html
   bool progress = true;
+  // Anomaly maps (apps/maps.h) of the most anomalous test images in report.html; a no-CAFF flow, which has
+  // no attention on patch tokens, shows gradient maps instead of attention maps.
+  MapKind map = MapKind::Attention;
+  // Pixel-level AUROC of both map kinds against the dataset's ground-truth masks (mvtec), with a map drawn
+  // at random per patch as the chance line: metrics.json "pixel_auroc" {attention, gradient, random}.
+  bool masks = false;
 };
 // Scores the test split with RUN's flow and writes metrics.json, scores.csv, the plots and report.html.
 // Returns metrics.json's content.

@@ -54,6 +54,7 @@ Tensor ClassAttention::forward(const Tensor& h, const Tensor& Q) {
     scores = scores + unsqueeze(transpose(qb, 0, 1), 1);
   }
   Tensor A = softmax(scores * (1.0 / std::sqrt(double(dh))), 1);  // (B, M, heads), over keys
+  if (record) recorded = detach(A);
   // mbar (B, heads, d): the attention-weighted mean of the tokens m_j, per head.
   Tensor At = transpose(A, 1, 2);  // (B, heads, M)
   Tensor mbar = narrow(At, 2, 0, 1) * unsqueeze(h, 1);

@@ -42,6 +42,10 @@ class ClassAttention : public nn::Module {
   nn::Linear q, k, v, proj;
   Tensor gamma;  // (out), a learned per-channel scale
   int64_t heads;
+  // With `record` on, forward keeps its attention weights A in `recorded`: (B, N+1, heads), detached,
+  // row 0 the weight on h's own key, rows 1..N those on the patch tokens (for anomaly maps, flows/flow.h).
+  bool record = false;
+  Tensor recorded;
 };
 
 class CAFF : public nn::Module {

@@ -57,6 +57,27 @@ Tensor Flow::inverse(const Tensor& z, const Tensor& P) {
   return x;
 }
 
+void Flow::record_attention(bool on) {
+  for (auto& layer : layers_) {
+    layer->caff1.attn.record = layer->caff2.attn.record = on;
+    if (!on) layer->caff1.attn.recorded = layer->caff2.attn.recorded = Tensor();
+  }
+}
+
+Tensor Flow::patch_attention() const {
+  SANF_CHECK(!cfg_.no_caff, "[flow attention] a no-CAFF flow attends to no patch token: it has no attention map");
+  Tensor total;
+  for (const auto& layer : layers_)
+    for (const ClassAttention* attn : {&layer->caff1.attn, &layer->caff2.attn}) {
+      SANF_CHECK(attn->recorded.defined(), "[flow attention] no attention recorded: call record_attention(true) "
+                 "before forward");
+      const Tensor& A = attn->recorded;                          // (B, N'+1, heads)
+      Tensor on_patches = mean(narrow(A, 1, 1, A.size(1) - 1), {2});  // (B, N')
+      total = total.defined() ? total + on_patches : on_patches;
+    }
+  return sanf::to(total * (1.0 / double(2 * layers_.size())), DType::F32);
+}
+
 Tensor nll(const Flow::Output& out) { return sum(square(out.z), {1}) * 0.5 - out.logdet; }
 
 Tensor nll_loss(const Flow::Output& out) { return mean(nll(out)) * (1.0 / double(out.z.size(1))); }

@@ -39,6 +39,14 @@ class Flow : public nn::Module {
   // z: (B, D), P as for forward -> y with forward(y, P).z == z.
   Tensor inverse(const Tensor& z, const Tensor& P);
 
+  // The class attention on the patch tokens, for anomaly maps. record_attention(true) makes every later
+  // forward keep each CAFF's weights; patch_attention() then returns, for the last forward, the weight each
+  // patch token received averaged over the heads and over the 2K CAFFs (two per layer): (B, N') f32, N'
+  // the tokens CAFF sees (pool_grid^2 when pooled). Rows need not sum to 1: h's own key takes the rest.
+  // A no-CAFF flow attends to no patch token: an error.
+  void record_attention(bool on);
+  Tensor patch_attention() const;
+
   const FlowConfig& config() const { return cfg_; }
   FLL& layer(int64_t k) { return *layers_.at(size_t(k)); }
 

@@ -6,9 +6,10 @@
 //                [--split train|test] [--batch-size B] [--image-size S] [--patch-size P] [--limit N]
 //                [--device cpu|cuda] [--precision f32|tf32|bf16]
 //   sanf train --dataset NAME --data-dir DIR --normal-class C --backbone CKPT|random:ARCH --out RUN [options]
-//   sanf eval --run RUN [--device cpu|cuda] [--fpr F]
+//   sanf eval --run RUN [--device cpu|cuda] [--fpr F] [--map none|attention|gradient] [--masks]
 //   sanf predict --run RUN|--model MODEL [INPUT...] [--dataset NAME --data-dir DIR [--split S]] [--out DIR]
-//                [--threshold auto|fpr|f1|VALUE] [--fpr F] [--json] [--skip-corrupt] [--device cpu|cuda]
+//                [--threshold auto|fpr|f1|VALUE] [--fpr F] [--json] [--map none|attention|gradient]
+//                [--skip-corrupt] [--device cpu|cuda]
 //   sanf export --run RUN --out MODEL.safetensors
 //   sanf oneclass --dataset NAME --data-dir DIR [--classes all|LIST] --backbone ... --out DIR [options]
 //   sanf demo [--out DIR] [--no-caff] [options]   the one-class protocol on Fashion-MNIST, offline
@@ -233,9 +234,10 @@ int run_train(RunArgs& a) {
 }
 
 struct EvalArgs {
-  std::string run, device, cache_dir;
+  std::string run, device, cache_dir, map = "attention";
   int64_t thumbnails = 8;
   double fpr = 0;
+  bool masks = false;
 };
 
 int run_eval(const EvalArgs& a) {
@@ -244,6 +246,8 @@ int run_eval(const EvalArgs& a) {
   if (!a.cache_dir.empty()) o.cache_dir = a.cache_dir;
   o.thumbnails = a.thumbnails;
   if (a.fpr > 0) o.fpr = a.fpr;
+  o.map = apps::parse_map_kind(a.map);
+  o.masks = a.masks;
   nlohmann::json m = apps::eval_run(a.run, o);
   std::printf("%s: AUROC %.4f (NLL), %.4f (mean z^2), AUPR %.4f, F1max %.4f; %lld test images (%lld normal)\n",
               a.run.c_str(), m["auroc"].get<double>(), m["auroc_z2"].get<double>(), m["aupr"].get<double>(),
@@ -256,6 +260,9 @@ int run_eval(const EvalArgs& a) {
                 t["test"]["recall"].get<double>(), t["test"]["fpr"].get<double>(),
                 std::string(kind) == "f1" ? " (chosen on its labels)" : cat(" (target ", t["target"].get<double>(), ")").c_str());
   }
+  if (m.contains("pixel_auroc"))
+    for (auto& [kind, v] : m["pixel_auroc"].items())
+      if (v.is_number_float()) std::printf("pixel AUROC, %s map: %.4f\n", kind.c_str(), v.get<double>());
   if (m.contains("auroc_max_over_epochs"))
     std::printf("AUROC best over epochs: %.4f at epoch %lld (the authors' protocol: optimistic)\n",
                 m["auroc_max_over_epochs"].get<double>(), (long long)m["auroc_max_epoch"].get<int64_t>());
@@ -266,7 +273,8 @@ int run_eval(const EvalArgs& a) {
 // ---- predict / export ---------------------------------------------------------------------------------------
 
 struct PredictArgs {
-  std::string run, model, device, dataset, data_dir, split = "test", out = "sanf-predict", threshold = "auto";
+  std::string run, model, device, dataset, data_dir, split = "test", out = "sanf-predict", threshold = "auto",
+              map = "none";
   std::vector<std::string> inputs;
   double fpr = 0;
   int64_t limit = 0;
@@ -326,6 +334,11 @@ int run_predict(const PredictArgs& a) {
   apps::PredictOptions o;
   o.skip_corrupt = a.skip_corrupt;
   o.json_out = a.json ? stdout : nullptr;
+  o.map = apps::parse_map_kind(a.map);
+  if (o.map != apps::MapKind::None) {
+    o.map_dir = (std::filesystem::path(a.out) / "maps").string();
+    std::filesystem::create_directories(o.map_dir);
+  }
   const std::vector<apps::Prediction> rows = apps::predict(d, sources, t, o);
   std::filesystem::create_directories(a.out);
   const std::string csv = (std::filesystem::path(a.out) / "predictions.csv").string();
@@ -406,6 +419,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   eval->add_option("--fpr", va.fpr, "target false-alarm rate of the held-out threshold (default: the run's)")
       ->check(CLI::Range(1e-9, 0.999));
+  eval->add_option("--map", va.map, "anomaly maps of the most anomalous images in report.html: none, attention, gradient")
+      ->check(CLI::IsMember({"none", "attention", "gradient"}))->capture_default_str();
+  eval->add_flag("--masks", va.masks,
+                 "pixel AUROC of the attention and gradient maps against the ground-truth masks (mvtec)");
 
   PredictArgs pa;
   auto* predict = app.add_subcommand("predict", "score new images with a trained run or an exported model");
@@ -423,6 +440,8 @@ int main(int argc, char** argv) {
   predict->add_option("--fpr", pa.fpr, "target false-alarm rate for --threshold fpr (default: the run's)")
       ->check(CLI::Range(1e-9, 0.999));
   predict->add_flag("--json", pa.json, "one JSON line per image on stdout");
+  predict->add_option("--map", pa.map, "anomaly maps over the images (OUT/maps/*.png): none, attention or gradient")
+      ->check(CLI::IsMember({"none", "attention", "gradient"}))->capture_default_str();
   predict->add_flag("--skip-corrupt", pa.skip_corrupt, "a corrupt image gets a row saying why, instead of an error");
   predict->add_option("--device", pa.device, "cpu, cuda or cuda:N (default: the run's; cpu for a model)")
       ->check(kDeviceName);

@@ -1,0 +1,128 @@
+// apps/maps.cpp: attention and gradient maps, upsampling, the heat-map overlay, pixel AUROC (see maps.h).
+#include "apps/maps.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "apps/metrics.h"
+#include "vit/preprocess.h"
+
+namespace sanf::apps {
+
+MapKind parse_map_kind(const std::string& name) {
+  if (name == "none") return MapKind::None;
+  if (name == "attention") return MapKind::Attention;
+  if (name == "gradient") return MapKind::Gradient;
+  SANF_FAIL("unknown map kind '", name, "' (none, attention, gradient)");
+}
+
+const char* map_kind_name(MapKind kind) {
+  switch (kind) {
+    case MapKind::None: return "none";
+    case MapKind::Attention: return "attention";
+    case MapKind::Gradient: return "gradient";
+  }
+  return "?";
+}
+
+namespace {
+// (B, n) -> (B, g, g) with g * g = n.
+Tensor as_grid(const Tensor& per_token) {
+  const int64_t B = per_token.size(0), n = per_token.size(1);
+  const auto g = int64_t(std::llround(std::sqrt(double(n))));
+  SANF_CHECK(g * g == n, "[anomaly map] ", n, " tokens are not a square grid");
+  return reshape(contiguous(to(per_token, Device::CPU)), {B, g, g});
+}
+}  // namespace
+
+Tensor patch_maps(flows::Flow& flow, MapKind kind, const Tensor& y, const Tensor& P) {
+  SANF_CHECK(kind != MapKind::None, "[anomaly map] no map kind given");
+  if (kind == MapKind::Attention) {
+    NoGradGuard no_grad;
+    flow.record_attention(true);
+    flow.forward(y, P);
+    Tensor a = flow.patch_attention();
+    flow.record_attention(false);
+    return as_grid(a);
+  }
+  SANF_CHECK(grad_enabled(), "[anomaly map] the gradient map needs grad mode on (it runs a backward)");
+  SANF_CHECK(P.defined(), "[anomaly map] the gradient map needs the patch tokens");
+  // The tokens as a leaf of their own; the flow's parameters take no gradient meanwhile.
+  std::vector<bool> was;
+  for (auto& [name, p] : flow.named_parameters()) was.push_back(p->requires_grad());
+  flow.set_requires_grad(false);
+  Tensor tokens = detach(P);
+  tokens.set_requires_grad(true);
+  Tensor total = sum(flows::nll(flow.forward(detach(y), tokens)));
+  backward(total);
+  size_t i = 0;
+  for (auto& [name, p] : flow.named_parameters()) p->set_requires_grad(was[i++]);
+  NoGradGuard no_grad;
+  const Tensor g = to(tokens.grad(), DType::F32);  // (B, N, D)
+  return as_grid(sqrt(sum(square(g), {2})));
+}
+
+Tensor upsample_map(const Tensor& map, int64_t H, int64_t W) {
+  SANF_CHECK(map.dim() == 2, "[anomaly map] a map is (g, g), got ", shape_str(map.shape()));
+  const Tensor m = contiguous(to(to(map, Device::CPU), DType::F32));
+  return reshape(vit::resize_image(reshape(m, {1, m.size(0), m.size(1)}), H, W), {H, W});
+}
+
+namespace {
+// The heat palette at t in [0, 1]: black -> red -> yellow -> white, in thirds.
+void heat(double t, double rgb[3]) {
+  t = std::clamp(t, 0.0, 1.0) * 3;
+  rgb[0] = std::min(t, 1.0);
+  rgb[1] = std::clamp(t - 1, 0.0, 1.0);
+  rgb[2] = std::clamp(t - 2, 0.0, 1.0);
+}
+}  // namespace
+
+Tensor overlay_heatmap(const Tensor& image_u8, const Tensor& map, double lo, double hi) {
+  const Tensor img = contiguous(to(image_u8, Device::CPU));
+  SANF_CHECK(img.dim() == 3 && img.dtype() == DType::U8 && (img.size(0) == 1 || img.size(0) == 3 || img.size(0) == 4),
+             "[heat map] the image must be u8 (C, H, W) with C = 1, 3 or 4, got ", img.info());
+  const int64_t C = img.size(0), H = img.size(1), W = img.size(2);
+  const Tensor m = contiguous(to(to(map, Device::CPU), DType::F32));
+  SANF_CHECK(m.dim() == 2 && m.size(0) == H && m.size(1) == W, "[heat map] the map must be (", H, ", ", W,
+             ") like the image, got ", shape_str(m.shape()));
+  Tensor out = Tensor::empty({3, H, W}, DType::U8);
+  const uint8_t* in = img.data<uint8_t>();
+  const float* mp = m.data<float>();
+  uint8_t* o = out.data<uint8_t>();
+  const double span = hi > lo ? hi - lo : 1.0, alpha = 0.6;
+  for (int64_t i = 0; i < H * W; ++i) {
+    // Grey: the mean of the colour channels (alpha dropped).
+    const int64_t cc = std::min<int64_t>(C, 3);
+    double grey = 0;
+    for (int64_t c = 0; c < cc; ++c) grey += in[c * H * W + i];
+    grey /= double(cc);
+    double rgb[3];
+    heat((mp[i] - lo) / span, rgb);
+    for (int c = 0; c < 3; ++c)
+      o[c * H * W + i] = uint8_t(std::lround(std::clamp((1 - alpha) * grey + alpha * 255 * rgb[c], 0.0, 255.0)));
+  }
+  return out;
+}
+
+void PixelAuroc::add(const Tensor& map, const Tensor& mask) {
+  const Tensor m = contiguous(to(to(map, Device::CPU), DType::F32));
+  SANF_CHECK(m.dim() == 2, "[pixel AUROC] a map must be (S, S), got ", shape_str(m.shape()));
+  const float* mp = m.data<float>();
+  if (!mask.defined()) {
+    for (int64_t i = 0; i < m.numel(); ++i) scores_.push_back(mp[i]), labels_.push_back(0);
+    return;
+  }
+  SANF_CHECK(mask.dim() == 3 && mask.size(0) == 1 && mask.dtype() == DType::U8,
+             "[pixel AUROC] a mask must be u8 (1, H, W), got ", mask.info());
+  // 0/1 per mask pixel, area-averaged to the map's size.
+  const Tensor mc = contiguous(to(mask, Device::CPU));
+  Tensor binary = Tensor::empty(mc.shape(), DType::F32);
+  for (int64_t i = 0; i < mc.numel(); ++i) binary.data<float>()[i] = mc.data<uint8_t>()[i] != 0 ? 1.f : 0.f;
+  const Tensor r = vit::resize_image(binary, m.size(0), m.size(1));
+  for (int64_t i = 0; i < m.numel(); ++i) scores_.push_back(mp[i]), labels_.push_back(r.data<float>()[i] >= 0.5f);
+}
+
+double PixelAuroc::auroc() const { return sanf::apps::auroc(scores_, labels_); }
+
+}  // namespace sanf::apps
