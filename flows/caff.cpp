@@ -66,6 +66,20 @@ Tensor ClassAttention::forward(const Tensor& h, const Tensor& Q) {
   return proj.forward(av) * gamma;  // (B, out)
 }
 
+Tensor ClassAttention::forward_direct(const Tensor& h, const Tensor& Q, Tensor* weights) {
+  const int64_t B = h.size(0), d = h.size(1), dh = d / heads;
+  Tensor m = unsqueeze(h, 1);                       // (B, 1, d)
+  if (Q.defined()) m = concat({m, Q}, 1);           // (B, M, d), M = N+1
+  const int64_t M = m.size(1);
+  Tensor qh = reshape(q.forward(h), {B, heads, 1, dh});                          // (B, heads, 1, dh)
+  Tensor K = permute(reshape(k.forward(m), {B, M, heads, dh}), {0, 2, 3, 1});    // (B, heads, dh, M)
+  Tensor V = permute(reshape(v.forward(m), {B, M, heads, dh}), {0, 2, 1, 3});    // (B, heads, M, dh)
+  Tensor A = softmax(matmul(qh, K) * (1.0 / std::sqrt(double(dh))), 3);         // (B, heads, 1, M)
+  if (weights) *weights = permute(reshape(A, {B, heads, M}), {0, 2, 1});         // (B, M, heads)
+  Tensor av = reshape(matmul(A, V), {B, d});                                     // heads concatenated
+  return proj.forward(av) * gamma;
+}
+
 CAFF::CAFF(int64_t d_, int64_t hidden, int64_t heads, bool qkv_bias, nn::InitOptions init)
     : mlp(d_, hidden, init),
       attn(d_, hidden, heads, qkv_bias, init),

@@ -39,6 +39,10 @@ class ClassAttention : public nn::Module {
   ClassAttention(int64_t d, int64_t out, int64_t heads, bool qkv_bias, nn::InitOptions init);
   // h: (B, d), Q: (B, N, d) or undefined (then m = [h]) -> (B, out)
   Tensor forward(const Tensor& h, const Tensor& Q);
+  // The same, written as the formula above: keys and values of all N+1 tokens of m = [h; Q], then softmax
+  // and the weighted sum. The reference that forward's rearrangement is tested against; with `weights` it
+  // also returns A as (B, N+1, heads), the layout of `recorded`.
+  Tensor forward_direct(const Tensor& h, const Tensor& Q, Tensor* weights = nullptr);
   nn::Linear q, k, v, proj;
   Tensor gamma;  // (out), a learned per-channel scale
   int64_t heads;
