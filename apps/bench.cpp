@@ -1,6 +1,9 @@
 // apps/bench.cpp: `sanf bench fma|gemm|vit|flow|extract` (see apps/bench.h).
 #include "apps/bench.h"
 
+#include "apps/image_io.h"
+#include "apps/predict.h"
+
 #include <immintrin.h>
 #include <omp.h>
 #include <sys/resource.h>
@@ -223,6 +226,41 @@ void bench_extract(const ExtractBenchOptions& opt) {
               opt.arch.c_str(), (long long)model->config().image_size, (long long)n, (long long)opt.batch_size,
               device_name(opt.device), omp_get_max_threads(), s, double(n) / s, double(bytes) / (1 << 20),
               double(ru.ru_maxrss) / 1024);
+  std::fflush(stdout);
+}
+
+void bench_predict(const ExtractBenchOptions& opt) {
+  auto ds = open_dataset(opt.dataset, opt.data_dir, Split::Test, DatasetOptions{});
+  const int64_t n = std::min(opt.limit, ds->size());
+  SANF_CHECK(n > 0, "bench predict: no images in ", opt.data_dir);
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("sanf-bench-predict-" + std::to_string(::getpid()));
+  struct Cleanup {
+    std::filesystem::path dir;
+    ~Cleanup() { std::filesystem::remove_all(dir); }
+  } cleanup{dir};
+  std::filesystem::create_directories(dir / "images");
+  for (int64_t i = 0; i < n; ++i) write_png((dir / "images" / cat(i, ".png")).string(), ds->image(i));
+  Detector d;
+  d.backbone = open_backbone({"random:" + opt.arch, opt.image_size, opt.patch_size, 0, opt.device});
+  flows::FlowConfig fc;
+  fc.dim = d.backbone->config().dim;
+  fc.tokens = d.backbone->config().num_patches();
+  d.flow = std::make_unique<flows::Flow>(fc, DType::F32, opt.device);
+  d.backbone_batch = opt.batch_size;
+  d.device = opt.device;
+  Threshold t;
+  t.kind = "value";
+  PredictOptions po;
+  po.progress = false;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto files = open_image_files({(dir / "images").string()});
+  write_predictions_csv((dir / "predictions.csv").string(), predict(d, {{files.get(), ""}}, t, po), t);
+  const double s = seconds_since(t0);
+  std::printf("{\"impl\": \"sanf\", \"what\": \"predict\", \"arch\": \"%s\", \"image_size\": %lld, \"images\": %lld, "
+              "\"batch\": %lld, \"device\": \"%s\", \"threads\": %d, \"seconds\": %.2f, \"img_per_s\": %.1f}\n",
+              opt.arch.c_str(), (long long)d.backbone->config().image_size, (long long)n, (long long)opt.batch_size,
+              device_name(opt.device), omp_get_max_threads(), s, double(n) / s);
   std::fflush(stdout);
 }
 

@@ -51,5 +51,8 @@ struct ExtractBenchOptions {
   Device device = Device::CPU;
 };
 void bench_extract(const ExtractBenchOptions& opt);
+// `sanf predict` end to end on the same images: `limit` test images written as PNG files to a temporary
+// folder first (not timed), then decoding, the backbone, a fresh K = 4 flow and predictions.csv, timed.
+void bench_predict(const ExtractBenchOptions& opt);
 
 }  // namespace sanf::apps

@@ -65,5 +65,7 @@ done
 # Peak memory of extraction at two dataset sizes (one process each: the peak is per process).
 run 0 "$sanf" bench extract --limit 1000
 run 0 "$sanf" bench extract --limit 5000
+# sanf predict end to end (PNG files on disk to predictions.csv) on the same images and backbone.
+run 0 "$sanf" bench predict --limit 1000
 echo "cpu_report: wrote $out" >&2
 "$py" bench/report_table.py "$out"

@@ -116,3 +116,12 @@ if ext:
     print("|---|---|---|---|---|")
     for d in sorted(ext, key=lambda d: d["images"]):
         print(f"| | {d['images']} | {d['img_per_s']} | {d['output_mib']} | {d['peak_rss_mib']} |")
+
+pred = [d for d in lines if d.get("what") == "predict"]
+if pred:
+    print()
+    print("| `sanf bench predict` (" + pred[0]["arch"] + f" at {pred[0]['image_size']}, batch {pred[0]['batch']}) | "
+          "images | img/s |")
+    print("|---|---|---|")
+    for d in sorted(pred, key=lambda d: d["images"]):
+        print(f"| PNG files to predictions.csv | {d['images']} | {d['img_per_s']} |")

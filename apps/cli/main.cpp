@@ -19,6 +19,7 @@
 //                  [--precision f32|tf32|bf16]
 //   sanf bench flow [--quick] [--device cpu|cuda]   flow training step and scoring, ViT-B shapes
 //   sanf bench extract [--limit 1000] [--data-dir DIR] extraction speed and peak memory
+//   sanf bench predict [--limit 1000] [--data-dir DIR] predict end to end, files to CSV
 //   (JSON lines; see apps/bench.h and bench/cpu_report.sh)
 //
 // Exit codes: 0 success, 2 usage errors (with the usage), 1 runtime errors (one line on stderr),
@@ -518,6 +519,15 @@ int main(int argc, char** argv) {
   bench_extract->add_option("--batch-size", be.batch_size, "images per batch")->check(CLI::PositiveNumber)
       ->capture_default_str();
   add_device(bench_extract);
+  apps::ExtractBenchOptions bp;
+  auto* bench_predict = bench->add_subcommand("predict", "sanf predict end to end: PNG files to predictions.csv");
+  bench_predict->add_option("--limit", bp.limit, "images")->check(CLI::PositiveNumber)->capture_default_str();
+  bench_predict->add_option("--data-dir", bp.data_dir, "Fashion-MNIST directory (the images)")->capture_default_str();
+  bench_predict->add_option("--arch", bp.arch, "architecture")->check(CLI::IsMember(vit::vit_config_names()))
+      ->capture_default_str();
+  bench_predict->add_option("--batch-size", bp.batch_size, "images per backbone batch")->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  add_device(bench_predict);
 
   try {
     app.parse(argc, argv);
@@ -534,6 +544,7 @@ int main(int argc, char** argv) {
       if (*bench_vit) bv.device = dev, parse_precision_arg(bv.precision, dev), apps::bench_vit(bv);
       if (*bench_flow) apps::bench_flow(dev, bench_quick, bench_flow_dim);
       if (*bench_extract) be.device = dev, apps::bench_extract(be);
+      if (*bench_predict) bp.device = dev, apps::bench_predict(bp);
       return 0;
     }
     // The long commands check for Ctrl-C between batches and steps: exit 130, every output whole.

@@ -45,6 +45,10 @@ has "$tmp/err" "multiple of 8"
 expect 1 "bench extract without the dataset" -- "$sanf" bench extract --limit 4 --data-dir "$tmp/none"
 has "$tmp/err" "$tmp/none"
 if [ -d /usr/share/datasets/fashion-mnist ]; then
+  expect 0 "bench predict" -- "$sanf" bench predict --limit 6 --batch-size 4
+  has "$tmp/out" '"what": "predict", "arch": "vit-tiny", "image_size": 32, "images": 6'
+fi
+if [ -d /usr/share/datasets/fashion-mnist ]; then
   expect 0 "extract with a converted checkpoint" -- "$sanf" extract --backbone "$tmp/c.safetensors" --dataset fashion-mnist \
     --data-dir /usr/share/datasets/fashion-mnist --out "$tmp/f.safetensors" --limit 6 --batch-size 4
   grep -q "6 images, cls (6, 32), patches (6, 16, 32)" "$tmp/out" || { echo "FAIL: extract output"; cat "$tmp/out"; fail=1; }
