@@ -2,13 +2,19 @@
 // swap) against kernels::cpu::gemm_reference, the triple loop that defines the contract: odd sizes, every
 // transpose combination, alpha and beta (beta = 0 must not read C, so C starts as NaN), padded leading
 // dimensions, batch strides of 0 on either input, a shared C that accumulates over the batch, K = 0, an
-// operand whose rows overlap (row stride 0, which cuBLAS cannot take), and the TF32 switch.
+// operand whose rows overlap (row stride 0, which cuBLAS cannot take), and the TF32 switch: within TF32's
+// error of f32, and TF32's rounding of the operands really taking place. Then kernels::cuda::gemm_bf16
+// against kernels::cpu::gemm_bf16 with a shared C and a bf16 result.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "kernels/cuda_options.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_bf16.h"
 #include "tests/cuda/parity.h"
 
 using namespace sanf;
@@ -147,4 +153,163 @@ TEST_CASE("cuda parity: gemm with TF32 switched on and off") {
   CHECK_FALSE(kernels::tf32_enabled());
   // Back to full FP32.
   gemm_case("fp32 again", DType::F32, dense(256, 192, 320, false, true, 1.0, 0.0), 79, tol_for(DType::F32));
+}
+
+namespace {
+
+// A float in [1, 2) whose top 10 mantissa bits (TF32's) come from h, plus 2048..4095 units of f32's last
+// place (2^-23) in the 13 bits TF32 drops: less than half a TF32 place (4096 units), so rounding to nearest
+// and truncating to TF32 agree, and the float lies 2^-12 to 2^-11 above its TF32 value.
+float tf32_plus_tail(uint64_t h) {
+  const uint32_t top = uint32_t(h % 1024), tail = 2048 + uint32_t((h >> 10) % 2048);
+  const uint32_t bits = (127u << 23) | (top << 13) | tail;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// x rounded to TF32 (8-bit exponent, 10-bit mantissa), to nearest with ties to even, as cvt.rn.tf32.f32.
+float round_tf32(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, sizeof b);
+  b += 0xfffu + ((b >> 13) & 1u);
+  b &= ~0x1fffu;
+  float r;
+  std::memcpy(&r, &b, sizeof r);
+  return r;
+}
+
+uint64_t mix(uint64_t z) {  // splitmix64's finaliser: a well-spread hash of an index
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+TEST_CASE("cuda parity: gemm under TF32 rounds the operands to 10 mantissa bits, and f32 mode does not") {
+  SANF_SKIP_WITHOUT_CUDA();
+  struct Restore {
+    ~Restore() { kernels::set_tf32(false); }
+  } restore;
+  // All operands are positive with a tail below TF32's precision (tf32_plus_tail), so every product loses
+  // 2^-11 or more of its at most 4 under TF32, and the sums cannot cancel: each element of the TF32 result
+  // lies at least 1.2e-4 (typically ~5e-4) below the exact one, relative, while an f32 GEMM of 128 positive
+  // terms is within 128 * 2^-24 = 7.6e-6 of it. The TF32 result must match the CPU emulation (operands
+  // rounded to TF32, products and sums in double) to f32 accumulation error. 512 x 512 x 128: large
+  // enough that cuBLAS takes a tensor-core kernel when TF32 is allowed.
+  const int64_t M = 512, N = 512, K = 128;
+  // The logical A (M x K) and B (K x N), row-major.
+  std::vector<float> a(static_cast<size_t>(M * K)), b(static_cast<size_t>(K * N));
+  bool rounded_down = true;  // (so rounding and truncation agree)
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i] = tf32_plus_tail(mix(2 * i));
+    rounded_down = rounded_down && round_tf32(a[i]) < a[i];
+  }
+  for (size_t i = 0; i < b.size(); ++i) {
+    b[i] = tf32_plus_tail(mix(2 * i + 1));
+    rounded_down = rounded_down && round_tf32(b[i]) < b[i];
+  }
+  REQUIRE(rounded_down);
+  std::vector<double> exact(static_cast<size_t>(M * N)), emulated(static_cast<size_t>(M * N));
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0, t = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const float x = a[size_t(i * K + k)], y = b[size_t(k * N + j)];
+        s += double(x) * double(y);
+        t += double(round_tf32(x)) * double(round_tf32(y));
+      }
+      exact[size_t(i * N + j)] = s, emulated[size_t(i * N + j)] = t;
+    }
+
+  // Relative distances of a result to the exact products and to the TF32 emulation, smallest and largest.
+  struct Distances {
+    double min_exact = INFINITY, max_exact = 0, min_emulated = INFINITY, max_emulated = 0;
+  };
+  // The GEMM on the device with the operands stored as `t` asks (bit 0: A transposed, bit 1: B transposed).
+  auto run = [&](int t) {
+    const GemmArgs g0 = dense(M, N, K, t & 1, t & 2, 1.0, 0.0);
+    std::vector<double> av(a.size()), bv(b.size());
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t k = 0; k < K; ++k) av[size_t(g0.trans_a ? k * M + i : i * K + k)] = a[size_t(i * K + k)];
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < N; ++j) bv[size_t(g0.trans_b ? j * K + k : k * N + j)] = b[size_t(k * N + j)];
+    const Tensor ga = Tensor::from_vector(av, {int64_t(av.size())}, DType::F32, Device::CUDA);
+    const Tensor gb = Tensor::from_vector(bv, {int64_t(bv.size())}, DType::F32, Device::CUDA);
+    const Tensor gc = full({M * N}, NAN, DType::F32, Device::CUDA);
+    GemmArgs g = g0;
+    g.A = ga.data_ptr(), g.B = gb.data_ptr(), g.C = gc.data_ptr();
+    kernels::gemm(Device::CUDA, DType::F32, g);
+    const std::vector<double> c = gc.to_vector();
+    Distances d;
+    for (size_t e = 0; e < c.size(); ++e) {
+      double to_exact = std::fabs(c[e] - exact[e]) / exact[e],
+             to_emulated = std::fabs(c[e] - emulated[e]) / emulated[e];
+      if (std::isnan(to_exact)) to_exact = to_emulated = INFINITY;  // an element not written (still NaN)
+      d.min_exact = std::min(d.min_exact, to_exact), d.max_exact = std::max(d.max_exact, to_exact);
+      d.min_emulated = std::min(d.min_emulated, to_emulated), d.max_emulated = std::max(d.max_emulated, to_emulated);
+    }
+    return d;
+  };
+
+  for (int t : {0, 2}) {  // A @ B, and A @ B^T (linear's layout)
+    INFO("trans_b ", bool(t & 2));
+    kernels::set_tf32(true);
+    const Distances tf32 = run(t);
+    kernels::set_tf32(false);
+    const Distances f32 = run(t);
+    MESSAGE("TF32 GEMM (trans_b ", bool(t & 2), "): relative distance to exact ", tf32.min_exact, " .. ",
+            tf32.max_exact, ", to the TF32 emulation <= ", tf32.max_emulated,
+            "; f32 GEMM: to exact <= ", f32.max_exact);
+    CHECK_MESSAGE(tf32.min_exact > 1e-4, "an element of the TF32 GEMM is within f32 error of exact: TF32 not used");
+    CHECK(tf32.max_emulated < 3e-5);
+    CHECK(f32.max_exact < 3e-5);
+    CHECK(f32.min_emulated > 1e-4);
+  }
+}
+
+TEST_CASE("cuda bf16: gemm_bf16 with a shared C (batch stride 0) and a bf16 result matches the CPU's") {
+  SANF_SKIP_WITHOUT_CUDA();
+  // Three batches accumulate into one C, in order, each with its epilogue (bias, GELU), and the bf16 result
+  // is the final C rounded once. Through cuBLAS (dense operands), and through the widened f32 path
+  // (an operand whose rows overlap, lda 0, and K = 0), with beta 0 (C not read: NaN), 1 and 0.5.
+  struct Path {
+    const char* name;
+    int64_t M, N, K;
+    bool overlap;
+  };
+  uint64_t seed = 3000;
+  for (const Path p : {Path{"cuBLAS", 7, 9, 5, false}, Path{"cuBLAS, ViT-sized", 64, 96, 128, false},
+                       Path{"widened, overlapping rows", 7, 9, 5, true}, Path{"widened, K = 0", 7, 9, 0, false}})
+    for (double beta : {0.0, 1.0, 0.5})
+      for (int epi = 0; epi < 3; ++epi) {                              // 0: none, 1: bias, 2: bias and GELU
+        GemmArgs g = dense(p.M, p.N, p.K, false, true, 1.0, beta, 3);  // A (M x K) @ B^T: linear's layout
+        g.stride_c = 0;
+        if (p.overlap) g.lda = 0;
+        INFO("path ", p.name, " M ", g.M, " N ", g.N, " K ", g.K, " beta ", beta, " epilogue ", epi);
+        const int64_t a_len = extent(g.batch, g.stride_a, g.M, g.K, g.lda);
+        const int64_t b_len = extent(g.batch, g.stride_b, g.N, g.K, g.ldb), c_len = g.M * g.ldc;
+        const Tensor ca = to(testing::rnd({a_len}, seed++), DType::BF16);
+        const Tensor cb = to(testing::rnd({b_len}, seed++, 0.3), DType::BF16);
+        Tensor cc = to(beta == 0 ? full({c_len}, NAN, DType::F64) : testing::rnd({c_len}, seed++), DType::F32);
+        const Tensor cbias = to(testing::rnd({g.N}, seed++), DType::F32);
+        Tensor cout = full({c_len}, NAN, DType::BF16);
+        const Tensor ga = ca.copy_to_device(Device::CUDA), gb = cb.copy_to_device(Device::CUDA),
+                     gbias = cbias.copy_to_device(Device::CUDA);
+        Tensor gc = cc.copy_to_device(Device::CUDA), gout = cout.copy_to_device(Device::CUDA);
+        GemmArgs on_cpu = g, on_gpu = g;
+        on_cpu.A = ca.data_ptr(), on_cpu.B = cb.data_ptr(), on_cpu.C = cc.data_ptr();
+        on_gpu.A = ga.data_ptr(), on_gpu.B = gb.data_ptr(), on_gpu.C = gc.data_ptr();
+        on_cpu.bias = epi >= 1 ? cbias.data_ptr() : nullptr, on_gpu.bias = epi >= 1 ? gbias.data_ptr() : nullptr;
+        on_cpu.gelu = on_gpu.gelu = epi == 2;
+        kernels::gemm_bf16(Device::CPU, on_cpu, cout.data<bf16>());
+        kernels::gemm_bf16(Device::CUDA, on_gpu, gout.data<bf16>());
+        // C: the same products summed in another order (f32), over three accumulations and epilogues.
+        expect_close("shared C (f32)", gc, cc, Tol{1e-4, 1e-4});
+        // The bf16 result is the device's own final C rounded, bit for bit ...
+        expect_equal("bf16 result = the final C rounded", gout, to(gc, DType::BF16));
+        // ... and the CPU's to within a bf16 rounding (the f32 Cs may round to neighbouring bf16s).
+        expect_close("bf16 result vs the CPU's", to(gout, DType::F32), to(cout, DType::F32), Tol{1e-2, 1e-3});
+      }
 }

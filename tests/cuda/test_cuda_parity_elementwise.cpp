@@ -1,9 +1,13 @@
 // tests/cuda/test_cuda_parity_elementwise.cpp: CPU-CUDA parity of copies and conversions, views, and
-// every unary and binary op (forward and input gradients), on contiguous, broadcast and strided inputs.
+// every unary and binary op (forward and input gradients), on contiguous, broadcast and strided inputs;
+// and the elementwise and copy kernels on more elements than one grid has threads.
 #include <doctest/doctest.h>
+
+#include <cmath>
 
 #include "autograd/ops.h"
 #include "kernels/copy.h"
+#include "kernels/elementwise.h"
 #include "tests/cuda/parity.h"
 
 using namespace sanf;
@@ -204,4 +208,63 @@ TEST_CASE("cuda parity: a composite expression (a 2-layer MLP's elementwise part
   check_parity_both("gelu(x * w + b) * tanh(x)",
                     [](const V& v) { return mul(gelu(add(mul(v[0], v[1]), v[2])), tanh(v[0])); },
                     {rin({8, 16, 24}, 45), rin({24}, 46), rin({16, 1}, 47)});
+}
+
+TEST_CASE("cuda parity: elementwise and copy kernels past the grid cap (a second grid-stride pass)") {
+  SANF_SKIP_WITHOUT_CUDA();
+  // grid_for (kernels/cuda/common.cuh) caps a grid at 65536 blocks of 256 threads: 2^24 = 16,777,216
+  // threads. 4099 x 5003 = 20,507,297 elements, so the threads with i < 3,730,081 take a second element in
+  // their grid-stride loop. Every result lands in a buffer uploaded full of NaN (by cudaMemcpy, no kernel),
+  // so an element the loop skips stays NaN; the values are multiples of 1/64 below 160, so every op here is
+  // exact and the CPU's result is the expected one bit for bit.
+  const int64_t R = 4099, C = 5003, n = R * C;
+  constexpr int64_t kGridThreads = int64_t(65536) * 256;
+  REQUIRE(n > kGridThreads);
+  std::vector<double> xv(static_cast<size_t>(n)), rv(static_cast<size_t>(C));
+  for (int64_t i = 0; i < n; ++i) xv[size_t(i)] = double((i * 7919) % 10007) / 64.0 - 78.0;
+  for (int64_t j = 0; j < C; ++j) rv[size_t(j)] = double((j * 31) % 97) / 8.0;
+  const Tensor xc = Tensor::from_vector(xv, {R, C}, DType::F32), rc = Tensor::from_vector(rv, {C}, DType::F32);
+  const Tensor yc = Tensor::from_vector(std::vector<double>(xv.rbegin(), xv.rend()), {R, C}, DType::F32);
+  xv.clear(), xv.shrink_to_fit();
+  const Tensor xg = xc.copy_to_device(Device::CUDA), yg = yc.copy_to_device(Device::CUDA),
+               rg = rc.copy_to_device(Device::CUDA);
+  auto poisoned = [](const Shape& shape, DType dt) { return full(shape, NAN, dt).copy_to_device(Device::CUDA); };
+
+  {  // fill
+    Tensor g = poisoned({n}, DType::F32);
+    kernels::fill(g, 2.5);
+    expect_equal("fill", g, full({n}, 2.5));
+  }
+  {  // unary (x * -1.5) and its backward (dy * -1.5)
+    Tensor oc = Tensor::empty({R, C}), og = poisoned({R, C}, DType::F32);
+    kernels::unary(kernels::UnaryOp::MulScalar, xc, oc, -1.5);
+    kernels::unary(kernels::UnaryOp::MulScalar, xg, og, -1.5);
+    expect_equal("unary", og, oc);
+    Tensor dc = Tensor::empty({R, C}), dg = poisoned({R, C}, DType::F32);
+    kernels::unary_backward(kernels::UnaryOp::MulScalar, xc, oc, yc, dc, -1.5);
+    kernels::unary_backward(kernels::UnaryOp::MulScalar, xg, og, yg, dg, -1.5);
+    expect_equal("unary backward", dg, dc);
+  }
+  {  // binary, both dense (x + y), and strided (x - row, the row broadcast with stride 0)
+    Tensor oc = Tensor::empty({R, C}), og = poisoned({R, C}, DType::F32);
+    kernels::binary(kernels::BinaryOp::Add, xc, yc, oc);
+    kernels::binary(kernels::BinaryOp::Add, xg, yg, og);
+    expect_equal("binary dense", og, oc);
+    Tensor sc = Tensor::empty({R, C}), sg = poisoned({R, C}, DType::F32);
+    kernels::binary(kernels::BinaryOp::Sub, xc, expand(rc, {R, C}), sc);
+    kernels::binary(kernels::BinaryOp::Sub, xg, expand(rg, {R, C}), sg);
+    expect_equal("binary strided", sg, sc);
+  }
+  {  // copy: a transpose (strided source), and conversions to f64 and bf16 (contiguous, but not a memcpy)
+    Tensor tc = Tensor::empty({C, R}), tg = poisoned({C, R}, DType::F32);
+    kernels::copy(tc, transpose(xc, 0, 1));
+    kernels::copy(tg, transpose(xg, 0, 1));
+    expect_equal("copy of a transpose", tg, tc);
+    for (DType dt : {DType::F64, DType::BF16}) {
+      Tensor cc = Tensor::empty({R, C}, dt), cg = poisoned({R, C}, dt);
+      kernels::copy(cc, xc);
+      kernels::copy(cg, xg);
+      expect_equal(std::string("copy to ") + dtype_name(dt), cg, cc);
+    }
+  }
 }

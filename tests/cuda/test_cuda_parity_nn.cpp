@@ -1,9 +1,11 @@
 // tests/cuda/test_cuda_parity_nn.cpp: CPU-CUDA parity of reductions, softmax, layer norm, matmul and
 // linear, joining and indexing, patchify and token pooling: forward outputs and input gradients, f32 and
 // f64, with sizes chosen to reach every thread mapping of the CUDA kernels (rows shorter and longer than a
-// block, column reductions, several layer-norm slabs, grids larger than one wave).
+// block, column reductions, several layer-norm slabs, grids larger than one wave, more reduction tasks than
+// blocks in a grid).
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -96,6 +98,39 @@ TEST_CASE("cuda parity: max argmax ties and NaN (kernel level, exact)") {
     kernels::reduce_max_backward(dout_c, ac, dxc, 1, R, 6);
     kernels::reduce_max_backward(dout_g, ag, dxg, 1, R, 6);
     expect_equal("max backward", dxg, dxc);
+  }
+}
+
+TEST_CASE("cuda parity: reductions with more tasks than one grid has blocks (column tasks and rows)") {
+  SANF_SKIP_WITHOUT_CUDA();
+  // The column kernel (I > 1) has one task per (m, 32 adjacent columns): M * ceil(I / 32) tasks on a grid
+  // capped at 65536 blocks, each block looping over tasks. (30000, 3, 70): 3 column blocks per m (the last
+  // holds 6 columns), 90000 tasks, so the blocks below 24464 take a second task. The row kernel (I == 1)
+  // has one block per row under the same cap: 70000 rows.
+  constexpr int64_t kMaxBlocks = 65536;
+  const int64_t M = 30000, R = 3, I = 70;
+  REQUIRE(M * ((I + 31) / 32) > kMaxBlocks);
+  const Tensor x = rin({M, R, I}, 125);
+  check_parity("sum over the middle dim, 90000 column tasks", [](const V& v) { return sum(v[0], {1}); }, {x});
+  check_parity("max over the middle dim, 90000 column tasks", [](const V& v) { return max(v[0], {1}); }, {x});
+  check_parity("max many rows", [](const V& v) { return max(v[0], {1}); }, {rin({70000, 3}, 126)});
+  // Kernel level, exact, into outputs uploaded full of NaN (and an argmax of -1): a task the loop skips
+  // leaves its outputs untouched.
+  for (const auto& [m, r, i] : {std::array<int64_t, 3>{M, R, I}, std::array<int64_t, 3>{70000, 3, 1}}) {
+    INFO("M ", m, " R ", r, " I ", i);
+    const Tensor xc = to(rin({m, r, i}, 127), DType::F32), xg = xc.copy_to_device(Device::CUDA);
+    for (kernels::ReduceOp op : {kernels::ReduceOp::Sum, kernels::ReduceOp::Max}) {
+      const bool is_max = op == kernels::ReduceOp::Max;
+      const char* name = is_max ? "max" : "sum";
+      INFO(name);
+      Tensor oc = Tensor::empty({m * i}), og = full({m * i}, NAN).copy_to_device(Device::CUDA);
+      Tensor ac = is_max ? Tensor::empty({m * i}, DType::I64) : Tensor();
+      Tensor ag = is_max ? full({m * i}, -1, DType::I64).copy_to_device(Device::CUDA) : Tensor();
+      kernels::reduce(op, xc, oc, ac, m, r, i);
+      kernels::reduce(op, xg, og, ag, m, r, i);
+      expect_close("reduce values", og, oc, tol_for(DType::F32));
+      if (is_max) expect_equal("reduce argmax", ag, ac);
+    }
   }
 }
 

@@ -1,0 +1,54 @@
+"""The benchmark table at the end of tools/device/cuda_check.sh, from its bench.jsonl.
+
+    python3 tools/device/bench_table.py out-device/bench.jsonl
+
+ViT forward: one row per (arch, batch, precision) with sanf's images/s (bf16: the composite and the fused
+attention separately), PyTorch's, and sanf / PyTorch for sanf's faster variant. Ops and the flow step: one row
+per (op, shape) with both sides' milliseconds and PyTorch ms / sanf ms (above 1: sanf is faster). Lines that
+are not JSON are skipped. Standard library only.
+"""
+import json
+import sys
+
+rows = []
+for text in open(sys.argv[1], errors="replace"):
+    try:
+        d = json.loads(text)
+    except ValueError:
+        continue
+    if isinstance(d, dict):
+        rows.append(d)
+
+
+def fmt(x, spec):
+    """x formatted by spec ("9.1f"), or "-" right-aligned to the same width."""
+    return format("-", ">" + spec.split(".")[0]) if x is None else format(x, spec)
+
+
+vit = {}
+for d in rows:
+    if d.get("what") != "vit_forward":
+        continue
+    key = (d.get("arch"), d.get("batch"), d.get("precision"))
+    col = "torch" if d.get("impl") == "torch" else ("sanf fused" if d.get("fused_attention") else "sanf")
+    vit.setdefault(key, {})[col] = d.get("img_per_s")
+if vit:
+    print(f"{'ViT forward (img/s)':<28} {'sanf':>9} {'sanf fused':>10} {'torch':>9} {'sanf/torch':>10}")
+    for (arch, batch, prec), v in vit.items():
+        best = max((x for x in (v.get("sanf"), v.get("sanf fused")) if x), default=None)
+        ratio = best / v["torch"] if best and v.get("torch") else None
+        print(f"{f'{arch} b{batch} {prec}':<28} {fmt(v.get('sanf'), '9.1f')} {fmt(v.get('sanf fused'), '10.1f')} "
+              f"{fmt(v.get('torch'), '9.1f')} {fmt(ratio, '10.2f')}")
+
+ops = {}
+for d in rows:
+    if "op" in d and "ms" in d:
+        ops.setdefault((d["op"], d.get("shape", "")), {})[d.get("impl")] = d["ms"]
+if ops:
+    print(f"{'op (ms)':<44} {'sanf':>9} {'torch':>9} {'torch/sanf':>10}")
+    for (op, shape), v in ops.items():
+        s, t = v.get("sanf"), v.get("torch")
+        name = f"{op} {shape}"
+        print(f"{name[:44]:<44} {fmt(s, '9.3f')} {fmt(t, '9.3f')} {fmt(t / s if s and t else None, '10.2f')}")
+if not vit and not ops:
+    print("no benchmark figures")
