@@ -337,20 +337,22 @@ std::string csv_field(const std::string& v) {
 void write_scores_csv(const std::string& path, const std::vector<int64_t>& indices,
                       const std::vector<int64_t>& labels, const std::vector<double>& nll_scores,
                       const std::vector<double>& z2_scores, const std::vector<std::string>& label_names,
-                      const std::vector<int>& is_anomaly) {
+                      const std::vector<int>& is_anomaly, const std::vector<std::string>& paths) {
   const size_t n = indices.size();
-  SANF_CHECK(labels.size() == n && nll_scores.size() == n && z2_scores.size() == n && is_anomaly.size() == n, path,
-             ": scores CSV needs one value per sample in each column, got ", n, " indices, ", labels.size(),
+  SANF_CHECK(labels.size() == n && nll_scores.size() == n && z2_scores.size() == n && is_anomaly.size() == n &&
+                 (paths.empty() || paths.size() == n),
+             path, ": scores CSV needs one value per sample in each column, got ", n, " indices, ", labels.size(),
              " labels, ", is_anomaly.size(), " is_anomaly flags, ", nll_scores.size(), " NLL and ",
-             z2_scores.size(), " z2 scores");
-  std::string s = "index,label,label_name,is_anomaly,score_nll,score_z2\n";
+             z2_scores.size(), " z2 scores, ", paths.size(), " paths");
+  std::string s = "index,label,label_name,is_anomaly,score_nll,score_z2,path\n";
   for (size_t i = 0; i < n; ++i) {
     SANF_CHECK(labels[i] >= 0 && labels[i] < int64_t(label_names.size()), path, ": sample ", i, " has label ",
                labels[i], " but there are ", label_names.size(), " class names");
     SANF_CHECK(is_anomaly[i] == 0 || is_anomaly[i] == 1, path, ": sample ", i, " has is_anomaly ", is_anomaly[i],
                " (must be 0 or 1)");
     s += cat(indices[i], ",", labels[i], ",", csv_field(label_names[size_t(labels[i])]), ",", is_anomaly[i], ",",
-             fmt("%.9g", nll_scores[i]), ",", fmt("%.9g", z2_scores[i]), "\n");
+             fmt("%.9g", nll_scores[i]), ",", fmt("%.9g", z2_scores[i]), ",",
+             paths.empty() ? std::string() : csv_field(paths[i]), "\n");
   }
   write_file_atomic(path, s);
 }

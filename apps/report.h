@@ -64,14 +64,17 @@ void write_report_html(const std::string& path, const ReportInput& in);
 // ---- the scores CSV --------------------------------------------------------------------------------------
 
 // One row per sample, in the order given:
-//   index,label,label_name,is_anomaly,score_nll,score_z2
+//   index,label,label_name,is_anomaly,score_nll,score_z2,path
 // `indices` are the samples' positions in the dataset split, `labels` their class labels (indices into
-// `label_names`, the dataset's class names), `is_anomaly` 0/1 as given to the metrics. Scores are printed
-// with %.9g (enough digits to read a float back exactly). Names containing a comma, quote or line break are
-// quoted as RFC 4180 says. All vectors but label_names must have the same length. Written atomically.
+// `label_names`, the dataset's class names), `is_anomaly` 0/1 as given to the metrics, `paths` each sample's
+// image file (Dataset::path: set for the folder and mvtec datasets; "" for the binary formats, where `index`
+// is the record's position in the split and there is no file per image). An empty `paths` leaves the column
+// empty on every row. Scores are printed with %.9g (enough digits to read a float back exactly). Names and
+// paths containing a comma, quote or line break are quoted as RFC 4180 says. All vectors but label_names
+// (and an empty `paths`) must have the same length. Written atomically.
 void write_scores_csv(const std::string& path, const std::vector<int64_t>& indices,
                       const std::vector<int64_t>& labels, const std::vector<double>& nll_scores,
                       const std::vector<double>& z2_scores, const std::vector<std::string>& label_names,
-                      const std::vector<int>& is_anomaly);
+                      const std::vector<int>& is_anomaly, const std::vector<std::string>& paths = {});
 
 }  // namespace sanf::apps

@@ -9,7 +9,8 @@
 //                    dimension without the constant), seconds, steps, lr, grad_norm (of the last step)
 //   metrics.json     (eval) auroc (NLL score), auroc_z2 (mean z^2 score), aupr, f1_max and its threshold,
 //                    counts, dataset, normal class, epoch
-//   scores.csv       (eval) one row per test image: index, label, label_name, is_anomaly, score_nll, score_z2
+//   scores.csv       (eval) one row per test image: index, label, label_name, is_anomaly, score_nll, score_z2,
+//                    path (the image file for folder and mvtec datasets, empty for the binary formats)
 //   roc.svg, hist_nll.svg, hist_z2.svg, report.html   (eval) plots and a self-contained report
 //
 // Training is the paper's (SPEC §3): Adam(beta1 0.8, beta2 0.8, eps 1e-4, weight decay 1e-5), lr 5e-5,

@@ -449,6 +449,7 @@ TEST_CASE("image datasets: folder layout gives sorted classes, labels, order and
   CHECK(train->label(2) == 2);
   CHECK(train->describe(0) == (r / "train" / "cat" / "a.JPG").string());
   CHECK(train->describe(1) == (r / "train" / "cat" / "b.png").string());
+  CHECK(train->path(1) == (r / "train" / "cat" / "b.png").string());  // scores.csv's path column
   CHECK(train->image(0).shape() == Shape{1, 6, 8});
   CHECK(train->image(1).shape() == Shape{3, 7, 5});
   CHECK(train->image(2).shape() == Shape{3, 4, 3});
@@ -551,6 +552,7 @@ TEST_CASE("image datasets: a corrupt file is an error on read, or skipped and co
   CHECK(labels == std::vector<int64_t>{0, 0, 1, 1});
   CHECK(kept->describe(2) == (r / "train" / "b" / "3.png").string());
   CHECK(kept->describe(3) == (r / "train" / "b" / "5.png").string());
+  CHECK(kept->path(3) == (r / "train" / "b" / "5.png").string());  // the file, after the corrupt ones are dropped
   for (int64_t i = 0; i < kept->size(); ++i) CHECK(kept->image(i).dim() == 3);
 
   // mvtec too; and when every file is corrupt there is nothing left to use

@@ -225,12 +225,22 @@ TEST_CASE("report: scores CSV") {
                    names, {0, 1, 1});
   // %.9g: 0.1 -> 0.1; 1234.5678901 -> 1234.56789 (9 significant digits); the float 0.1f is
   // 0.100000001490116... -> 0.100000001, enough to read the float back exactly.
+  // No paths (the binary datasets): the path column is there, empty.
   CHECK(read_file(p) ==
-        "index,label,label_name,is_anomaly,score_nll,score_z2\n"
-        "0,0,t-shirt,0,0.1,1e-12\n"
-        "5,1,\"fruit, and \"\"veg\"\"\",1,1234.56789,-2.5\n"
-        "17,2,bag,1,0.100000001,3\n");
+        "index,label,label_name,is_anomaly,score_nll,score_z2,path\n"
+        "0,0,t-shirt,0,0.1,1e-12,\n"
+        "5,1,\"fruit, and \"\"veg\"\"\",1,1234.56789,-2.5,\n"
+        "17,2,bag,1,0.100000001,3,\n");
   CHECK(list_dir(dir.path) == std::vector<std::string>{"scores.csv"});
+  // Image files (folder, mvtec): each row names its file, quoted where RFC 4180 says.
+  write_scores_csv(p.string(), {0, 5}, {0, 1}, {1, 2}, {3, 4}, names, {0, 1},
+                   {"data/test/good/000.png", "data/test/odd, \"name\".png"});
+  CHECK(read_file(p) ==
+        "index,label,label_name,is_anomaly,score_nll,score_z2,path\n"
+        "0,0,t-shirt,0,1,3,data/test/good/000.png\n"
+        "5,1,\"fruit, and \"\"veg\"\"\",1,2,4,\"data/test/odd, \"\"name\"\".png\"\n");
+  CHECK_THROWS_WITH_AS(write_scores_csv(p.string(), {0, 1}, {0, 0}, {0, 0}, {0, 0}, names, {0, 1}, {"a.png"}),
+                       doctest::Contains("1 paths"), Error);
 
   CHECK_THROWS_WITH_AS(write_scores_csv(p.string(), {0, 1}, {0}, {0, 0}, {0, 0}, names, {0, 1}),
                        doctest::Contains("2 indices, 1 labels"), Error);
