@@ -20,6 +20,7 @@
 
 #include "apps/datasets.h"
 #include "apps/image_io.h"
+#include "core/atomic_file.h"
 #include "tests/testing/temp_dir.h"
 
 using namespace sanf;
@@ -185,7 +186,7 @@ TEST_CASE("images: write_png and encode_png round-trip gray, RGB and RGBA exactl
         make_image(C, 7, 9, [](int64_t c, int64_t y, int64_t x) { return int((c * 97 + y * 31 + x * 7) % 256); });
     const fs::path p = d.path / cat("rt", C, ".png");
     write_png(p.string(), img);
-    CHECK(!fs::exists(p.string() + ".tmp." + std::to_string(::getpid())));
+    CHECK(!fs::exists(temp_path_for(p.string())));
     Tensor got = read_image(p.string());
     check_equal(got,
                 C == 4 ? make_image(3, 7, 9, [&](int64_t c, int64_t y, int64_t x) { return px(img, c, y, x); }) : img);

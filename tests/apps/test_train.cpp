@@ -12,12 +12,15 @@
 #include "apps/interrupt.h"
 #include "apps/train.h"
 #include "core/safetensors.h"
+#include "tests/testing/stale_temp.h"
 #include "tests/testing/temp_dir.h"
 
 using namespace sanf;
 using namespace sanf::apps;
 namespace fs = std::filesystem;
 using sanf::testing::TempDir;
+using sanf::testing::dead_pid;
+using sanf::testing::plant_temp_file;
 using sanf::testing::read_file;
 
 namespace {
@@ -204,7 +207,7 @@ TEST_CASE("train: bad input is refused before anything is written") {
   CHECK_THROWS_WITH_AS(eval_run(tmp / "other", EvalOptions{}), doctest::Contains("not a run directory"), Error);
 }
 
-TEST_CASE("eval: scores.csv names each test image's file for a folder dataset") {
+TEST_CASE("eval: scores.csv names each test image's file for a folder dataset; stale cache files go") {
   TempDir tmp("folder_eval");
   const fs::path data = tmp.path / "data";
   auto image = [&](const fs::path& p, int seed) {
@@ -240,6 +243,14 @@ TEST_CASE("eval: scores.csv names each test image's file for a folder dataset") 
   CHECK(lines[2].rfind("1,1,ok,0,", 0) == 0);
   CHECK(ends_with(lines[2], "," + (data / "test/ok/a.png").string()));
   CHECK(ends_with(lines[3], "," + (data / "test/ok/b.png").string()));
+
+  // A killed extraction's file in the cache directory is removed by the next load_features (the features
+  // are cached now, so nothing is written there: only load_features' own sweep can remove it).
+  const fs::path stale = plant_temp_file(c.cache_dir, "0123456789abcdef.safetensors", dead_pid(), std::chrono::hours(1));
+  const fs::path live = plant_temp_file(c.cache_dir, "fedcba9876543210.safetensors", ::getpid(), std::chrono::hours(1));
+  eval_run(tmp / "run", EvalOptions{});
+  CHECK_FALSE(fs::exists(stale));
+  CHECK(fs::exists(live));
 }
 
 TEST_CASE("oneclass: one run per class, a results table, and finished classes are skipped") {
