@@ -149,6 +149,21 @@ std::string legend(double x, double y, double width, const std::vector<LegendRow
   return s;
 }
 
+// "not shown: 3 scores below 0.0123 (3 normal), 5 scores above 15 (1 normal, 4 anomalous)"; a side with none is
+// left out.
+std::string outlier_note(const int64_t below[2], const int64_t above[2], double lo, double hi) {
+  auto side = [](const int64_t k[2], const char* where, double at) {
+    const int64_t total = k[0] + k[1];
+    if (total == 0) return std::string();
+    std::string by_class;
+    if (k[0] > 0) by_class += cat(k[0], " normal");
+    if (k[1] > 0) by_class += cat(k[0] > 0 ? ", " : "", k[1], " anomalous");
+    return cat(total, total == 1 ? " score " : " scores ", where, " ", fmt("%.4g", at), " (", by_class, ")");
+  };
+  const std::string b = side(below, "below", lo), a = side(above, "above", hi);
+  return "not shown: " + b + (b.empty() || a.empty() ? "" : ", ") + a;
+}
+
 }  // namespace
 
 std::string roc_svg(const RocCurve& roc, double auroc, const std::string& title) {
@@ -200,15 +215,30 @@ std::string histogram_svg(const std::vector<double>& scores, const std::vector<i
                "; labels must be 0 (normal) or 1 (anomalous)");
     count[labels[i]]++;
   }
-  // Shared bins over the whole range (a range of one value is widened to [v - 0.5, v + 0.5]).
-  double lo = *std::min_element(scores.begin(), scores.end()), hi = *std::max_element(scores.begin(), scores.end());
+  // Shared bins over the bulk: [lo, hi] = the smallest and largest scores within the 1st..99th percentile range
+  // widened by a quarter of its width on each side; scores beyond are counted in a note, not drawn. (A range of
+  // one value is widened to [v - 0.5, v + 0.5].)
+  std::vector<double> sorted = scores;
+  std::sort(sorted.begin(), sorted.end());
+  const size_t n = sorted.size();
+  const double p01 = sorted[size_t(std::floor(0.01 * double(n - 1)))];
+  const double p99 = sorted[size_t(std::ceil(0.99 * double(n - 1)))];
+  const double fence_lo = p01 - (p99 - p01) / 4, fence_hi = p99 + (p99 - p01) / 4;
+  double lo = *std::lower_bound(sorted.begin(), sorted.end(), fence_lo);
+  double hi = *(std::upper_bound(sorted.begin(), sorted.end(), fence_hi) - 1);
+  const double shown_lo = lo, shown_hi = hi;
   if (!(hi > lo)) {
     lo -= 0.5;
     hi += 0.5;
   }
   const double bin_width = (hi - lo) / bins;
   std::vector<double> density[2] = {std::vector<double>(size_t(bins), 0.0), std::vector<double>(size_t(bins), 0.0)};
+  int64_t below[2] = {0, 0}, above[2] = {0, 0};
   for (size_t i = 0; i < scores.size(); ++i) {
+    if (scores[i] < shown_lo || scores[i] > shown_hi) {
+      (scores[i] < shown_lo ? below : above)[labels[i]]++;
+      continue;
+    }
     const int b = std::clamp(int((scores[i] - lo) / bin_width), 0, bins - 1);  // the maximum goes in the last bin
     density[labels[i]][size_t(b)] += 1.0;
   }
@@ -219,7 +249,8 @@ std::string histogram_svg(const std::vector<double>& scores, const std::vector<i
       top = std::max(top, d);
     }
 
-  const int W = 560, H = 380;
+  const bool clipped = below[0] + below[1] + above[0] + above[1] > 0;
+  const int W = 560, H = clipped ? 400 : 380;
   int xdec = 0, ydec = 0;
   std::vector<double> yticks = nice_ticks(0, top * 1.08, 5, ydec);
   const Frame f{72, 40, 468, 280, lo, hi, 0, top * 1.08};
@@ -248,6 +279,8 @@ std::string histogram_svg(const std::vector<double>& scores, const std::vector<i
     rows.push_back({swatch, cat(names[c], " (n = ", count[c], ")")});
   }
   s += legend(lx, ly, 170, rows);
+  if (clipped) s += text(W / 2.0, H - 8, outlier_note(below, above, shown_lo, shown_hi), "middle",
+                         "class=\"outliers\" font-size=\"11\" fill=\"" + std::string(kAxisColour) + "\"");
   s += "</svg>\n";
   return s;
 }

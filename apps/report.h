@@ -34,10 +34,16 @@ std::string base64_encode(std::string_view bytes);
 std::string roc_svg(const RocCurve& roc, double auroc, const std::string& title);
 
 // Histograms of the normal (label 0) and anomalous (label 1) scores, overlaid in two translucent colours on
-// shared bins (`bins` equal bins over [min score, max score]). Each class is normalised to a density (count
-// / (class size * bin width)), so a small class is as visible as a large one. Draws exactly `bins` bars per
-// class present (empty bins are zero-height bars), each a <rect class="bar normal"> or
-// <rect class="bar anomalous">.
+// shared bins. The bins cover the bulk of the scores, so a few extreme ones cannot squeeze the overlap of the
+// two classes into a sliver: `bins` equal bins over [lo, hi], where lo and hi are the smallest and largest
+// scores within [p1 - w/4, p99 + w/4] (p1, p99: the 1st and 99th percentiles of all scores, as the order
+// statistics at floor(0.01 (n - 1)) and ceil(0.99 (n - 1)); w = p99 - p1). With 101 scores or fewer, or
+// without far outliers, that is [min, max] and everything is drawn. Scores outside [lo, hi] are not drawn;
+// a note under the plot (<text class="outliers">) counts them, per side and class: "not shown: 3 scores below
+// 0.0123 (3 normal), 5 scores above 15 (1 normal, 4 anomalous)". Each class is normalised to a density (count /
+// (class size * bin width), the class size counting its undrawn scores too), so a small class is as visible
+// as a large one. The legend gives each class's full size. Draws exactly `bins` bars per class present (empty
+// bins are zero-height bars), each a <rect class="bar normal"> or <rect class="bar anomalous">.
 std::string histogram_svg(const std::vector<double>& scores, const std::vector<int>& labels,
                           const std::string& title, int bins = 40);
 

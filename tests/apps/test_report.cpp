@@ -142,10 +142,50 @@ TEST_CASE("report: histogram SVG has one bar per bin and class, normalised to de
   CHECK(count(one, "class=\"bar normal\"") == 10);
   CHECK(count(one, "class=\"bar anomalous\"") == 0);
 
+  CHECK(count(svg, "not shown") == 0);  // 8 scores: all drawn
+
   CHECK_THROWS_WITH_AS(histogram_svg({1, 2}, {0}, "t"), doctest::Contains("2 scores but 1 labels"), Error);
   CHECK_THROWS_WITH_AS(histogram_svg({1, std::numeric_limits<double>::quiet_NaN()}, {0, 1}, "t"),
                        doctest::Contains("score at index 1 is nan"), Error);
   CHECK_THROWS_WITH_AS(histogram_svg({1, 2}, {0, 1}, "t", 0), doctest::Contains("bins"), Error);
+}
+
+TEST_CASE("report: histogram bins cover the bulk; extreme scores are counted in a note, not drawn") {
+  // 1000 normal scores spread evenly over [0, 10), 1000 anomalous over [5, 15): they overlap on [5, 10).
+  // Then 3 normal scores far below and 4 anomalous + 1 normal far above, as a few broken images give.
+  std::vector<double> s;
+  std::vector<int> y;
+  for (int i = 0; i < 1000; ++i) s.push_back(i / 100.0), y.push_back(0);
+  for (int i = 0; i < 1000; ++i) s.push_back(5 + i / 100.0), y.push_back(1);
+  for (double v : {-1e5, -2e4, -3e3}) s.push_back(v), y.push_back(0);
+  for (double v : {1e6, 2e6, 5e5, 9e4}) s.push_back(v), y.push_back(1);
+  s.push_back(7e4), y.push_back(0);
+  const std::string svg = histogram_svg(s, y, "bulk");
+  CHECK(is_svg_document(svg));
+  CHECK(count(svg, "class=\"outliers\"") == 1);
+  CHECK(count(svg, ">not shown: 3 scores below 0 (3 normal), 5 scores above 14.99 (1 normal, 4 anomalous)</text>") == 1);
+  // The bins span [0, 14.99]: the normal class fills the first 2/3 of the 40 bins, the anomalous class the
+  // last 2/3 (with all scores in one range the bulk would sit in a single bin), and they overlap in the middle.
+  const std::vector<double> hn = bar_heights(svg, "normal"), ha = bar_heights(svg, "anomalous");
+  REQUIRE(hn.size() == 40);
+  REQUIRE(ha.size() == 40);
+  int normal_bins = 0, anomalous_bins = 0, both = 0;
+  for (size_t b = 0; b < 40; ++b) {
+    normal_bins += hn[b] > 0, anomalous_bins += ha[b] > 0, both += hn[b] > 0 && ha[b] > 0;
+  }
+  CHECK(normal_bins >= 26);
+  CHECK(anomalous_bins >= 26);
+  CHECK(both >= 12);
+  CHECK(count(svg, ">14</text>") == 1);  // an x tick near the top of the bulk; none out at 1e6
+  CHECK(count(svg, ">1000000</text>") == 0);
+  CHECK(count(svg, "normal (n = 1004)") == 1);  // the legend counts every score
+  CHECK(count(svg, "anomalous (n = 1004)") == 1);
+
+  // Only one side clipped: the note says so and nothing about the other.
+  std::vector<double> s2(s.begin(), s.begin() + 2000);
+  std::vector<int> y2(y.begin(), y.begin() + 2000);
+  s2.push_back(1e9), y2.push_back(1);
+  CHECK(count(histogram_svg(s2, y2, "one side"), ">not shown: 1 score above 14.99 (1 anomalous)</text>") == 1);
 }
 
 TEST_CASE("report: the HTML document is self-contained and escapes all text") {
