@@ -296,6 +296,8 @@ h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ddd; padding-b
 table.metrics { border-collapse: collapse; }
 table.metrics td { border: 1px solid #ddd; padding: 4px 12px; }
 table.metrics td.value { font-family: monospace; text-align: right; }
+table.metrics th { border: 1px solid #ddd; padding: 4px 12px; background: #f4f4f4; }
+table.metrics tr.mean td { font-weight: bold; }
 .plots { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .plots svg { border: 1px solid #ddd; }
 .thumbs { display: flex; flex-wrap: wrap; gap: 10px; }
@@ -321,6 +323,15 @@ std::string thumbnails(const char* what, const std::vector<Thumbnail>& items) {
   return s + "</div>\n";
 }
 
+// The start of an HTML document up to its <h1> title, and its end after a footer line.
+std::string html_open(const std::string& title) {
+  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + html_escape(title) +
+         "</title>\n<style>" + kCss + "</style>\n</head>\n<body>\n<h1>" + html_escape(title) + "</h1>\n";
+}
+std::string html_close(const std::string& footer) {
+  return "<footer>" + html_escape(footer) + "</footer>\n</body>\n</html>\n";
+}
+
 // An SVG from roc_svg / histogram_svg, inlined as it is (it is our own markup, not caller text).
 std::string inline_svg(const char* what, const std::string& svg) {
   if (svg.empty()) return "";
@@ -332,10 +343,7 @@ std::string inline_svg(const char* what, const std::string& svg) {
 }  // namespace
 
 std::string report_html(const ReportInput& in) {
-  std::string s;
-  s += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
-  s += "<title>" + html_escape(in.title) + "</title>\n<style>" + kCss + "</style>\n</head>\n<body>\n";
-  s += "<h1>" + html_escape(in.title) + "</h1>\n";
+  std::string s = html_open(in.title);
   s += "<h2>Metrics</h2>\n<table class=\"metrics\">\n";
   for (const auto& [name, value] : in.metrics)
     s += "<tr><td>" + html_escape(name) + "</td><td class=\"value\">" + html_escape(value) + "</td></tr>\n";
@@ -347,11 +355,64 @@ std::string report_html(const ReportInput& in) {
   }
   s += "<h2>Most anomalous test images</h2>\n" + thumbnails("most anomalous", in.most_anomalous);
   s += "<h2>Most normal test images</h2>\n" + thumbnails("most normal", in.most_normal);
-  s += "<footer>Written by sanf eval.</footer>\n</body>\n</html>\n";
+  s += html_close("Written by sanf eval.");
   return s;
 }
 
 void write_report_html(const std::string& path, const ReportInput& in) { write_file_atomic(path, report_html(in)); }
+
+// ---- the one-class index ----------------------------------------------------------------------------------
+
+namespace {
+
+// RFC 3986 percent-encoding of one path segment: unreserved characters stay, every other byte is %XX.
+std::string url_segment(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+        c == '_' || c == '~')
+      out += char(c);
+    else
+      out += fmt("%%%02X", unsigned(c));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string index_html(const nlohmann::json& results) {
+  using nlohmann::json;
+  auto field = [](const json& j, const char* key, const char* where) -> const json& {
+    SANF_CHECK(j.is_object() && j.contains(key), "index_html: results", where, " has no '", key, "'");
+    return j.at(key);
+  };
+  auto metrics = [&](const json& j, const char* where) {
+    std::string cells;
+    for (const char* key : {"auroc", "auroc_z2", "aupr", "f1_max"})
+      cells += "<td class=\"value\">" + fmt("%.4f", field(j, key, where).get<double>()) + "</td>";
+    return cells;
+  };
+  const std::string dataset = field(results, "dataset", "").get<std::string>();
+  const bool random = results.value("backbone_random", false), no_caff = results.value("no_caff", false);
+  const std::string title = "sanf oneclass: " + dataset;
+  std::string s = html_open(title);
+  s += "<p>backbone " + html_escape(field(results, "backbone", "").get<std::string>()) +
+       (random ? " (random weights, not pretrained)" : "") + ", " + cat(field(results, "epochs", "").get<int64_t>()) +
+       " epochs" + (no_caff ? ", no CAFF" : "") + ". Each class in turn is the normal one; its name links to its report.</p>\n";
+  s += "<table class=\"metrics\">\n<tr><th>class</th><th>name</th><th>AUROC</th><th>AUROC_z2</th><th>AUPR</th>"
+       "<th>F1max</th></tr>\n";
+  for (const json& row : field(results, "classes", "")) {
+    std::string dir = field(row, "run", ".classes[]").get<std::string>();  // its last path component
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    dir.erase(0, dir.rfind('/') + 1);  // npos + 1 == 0: no slash, nothing erased
+    s += "<tr><td class=\"value\">" + cat(field(row, "class", ".classes[]").get<int64_t>()) + "</td><td><a href=\"" +
+         url_segment(dir) + "/report.html\">" + html_escape(field(row, "name", ".classes[]").get<std::string>()) +
+         "</a></td>" + metrics(row, ".classes[]") + "</tr>\n";
+  }
+  s += "<tr class=\"mean\"><td>mean</td><td></td>" + metrics(field(results, "mean", ""), ".mean") + "</tr>\n";
+  s += "</table>\n" + html_close("Written by sanf oneclass; the numbers are results.json's.");
+  return s;
+}
 
 // ---- the scores CSV -------------------------------------------------------------------------------------
 

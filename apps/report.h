@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "apps/metrics.h"
 
 namespace sanf::apps {
@@ -66,6 +68,18 @@ std::string report_html(const ReportInput& in);
 
 // report_html(in), written atomically to `path`.
 void write_report_html(const std::string& path, const ReportInput& in);
+
+// ---- the one-class index --------------------------------------------------------------------------------
+
+// The front page of a `sanf oneclass` / `sanf demo` output directory, from results.json's content (see
+// oneclass_run in apps/train.h: dataset, backbone, backbone_random, no_caff, epochs, classes[] with class,
+// name, auroc, auroc_z2, aupr, f1_max, run; mean with the four metrics): one HTML document (CSS inline, no
+// scripts) with a table of class, name, AUROC, AUROC_z2, AUPR, F1max (4 decimals) per class and a mean row.
+// Each name links to that class's report by a relative link, "<run's last path component>/report.html"
+// (e.g. "1-trouser/report.html"), percent-encoded (every byte but A-Z a-z 0-9 - . _ ~ becomes %XX), so the
+// directory can be moved or archived whole. All text is escaped. Throws naming the missing field when
+// `results` lacks one.
+std::string index_html(const nlohmann::json& results);
 
 // ---- the scores CSV --------------------------------------------------------------------------------------
 

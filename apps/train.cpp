@@ -540,8 +540,9 @@ json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneCl
   csv += cat("mean,,", mean_of("auroc"), ",", mean_of("auroc_z2"), ",", mean_of("aupr"), ",", mean_of("f1_max"), "\n");
   write_file_atomic((fs::path(out_dir) / "results.csv").string(), csv);
   write_json_file((fs::path(out_dir) / "results.json").string(), result);
+  write_file_atomic((fs::path(out_dir) / "index.html").string(), index_html(result));
   std::printf("%s", table.c_str());
-  std::printf("(%s/results.csv, results.json; %.0f s)\n", out_dir.c_str(), result["seconds"].get<double>());
+  std::printf("(%s/results.csv, results.json, index.html; %.0f s)\n", out_dir.c_str(), result["seconds"].get<double>());
   return result;
 }
 

@@ -97,7 +97,8 @@ struct OneClassOptions {
 };
 // The paper's protocol: one run per normal class under out_dir/<label>-<name>/, skipping classes whose
 // run already has metrics.json for the same config, resuming those left unfinished; then
-// out_dir/results.csv and results.json (per-class AUROC, AUROC(z^2), AUPR, F1max, and their means) and the
+// out_dir/results.csv and results.json (per-class AUROC, AUROC(z^2), AUPR, F1max, and their means),
+// out_dir/index.html (that table, each class linking to its report.html; apps/report.h index_html) and the
 // table on stdout. Returns results.json's content.
 nlohmann::json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneClassOptions& opt);
 

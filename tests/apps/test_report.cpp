@@ -1,5 +1,6 @@
 // tests/apps/test_report.cpp: the report's pieces: base64 (RFC 4648 vectors), escaping, the SVG plots,
-// the HTML document, the scores CSV, and atomic writing (no temporary left behind, failures leave nothing).
+// the HTML document, the one-class index, the scores CSV, and atomic writing (no temporary left behind,
+// failures leave nothing).
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -219,6 +220,47 @@ TEST_CASE("report: the HTML document is self-contained and escapes all text") {
   bad = in;
   bad.roc_svg = "<script>x</script>";
   CHECK_THROWS_WITH_AS(report_html(bad), doctest::Contains("ROC plot is not an SVG document"), Error);
+}
+
+TEST_CASE("report: the one-class index links each class's report and escapes its text") {
+  const nlohmann::json results = {
+      {"dataset", "folder"},
+      {"backbone", "runs/<vit>&b16.safetensors"},
+      {"backbone_random", false},
+      {"no_caff", true},
+      {"epochs", 3},
+      {"classes",
+       {{{"class", 0}, {"name", "t-shirt"}, {"auroc", 0.91234}, {"auroc_z2", 0.5}, {"aupr", 0.25}, {"f1_max", 1.0},
+         {"run", "/data/out/0-t-shirt"}},
+        {{"class", 7}, {"name", "cats & <dogs> #1 100%"}, {"auroc", 0.12345}, {"auroc_z2", 0.99999},
+         {"aupr", 0.00004}, {"f1_max", 0.33333}, {"run", "out/7-cats & <dogs> #1 100%/"}}}},
+      {"mean", {{"auroc", 0.517895}, {"auroc_z2", 0.749995}, {"aupr", 0.12502}, {"f1_max", 0.666665}}}};
+  const std::string html = index_html(results);
+  CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK(count(html, "<title>sanf oneclass: folder</title>") == 1);
+  CHECK(count(html, "runs/&lt;vit&gt;&amp;b16.safetensors") == 1);
+  CHECK(count(html, "<vit>") == 0);
+  CHECK(count(html, "3 epochs, no CAFF") == 1);
+  CHECK(count(html, "random weights") == 0);
+  CHECK(count(html, "<th>AUROC_z2</th>") == 1);
+  // Relative links to each run's report: the run directory's last component, percent-encoded.
+  CHECK(count(html, "<a href=\"0-t-shirt/report.html\">t-shirt</a>") == 1);
+  CHECK(count(html, "<a href=\"7-cats%20%26%20%3Cdogs%3E%20%231%20100%25/report.html\">"
+                    "cats &amp; &lt;dogs&gt; #1 100%</a>") == 1);
+  CHECK(count(html, "/data/out") == 0);
+  // Numbers to 4 decimals, in order: class, name, AUROC, AUROC_z2, AUPR, F1max; then the mean row.
+  CHECK(count(html, "<td class=\"value\">0.9123</td><td class=\"value\">0.5000</td><td class=\"value\">0.2500"
+                    "</td><td class=\"value\">1.0000</td></tr>") == 1);
+  CHECK(count(html, "<td class=\"value\">7</td>") == 1);
+  CHECK(count(html, "<td class=\"value\">0.1235</td><td class=\"value\">1.0000</td><td class=\"value\">0.0000"
+                    "</td><td class=\"value\">0.3333</td></tr>") == 1);
+  CHECK(count(html, "<tr class=\"mean\"><td>mean</td><td></td><td class=\"value\">0.5179</td><td class=\"value\">"
+                    "0.7500</td><td class=\"value\">0.1250</td><td class=\"value\">0.6667</td></tr>") == 1);
+  CHECK(count(html, "<tr>") == 3);  // header + 2 classes
+  CHECK(count(html, "http") == 0);  // nothing external
+  nlohmann::json broken = results;
+  broken["classes"][1].erase("run");
+  CHECK_THROWS_WITH_AS(index_html(broken), doctest::Contains("results.classes[] has no 'run'"), Error);
 }
 
 TEST_CASE("report: files are written atomically") {

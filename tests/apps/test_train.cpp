@@ -268,6 +268,10 @@ TEST_CASE("oneclass: one run per class, a results table, and finished classes ar
   CHECK(res["mean"]["auroc"].get<double>() == doctest::Approx(mean));
   CHECK(fs::exists(tmp / "out/1-trouser/report.html"));
   CHECK(count_lines(tmp / "out/results.csv") == 4);  // header, 2 classes, mean
+  const std::string index = read_file(tmp / "out/index.html");  // links that resolve from out/
+  CHECK(index.find("<a href=\"1-trouser/report.html\">trouser</a>") != std::string::npos);
+  CHECK(index.find("<a href=\"8-bag/report.html\">bag</a>") != std::string::npos);
+  CHECK(fs::exists(tmp / "out/8-bag/report.html"));
   const std::string metrics = read_file(tmp / "out/8-bag/metrics.json");
   nlohmann::json again = oneclass_run(c, tmp / "out", o);  // skipped: same config, already evaluated
   CHECK(read_file(tmp / "out/8-bag/metrics.json") == metrics);
