@@ -313,6 +313,7 @@ class ImageFilesDataset : public Dataset {
   Tensor image(int64_t i) const override { return read_image(paths_[size_t(i)]); }
   const std::vector<std::string>& class_names() const override { return names_; }
   std::string describe(int64_t i) const override { return paths_[size_t(i)]; }
+  std::string path(int64_t i) const override { return paths_[size_t(i)]; }
   int64_t skipped() const override { return skipped_; }
   bool has_masks() const override { return !mask_root_.empty(); }
   // MVTec's layout: <root>/<class>/<name>.<ext> has its mask at <mask_root>/<class>/<name>_mask.png; the

@@ -44,6 +44,9 @@ class Dataset {
   virtual Tensor image(int64_t i) const = 0;  // u8 (C, H, W)
   virtual const std::vector<std::string>& class_names() const = 0;
   virtual std::string describe(int64_t i) const;  // where sample i comes from, for reports and errors
+  // The image file sample i is read from (folder, mvtec: describe(i), the path under the dataset directory as
+  // opened); "" for the binary formats, whose samples are records of shared files ("test_batch.bin #17").
+  virtual std::string path(int64_t) const { return {}; }
   virtual int64_t skipped() const { return 0; }    // corrupt files left out (DatasetOptions::skip_corrupt)
   // Ground-truth masks of the anomalous pixels (mvtec's ground_truth/): has_masks() says whether the dataset
   // can have them; mask(i) is u8 (1, H, W), nonzero = anomalous, or undefined for an image with no anomalous

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/safetensors.h"
 #include "kernels/copy.h"
 
@@ -48,6 +49,14 @@ std::vector<int64_t> select_indices(const FeatureRequest& req, const Dataset& ds
     if (req.limit > 0 && int64_t(idx.size()) == req.limit) break;
   }
   return idx;
+}
+
+// Removes the temporary files that killed writers left in `dir` (core/atomic_file.h) and says so.
+void report_reclaimed(const std::string& dir) {
+  const ReclaimedFiles r = reclaim_stale_temp_files(dir);
+  if (r.files > 0)
+    std::fprintf(stderr, "features: removed %lld temporary file%s (%.1f MB) that a killed process left in %s\n",
+                 (long long)r.files, r.files == 1 ? "" : "s", double(r.bytes) / 1e6, dir.c_str());
 }
 
 }  // namespace
@@ -145,6 +154,7 @@ FeatureSet load_features(const FeatureRequest& req) {
     std::error_code ec;
     fs::create_directories(req.cache_dir, ec);
     SANF_CHECK(!ec, req.cache_dir, ": cannot create the feature cache directory: ", ec.message());
+    report_reclaimed(req.cache_dir);
     path = (fs::path(req.cache_dir) / (hex16(fnv1a(kFnvOffset, key.data(), key.size())) + ".safetensors")).string();
     if (fs::exists(path)) {
       try {
@@ -160,6 +170,7 @@ FeatureSet load_features(const FeatureRequest& req) {
     }
   } else {
     static std::atomic<int> counter{0};
+    report_reclaimed(fs::temp_directory_path().string());
     path = (fs::temp_directory_path() /
             cat("sanf-features-", ::getpid(), "-", counter++, ".safetensors")).string();
   }

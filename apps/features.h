@@ -11,7 +11,12 @@
 // dataset's files in place under the same directory with the same image count is not detected: clear the
 // cache (delete the directory) when you do that.
 //
-// Without a cache directory the tokens go to a temporary file that is deleted as soon as it is mapped.
+// Without a cache directory the tokens go to a temporary file (<temp dir>/sanf-features-<pid>-<n>.safetensors,
+// written as any AtomicFile) that is deleted as soon as it is mapped.
+//
+// A killed extraction cannot delete its half-written file ("<file>.tmp.<host>.<pid>", core/atomic_file.h).
+// load_features removes such files from the cache directory (or the temp directory without a cache) when
+// their process is gone and they are 10 minutes old, and prints one line on stderr with their count and size.
 // Either way the FeatureSet reads the file through a memory map: resident memory stays bounded while
 // training samples batches from a split far larger than RAM.
 #pragma once

@@ -201,6 +201,7 @@ struct JpegDecode {
   jpeg_decompress_struct cinfo;  // here, not a local of jpeg_decode: it is still read after a longjmp
   JpegErrors errors;
   int unsupported_color, too_large;  // unsupported_color: the J_COLOR_SPACE + 1
+  int components;                    // in the file, for the unsupported-colour-space message
   unsigned char* pixels;             // malloc'ed, height rows of width * channels bytes
   unsigned width, height;
   int channels;
@@ -229,8 +230,13 @@ int jpeg_decode(JpegDecode* d) {
     case JCS_RGB:
       cinfo.out_color_space = JCS_RGB;
       break;
+    case JCS_CMYK:
+    case JCS_YCCK:  // libjpeg turns YCCK into (Adobe-inverted) CMYK itself; cmyk_to_rgb does the rest
+      cinfo.out_color_space = JCS_CMYK;
+      break;
     default:
       d->unsupported_color = int(cinfo.jpeg_color_space) + 1;
+      d->components = cinfo.num_components;
       jpeg_destroy_decompress(&cinfo);
       return 0;
   }
@@ -251,6 +257,25 @@ int jpeg_decode(JpegDecode* d) {
   jpeg_finish_decompress(&cinfo);  // reads up to EOI: a file cut short anywhere fails
   jpeg_destroy_decompress(&cinfo);
   return 1;
+}
+
+// libjpeg's CMYK samples (n pixels, interleaved) to RGB in place, exactly as Pillow 9.4 does it: Pillow reads
+// every 4-component JPEG as Adobe-inverted ("CMYK;I": C = 255 - c, whatever the APP14 marker says) and converts
+// with Convert.c's cmyk2rgb, R = (255 - K) - MULDIV255(C, 255 - K). With Pillow's C = 255 - c and 255 - K = k
+// that is R = k - MULDIV255(255 - c, k), always within 0..k (no clipping needed); likewise G from m, B from y.
+void cmyk_to_rgb(unsigned char* px, size_t n) {
+  auto muldiv255 = [](unsigned a, unsigned b) {
+    const unsigned t = a * b + 128;
+    return ((t >> 8) + t) >> 8;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    // Read the pixel's 4 bytes first: its 3 output bytes may overlap them, never a later pixel's (3i + 2 < 4i + 4).
+    const unsigned c = px[4 * i], m = px[4 * i + 1], y = px[4 * i + 2], k = px[4 * i + 3];
+    unsigned char* out = px + 3 * i;
+    out[0] = static_cast<unsigned char>(k - muldiv255(255 - c, k));
+    out[1] = static_cast<unsigned char>(k - muldiv255(255 - m, k));
+    out[2] = static_cast<unsigned char>(k - muldiv255(255 - y, k));
+  }
 }
 
 // Interleaved (H, W, channels) bytes to u8 (C, H, W), C = 3 for RGB(A), 1 for gray(+alpha): alpha dropped.
@@ -285,10 +310,14 @@ Tensor decode_jpeg_bytes(const unsigned char* data, size_t size, const std::stri
     SANF_CHECK(!d.too_large, name, ": JPEG of ", d.width, "x", d.height, " pixels is too large (limit 2^28 pixels)");
     if (d.unsupported_color) {
       const int cs = d.unsupported_color - 1;
-      const std::string what = cs == JCS_CMYK ? "CMYK" : cs == JCS_YCCK ? "YCCK (CMYK)" : cat("colour space ", cs);
-      SANF_FAIL(name, ": ", what, " JPEGs are not supported (only grayscale and RGB/YCbCr)");
+      SANF_FAIL(name, ": JPEG with ", d.components, " components in colour space ", cs,
+                " (libjpeg's numbering) is not supported: only grayscale, RGB/YCbCr, CMYK and YCCK are read");
     }
     SANF_FAIL(name, ": corrupt JPEG: ", d.errors.message);
+  }
+  if (d.channels == 4) {  // CMYK or YCCK, decoded to CMYK
+    cmyk_to_rgb(d.pixels, size_t(d.width) * d.height);
+    d.channels = 3;
   }
   Tensor t = planar(d.pixels, d.height, d.width, d.channels);
   std::free(d.pixels);

@@ -7,7 +7,13 @@
 //         RGBA, or a palette/tRNS transparency) IS DROPPED, not composited: the colour values are returned as
 //         stored. No gamma or colour-profile conversion is applied.
 //   JPEG  grayscale -> C = 1; YCbCr or RGB -> C = 3 (libjpeg's default IDCT and upsampling). CMYK and YCCK
-//         JPEGs are rejected with an error.
+//         (4-component) JPEGs -> C = 3 RGB, exactly as Pillow 9.4 (Debian 12's python3-pil) makes them with
+//         Image.open(f).convert("RGB"): libjpeg decodes YCCK to CMYK, the samples are read with Adobe's
+//         inverted polarity whatever the APP14 marker says (Pillow's "CMYK;I"; Photoshop writes CMYK that way),
+//         and R = k - MULDIV255(255 - c, k) (Pillow's cmyk2rgb; G from m, B from y; MULDIV255(a, b) =
+//         (t + (t >> 8)) >> 8, t = a b + 128). No ICC profile is applied (Pillow's convert applies none). Pinned by
+//         tests/fixtures/cmyk/ (made by Pillow; tests/fixtures/make_cmyk_fixtures.py). Other colour spaces (a
+//         2-component JPEG, say) are rejected with an error.
 // Images over 2^28 pixels (16384 x 16384) are rejected before anything is allocated.
 //
 // Errors are sanf::Error naming the file and saying what is wrong: "not a PNG or JPEG image", "truncated PNG",

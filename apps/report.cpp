@@ -149,6 +149,21 @@ std::string legend(double x, double y, double width, const std::vector<LegendRow
   return s;
 }
 
+// "not shown: 3 scores below 0.0123 (3 normal), 5 scores above 15 (1 normal, 4 anomalous)"; a side with none is
+// left out.
+std::string outlier_note(const int64_t below[2], const int64_t above[2], double lo, double hi) {
+  auto side = [](const int64_t k[2], const char* where, double at) {
+    const int64_t total = k[0] + k[1];
+    if (total == 0) return std::string();
+    std::string by_class;
+    if (k[0] > 0) by_class += cat(k[0], " normal");
+    if (k[1] > 0) by_class += cat(k[0] > 0 ? ", " : "", k[1], " anomalous");
+    return cat(total, total == 1 ? " score " : " scores ", where, " ", fmt("%.4g", at), " (", by_class, ")");
+  };
+  const std::string b = side(below, "below", lo), a = side(above, "above", hi);
+  return "not shown: " + b + (b.empty() || a.empty() ? "" : ", ") + a;
+}
+
 }  // namespace
 
 std::string roc_svg(const RocCurve& roc, double auroc, const std::string& title) {
@@ -200,15 +215,30 @@ std::string histogram_svg(const std::vector<double>& scores, const std::vector<i
                "; labels must be 0 (normal) or 1 (anomalous)");
     count[labels[i]]++;
   }
-  // Shared bins over the whole range (a range of one value is widened to [v - 0.5, v + 0.5]).
-  double lo = *std::min_element(scores.begin(), scores.end()), hi = *std::max_element(scores.begin(), scores.end());
+  // Shared bins over the bulk: [lo, hi] = the smallest and largest scores within the 1st..99th percentile range
+  // widened by a quarter of its width on each side; scores beyond are counted in a note, not drawn. (A range of
+  // one value is widened to [v - 0.5, v + 0.5].)
+  std::vector<double> sorted = scores;
+  std::sort(sorted.begin(), sorted.end());
+  const size_t n = sorted.size();
+  const double p01 = sorted[size_t(std::floor(0.01 * double(n - 1)))];
+  const double p99 = sorted[size_t(std::ceil(0.99 * double(n - 1)))];
+  const double fence_lo = p01 - (p99 - p01) / 4, fence_hi = p99 + (p99 - p01) / 4;
+  double lo = *std::lower_bound(sorted.begin(), sorted.end(), fence_lo);
+  double hi = *(std::upper_bound(sorted.begin(), sorted.end(), fence_hi) - 1);
+  const double shown_lo = lo, shown_hi = hi;
   if (!(hi > lo)) {
     lo -= 0.5;
     hi += 0.5;
   }
   const double bin_width = (hi - lo) / bins;
   std::vector<double> density[2] = {std::vector<double>(size_t(bins), 0.0), std::vector<double>(size_t(bins), 0.0)};
+  int64_t below[2] = {0, 0}, above[2] = {0, 0};
   for (size_t i = 0; i < scores.size(); ++i) {
+    if (scores[i] < shown_lo || scores[i] > shown_hi) {
+      (scores[i] < shown_lo ? below : above)[labels[i]]++;
+      continue;
+    }
     const int b = std::clamp(int((scores[i] - lo) / bin_width), 0, bins - 1);  // the maximum goes in the last bin
     density[labels[i]][size_t(b)] += 1.0;
   }
@@ -219,7 +249,8 @@ std::string histogram_svg(const std::vector<double>& scores, const std::vector<i
       top = std::max(top, d);
     }
 
-  const int W = 560, H = 380;
+  const bool clipped = below[0] + below[1] + above[0] + above[1] > 0;
+  const int W = 560, H = clipped ? 400 : 380;
   int xdec = 0, ydec = 0;
   std::vector<double> yticks = nice_ticks(0, top * 1.08, 5, ydec);
   const Frame f{72, 40, 468, 280, lo, hi, 0, top * 1.08};
@@ -248,6 +279,8 @@ std::string histogram_svg(const std::vector<double>& scores, const std::vector<i
     rows.push_back({swatch, cat(names[c], " (n = ", count[c], ")")});
   }
   s += legend(lx, ly, 170, rows);
+  if (clipped) s += text(W / 2.0, H - 8, outlier_note(below, above, shown_lo, shown_hi), "middle",
+                         "class=\"outliers\" font-size=\"11\" fill=\"" + std::string(kAxisColour) + "\"");
   s += "</svg>\n";
   return s;
 }
@@ -263,6 +296,8 @@ h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ddd; padding-b
 table.metrics { border-collapse: collapse; }
 table.metrics td { border: 1px solid #ddd; padding: 4px 12px; }
 table.metrics td.value { font-family: monospace; text-align: right; }
+table.metrics th { border: 1px solid #ddd; padding: 4px 12px; background: #f4f4f4; }
+table.metrics tr.mean td { font-weight: bold; }
 .plots { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .plots svg { border: 1px solid #ddd; }
 .thumbs { display: flex; flex-wrap: wrap; gap: 10px; }
@@ -288,6 +323,15 @@ std::string thumbnails(const char* what, const std::vector<Thumbnail>& items) {
   return s + "</div>\n";
 }
 
+// The start of an HTML document up to its <h1> title, and its end after a footer line.
+std::string html_open(const std::string& title) {
+  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + html_escape(title) +
+         "</title>\n<style>" + kCss + "</style>\n</head>\n<body>\n<h1>" + html_escape(title) + "</h1>\n";
+}
+std::string html_close(const std::string& footer) {
+  return "<footer>" + html_escape(footer) + "</footer>\n</body>\n</html>\n";
+}
+
 // An SVG from roc_svg / histogram_svg, inlined as it is (it is our own markup, not caller text).
 std::string inline_svg(const char* what, const std::string& svg) {
   if (svg.empty()) return "";
@@ -299,10 +343,7 @@ std::string inline_svg(const char* what, const std::string& svg) {
 }  // namespace
 
 std::string report_html(const ReportInput& in) {
-  std::string s;
-  s += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
-  s += "<title>" + html_escape(in.title) + "</title>\n<style>" + kCss + "</style>\n</head>\n<body>\n";
-  s += "<h1>" + html_escape(in.title) + "</h1>\n";
+  std::string s = html_open(in.title);
   s += "<h2>Metrics</h2>\n<table class=\"metrics\">\n";
   for (const auto& [name, value] : in.metrics)
     s += "<tr><td>" + html_escape(name) + "</td><td class=\"value\">" + html_escape(value) + "</td></tr>\n";
@@ -315,11 +356,64 @@ std::string report_html(const ReportInput& in) {
   s += "<h2>Most anomalous test images</h2>\n" + thumbnails("most anomalous", in.most_anomalous);
   s += "<h2>Most normal test images</h2>\n" + thumbnails("most normal", in.most_normal);
   if (!in.maps.empty()) s += "<h2>" + html_escape(in.maps_title) + "</h2>\n" + thumbnails("anomaly maps", in.maps);
-  s += "<footer>Written by sanf eval.</footer>\n</body>\n</html>\n";
+  s += html_close("Written by sanf eval.");
   return s;
 }
 
 void write_report_html(const std::string& path, const ReportInput& in) { write_file_atomic(path, report_html(in)); }
+
+// ---- the one-class index ----------------------------------------------------------------------------------
+
+namespace {
+
+// RFC 3986 percent-encoding of one path segment: unreserved characters stay, every other byte is %XX.
+std::string url_segment(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+        c == '_' || c == '~')
+      out += char(c);
+    else
+      out += fmt("%%%02X", unsigned(c));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string index_html(const nlohmann::json& results) {
+  using nlohmann::json;
+  auto field = [](const json& j, const char* key, const char* where) -> const json& {
+    SANF_CHECK(j.is_object() && j.contains(key), "index_html: results", where, " has no '", key, "'");
+    return j.at(key);
+  };
+  auto metrics = [&](const json& j, const char* where) {
+    std::string cells;
+    for (const char* key : {"auroc", "auroc_z2", "aupr", "f1_max"})
+      cells += "<td class=\"value\">" + fmt("%.4f", field(j, key, where).get<double>()) + "</td>";
+    return cells;
+  };
+  const std::string dataset = field(results, "dataset", "").get<std::string>();
+  const bool random = results.value("backbone_random", false), no_caff = results.value("no_caff", false);
+  const std::string title = "sanf oneclass: " + dataset;
+  std::string s = html_open(title);
+  s += "<p>backbone " + html_escape(field(results, "backbone", "").get<std::string>()) +
+       (random ? " (random weights, not pretrained)" : "") + ", " + cat(field(results, "epochs", "").get<int64_t>()) +
+       " epochs" + (no_caff ? ", no CAFF" : "") + ". Each class in turn is the normal one; its name links to its report.</p>\n";
+  s += "<table class=\"metrics\">\n<tr><th>class</th><th>name</th><th>AUROC</th><th>AUROC_z2</th><th>AUPR</th>"
+       "<th>F1max</th></tr>\n";
+  for (const json& row : field(results, "classes", "")) {
+    std::string dir = field(row, "run", ".classes[]").get<std::string>();  // its last path component
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    dir.erase(0, dir.rfind('/') + 1);  // npos + 1 == 0: no slash, nothing erased
+    s += "<tr><td class=\"value\">" + cat(field(row, "class", ".classes[]").get<int64_t>()) + "</td><td><a href=\"" +
+         url_segment(dir) + "/report.html\">" + html_escape(field(row, "name", ".classes[]").get<std::string>()) +
+         "</a></td>" + metrics(row, ".classes[]") + "</tr>\n";
+  }
+  s += "<tr class=\"mean\"><td>mean</td><td></td>" + metrics(field(results, "mean", ""), ".mean") + "</tr>\n";
+  s += "</table>\n" + html_close("Written by sanf oneclass; the numbers are results.json's.");
+  return s;
+}
 
 // ---- the scores CSV -------------------------------------------------------------------------------------
 
@@ -333,20 +427,22 @@ std::string csv_field(const std::string& v) {
 void write_scores_csv(const std::string& path, const std::vector<int64_t>& indices,
                       const std::vector<int64_t>& labels, const std::vector<double>& nll_scores,
                       const std::vector<double>& z2_scores, const std::vector<std::string>& label_names,
-                      const std::vector<int>& is_anomaly) {
+                      const std::vector<int>& is_anomaly, const std::vector<std::string>& paths) {
   const size_t n = indices.size();
-  SANF_CHECK(labels.size() == n && nll_scores.size() == n && z2_scores.size() == n && is_anomaly.size() == n, path,
-             ": scores CSV needs one value per sample in each column, got ", n, " indices, ", labels.size(),
+  SANF_CHECK(labels.size() == n && nll_scores.size() == n && z2_scores.size() == n && is_anomaly.size() == n &&
+                 (paths.empty() || paths.size() == n),
+             path, ": scores CSV needs one value per sample in each column, got ", n, " indices, ", labels.size(),
              " labels, ", is_anomaly.size(), " is_anomaly flags, ", nll_scores.size(), " NLL and ",
-             z2_scores.size(), " z2 scores");
-  std::string s = "index,label,label_name,is_anomaly,score_nll,score_z2\n";
+             z2_scores.size(), " z2 scores, ", paths.size(), " paths");
+  std::string s = "index,label,label_name,is_anomaly,score_nll,score_z2,path\n";
   for (size_t i = 0; i < n; ++i) {
     SANF_CHECK(labels[i] >= 0 && labels[i] < int64_t(label_names.size()), path, ": sample ", i, " has label ",
                labels[i], " but there are ", label_names.size(), " class names");
     SANF_CHECK(is_anomaly[i] == 0 || is_anomaly[i] == 1, path, ": sample ", i, " has is_anomaly ", is_anomaly[i],
                " (must be 0 or 1)");
     s += cat(indices[i], ",", labels[i], ",", csv_field(label_names[size_t(labels[i])]), ",", is_anomaly[i], ",",
-             fmt("%.9g", nll_scores[i]), ",", fmt("%.9g", z2_scores[i]), "\n");
+             fmt("%.9g", nll_scores[i]), ",", fmt("%.9g", z2_scores[i]), ",",
+             paths.empty() ? std::string() : csv_field(paths[i]), "\n");
   }
   write_file_atomic(path, s);
 }

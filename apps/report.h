@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "apps/metrics.h"
 
 namespace sanf::apps {
@@ -37,10 +39,16 @@ std::string base64_encode(std::string_view bytes);
 std::string roc_svg(const RocCurve& roc, double auroc, const std::string& title);
 
 // Histograms of the normal (label 0) and anomalous (label 1) scores, overlaid in two translucent colours on
-// shared bins (`bins` equal bins over [min score, max score]). Each class is normalised to a density (count
-// / (class size * bin width)), so a small class is as visible as a large one. Draws exactly `bins` bars per
-// class present (empty bins are zero-height bars), each a <rect class="bar normal"> or
-// <rect class="bar anomalous">.
+// shared bins. The bins cover the bulk of the scores, so a few extreme ones cannot squeeze the overlap of the
+// two classes into a sliver: `bins` equal bins over [lo, hi], where lo and hi are the smallest and largest
+// scores within [p1 - w/4, p99 + w/4] (p1, p99: the 1st and 99th percentiles of all scores, as the order
+// statistics at floor(0.01 (n - 1)) and ceil(0.99 (n - 1)); w = p99 - p1). With 101 scores or fewer, or
+// without far outliers, that is [min, max] and everything is drawn. Scores outside [lo, hi] are not drawn;
+// a note under the plot (<text class="outliers">) counts them, per side and class: "not shown: 3 scores below
+// 0.0123 (3 normal), 5 scores above 15 (1 normal, 4 anomalous)". Each class is normalised to a density (count /
+// (class size * bin width), the class size counting its undrawn scores too), so a small class is as visible
+// as a large one. The legend gives each class's full size. Draws exactly `bins` bars per class present (empty
+// bins are zero-height bars), each a <rect class="bar normal"> or <rect class="bar anomalous">.
 std::string histogram_svg(const std::vector<double>& scores, const std::vector<int>& labels,
                           const std::string& title, int bins = 40);
 
@@ -66,17 +74,32 @@ std::string report_html(const ReportInput& in);
 // report_html(in), written atomically to `path`.
 void write_report_html(const std::string& path, const ReportInput& in);
 
+// ---- the one-class index --------------------------------------------------------------------------------
+
+// The front page of a `sanf oneclass` / `sanf demo` output directory, from results.json's content (see
+// oneclass_run in apps/train.h: dataset, backbone, backbone_random, no_caff, epochs, classes[] with class,
+// name, auroc, auroc_z2, aupr, f1_max, run; mean with the four metrics): one HTML document (CSS inline, no
+// scripts) with a table of class, name, AUROC, AUROC_z2, AUPR, F1max (4 decimals) per class and a mean row.
+// Each name links to that class's report by a relative link, "<run's last path component>/report.html"
+// (e.g. "1-trouser/report.html"), percent-encoded (every byte but A-Z a-z 0-9 - . _ ~ becomes %XX), so the
+// directory can be moved or archived whole. All text is escaped. Throws naming the missing field when
+// `results` lacks one.
+std::string index_html(const nlohmann::json& results);
+
 // ---- the scores CSV --------------------------------------------------------------------------------------
 
 // One row per sample, in the order given:
-//   index,label,label_name,is_anomaly,score_nll,score_z2
+//   index,label,label_name,is_anomaly,score_nll,score_z2,path
 // `indices` are the samples' positions in the dataset split, `labels` their class labels (indices into
-// `label_names`, the dataset's class names), `is_anomaly` 0/1 as given to the metrics. Scores are printed
-// with %.9g (enough digits to read a float back exactly). Names containing a comma, quote or line break are
-// quoted as RFC 4180 says. All vectors but label_names must have the same length. Written atomically.
+// `label_names`, the dataset's class names), `is_anomaly` 0/1 as given to the metrics, `paths` each sample's
+// image file (Dataset::path: set for the folder and mvtec datasets; "" for the binary formats, where `index`
+// is the record's position in the split and there is no file per image). An empty `paths` leaves the column
+// empty on every row. Scores are printed with %.9g (enough digits to read a float back exactly). Names and
+// paths containing a comma, quote or line break are quoted as RFC 4180 says. All vectors but label_names
+// (and an empty `paths`) must have the same length. Written atomically.
 void write_scores_csv(const std::string& path, const std::vector<int64_t>& indices,
                       const std::vector<int64_t>& labels, const std::vector<double>& nll_scores,
                       const std::vector<double>& z2_scores, const std::vector<std::string>& label_names,
-                      const std::vector<int>& is_anomaly);
+                      const std::vector<int>& is_anomaly, const std::vector<std::string>& paths = {});
 
 }  // namespace sanf::apps

@@ -498,7 +498,9 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt) {
   auto test_ds = open_dataset(cfg.dataset, cfg.data_dir, Split::Test, DatasetOptions{cfg.skip_corrupt});
   const std::vector<std::string>& names = test_ds->class_names();
 
-  write_scores_csv(run_file(run_dir, "scores.csv"), test.indices(), test.labels(), nll_s, z2_s, names, is_anom);
+  std::vector<std::string> paths;  // each test image's file (folder, mvtec; "" for the binary formats)
+  for (int64_t i : test.indices()) paths.push_back(test_ds->path(i));
+  write_scores_csv(run_file(run_dir, "scores.csv"), test.indices(), test.labels(), nll_s, z2_s, names, is_anom, paths);
   const std::string roc = roc_svg(roc_curve(nll_s, is_anom), au, "ROC, NLL score, normal class " + cfg.normal_name);
   const std::string hist = histogram_svg(nll_s, is_anom, "NLL score, normal class " + cfg.normal_name);
   write_file_atomic(run_file(run_dir, "roc.svg"), roc);
@@ -710,8 +712,9 @@ json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneCl
   csv += cat("mean,,", mean_of("auroc"), ",", mean_of("auroc_z2"), ",", mean_of("aupr"), ",", mean_of("f1_max"), "\n");
   write_file_atomic((fs::path(out_dir) / "results.csv").string(), csv);
   write_json_file((fs::path(out_dir) / "results.json").string(), result);
+  write_file_atomic((fs::path(out_dir) / "index.html").string(), index_html(result));
   std::printf("%s", table.c_str());
-  std::printf("(%s/results.csv, results.json; %.0f s)\n", out_dir.c_str(), result["seconds"].get<double>());
+  std::printf("(%s/results.csv, results.json, index.html; %.0f s)\n", out_dir.c_str(), result["seconds"].get<double>());
   return result;
 }
 

@@ -14,7 +14,8 @@
 //                    threshold, "thresholds" (each decision threshold with the precision, recall and
 //                    false-positive rate it reaches on the test split), auroc_max_over_epochs (when the log
 //                    has test AUROCs), pixel_auroc (with --masks), counts, dataset, normal class, epoch
-//   scores.csv       (eval) one row per test image: index, label, label_name, is_anomaly, score_nll, score_z2
+//   scores.csv       (eval) one row per test image: index, label, label_name, is_anomaly, score_nll, score_z2,
+//                    path (the image file for folder and mvtec datasets, empty for the binary formats)
 //   roc.svg, hist_nll.svg, hist_z2.svg, report.html   (eval) plots and a self-contained report
 //
 // Training is the paper's (SPEC §3): Adam(beta1 0.8, beta2 0.8, eps 1e-4, weight decay 1e-5), lr 5e-5,
@@ -141,7 +142,8 @@ struct OneClassOptions {
 };
 // The paper's protocol: one run per normal class under out_dir/<label>-<name>/, skipping classes whose
 // run already has metrics.json for the same config, resuming those left unfinished; then
-// out_dir/results.csv and results.json (per-class AUROC, AUROC(z^2), AUPR, F1max, and their means) and the
+// out_dir/results.csv and results.json (per-class AUROC, AUROC(z^2), AUPR, F1max, and their means),
+// out_dir/index.html (that table, each class linking to its report.html; apps/report.h index_html) and the
 // table on stdout. Returns results.json's content.
 nlohmann::json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneClassOptions& opt);
 

@@ -207,16 +207,35 @@ std::pair<StateDict, Metadata> convert_state_dict(StateDict in, const ConvertOpt
   c.ln_eps = opts.ln_eps > 0 ? opts.ln_eps : config.ln_eps.value_or(default_eps);
   const std::vector<double> imagenet_mean = {0.485, 0.456, 0.406}, imagenet_std = {0.229, 0.224, 0.225};
   const bool tv = opts.source == "torchvision";  // torchvision's ViTs are ImageNet-1k models
-  c.mean = triple(!opts.mean.empty()     ? opts.mean
-                  : !config.mean.empty() ? config.mean
-                  : tv                   ? imagenet_mean
-                                         : std::vector<double>{0.5, 0.5, 0.5},
+  // Each of mean and std: the option, else the config file, else the source's default; and where it came from.
+  const std::string config_from = config.mean_std_from.empty() ? config.path : config.mean_std_from;
+  const std::string fallback =
+      tv ? "default for torchvision: ImageNet's, as torchvision publishes no config"
+         : cat("default for ", opts.source, ": 0.5 per channel, the ImageNet-21k and augreg ViTs', as no ",
+               opts.source == "hf" ? "preprocessor_config.json" : "config.json with pretrained_cfg",
+               " is beside the checkpoint; ImageNet-1k models such as DeiT need --mean/--std");
+  auto pick = [&](const std::vector<double>& option, const std::vector<double>& from_config, const char* flag,
+                  const std::vector<double>& default_value, std::string& from) -> std::vector<double> {
+    if (!option.empty()) {
+      from = cat("from --", flag);
+      return option;
+    }
+    if (!from_config.empty()) {
+      from = "from " + config_from;
+      return from_config;
+    }
+    from = fallback;
+    return default_value;
+  };
+  std::string mean_from, std_from;
+  c.mean = triple(pick(opts.mean, config.mean, "mean", tv ? imagenet_mean : std::vector<double>{0.5, 0.5, 0.5},
+                       mean_from),
                   "mean");
-  c.std = triple(!opts.std.empty()     ? opts.std
-                 : !config.std.empty() ? config.std
-                 : tv                  ? imagenet_std
-                                       : std::vector<double>{0.5, 0.5, 0.5},
+  c.std = triple(pick(opts.std, config.std, "std", tv ? imagenet_std : std::vector<double>{0.5, 0.5, 0.5}, std_from),
                  "std");
+  std::string norm_source = "mean " + mean_from + "; std " + std_from;
+  if (mean_from == std_from) norm_source = mean_from;
+  if (!opts.mean.empty() && !opts.std.empty()) norm_source = "from --mean/--std";
   c.validate(source_path);
 
   // Every tensor against the architecture; the state dict must be exactly the canonical set.
@@ -234,6 +253,7 @@ std::pair<StateDict, Metadata> convert_state_dict(StateDict in, const ConvertOpt
   Metadata meta = config_to_metadata(c);
   meta["format"] = "sanf-vit";
   meta["source"] = opts.source;
+  meta["norm_source"] = norm_source;
   return {std::move(out), std::move(meta)};
 }
 

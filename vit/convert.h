@@ -8,7 +8,16 @@
 //   blocks.{i}.mlp.fc1.weight (H, D), .bias (H)     blocks.{i}.mlp.fc2.weight (D, H), .bias (D)
 //   norm.{weight,bias} (D)
 // and __metadata__ = vit/config.h's keys (arch, image_size, patch_size, in_chans, dim, depth, heads, mlp_ratio,
-// qkv_bias, ln_eps, mean, std) plus "format": "sanf-vit" and "source": "timm" | "hf" | "torchvision".
+// qkv_bias, ln_eps, mean, std) plus "format": "sanf-vit", "source": "timm" | "hf" | "torchvision" and
+// "norm_source": where mean and std came from, since a wrong normalisation silently degrades every feature:
+//   "from --mean/--std"                                  the options (ConvertOptions::mean / std)
+//   "from DIR/config.json pretrained_cfg"                a timm Hub config beside the checkpoint
+//   "from DIR/preprocessor_config.json"                  a Hugging Face image processor config beside it
+//   "default for timm: 0.5 per channel, the ImageNet-21k and augreg ViTs', as no config.json with
+//    pretrained_cfg is beside the checkpoint; ImageNet-1k models such as DeiT need --mean/--std"
+//   "default for hf: ..." (no preprocessor_config.json), "default for torchvision: ImageNet's, as ..."
+// or "mean <one of those>; std <another>" when the two came from different places. `sanf convert` prints
+// "normalisation: mean M std S (<norm_source>)".
 //
 // Sources, by naming (see vit/convert_names.cpp for the full tables):
 //   timm         the canonical names themselves (a "module." or "model." wrapper prefix is stripped);
@@ -56,6 +65,7 @@ struct SourceConfig {
   std::optional<bool> qkv_bias;
   std::optional<double> ln_eps;
   std::vector<double> mean, std;  // empty when not given
+  std::string mean_std_from;      // where mean/std were read, e.g. "dir/config.json pretrained_cfg"
 };
 
 // Reads the config files of `source` found in the directory of `checkpoint_path` (none for torchvision).

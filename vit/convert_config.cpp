@@ -79,6 +79,7 @@ void read_hf(const std::filesystem::path& dir, SourceConfig& c) {
   if (auto j = load_json(pre)) {
     c.mean = get_triple(*j, "image_mean", pre.string());
     c.std = get_triple(*j, "image_std", pre.string());
+    c.mean_std_from = pre.string();
   }
 }
 
@@ -91,6 +92,7 @@ void read_timm(const std::filesystem::path& dir, SourceConfig& c) {
   c.path = p.string();
   c.mean = get_triple(cfg, "mean", c.path);
   c.std = get_triple(cfg, "std", c.path);
+  c.mean_std_from = c.path + " pretrained_cfg";
 }
 
 }  // namespace

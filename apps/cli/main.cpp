@@ -108,6 +108,8 @@ int run_convert(const ConvertArgs& a) {
               f.entries().size(), f.metadata().at("arch").c_str(), f.metadata().at("image_size").c_str(),
               f.metadata().at("patch_size").c_str(), f.metadata().at("dim").c_str(), f.metadata().at("depth").c_str(),
               f.metadata().at("heads").c_str());
+  std::printf("normalisation: mean %s std %s (%s)\n", f.metadata().at("mean").c_str(), f.metadata().at("std").c_str(),
+              f.metadata().at("norm_source").c_str());
   return 0;
 }
 

@@ -10,6 +10,16 @@ expect 2 "unknown dataset" -- "$sanf" extract --backbone random:vit-tiny --datas
 expect 2 "bad --mean" -- "$sanf" convert --from torchvision --heads 4 --mean 1,2 "$fixtures/vit_convert/torchvision.safetensors" "$tmp/m.safetensors"
 expect 0 "convert torchvision" -- "$sanf" convert --from torchvision --heads 4 "$fixtures/vit_convert/torchvision.safetensors" "$tmp/c.safetensors"
 [ -s "$tmp/c.safetensors" ] || { echo "FAIL: convert wrote no file"; fail=1; }
+has "$tmp/out" "^normalisation: mean 0.485,0.456,0.406 std 0.229,0.224,0.225 (default for torchvision: ImageNet's"
+grep -q '"norm_source":"default for torchvision' "$tmp/c.safetensors" || { echo "FAIL: no norm_source metadata"; fail=1; }
+# Where the normalisation came from: the flags, or a timm Hub config.json beside the checkpoint.
+expect 0 "convert --mean/--std" -- "$sanf" convert --from torchvision --heads 4 --mean 0.1,0.2,0.3 --std 0.5,0.5,0.5 \
+  "$fixtures/vit_convert/torchvision.safetensors" "$tmp/m.safetensors"
+has "$tmp/out" "^normalisation: mean 0.1,0.2,0.3 std 0.5,0.5,0.5 (from --mean/--std)$"
+mkdir -p "$tmp/hub" && cp "$fixtures/vit_convert/timm.safetensors" "$tmp/hub/"
+echo '{"pretrained_cfg": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}}' >"$tmp/hub/config.json"
+expect 0 "convert timm with config.json" -- "$sanf" convert --from timm --heads 4 "$tmp/hub/timm.safetensors" "$tmp/t.safetensors"
+has "$tmp/out" "^normalisation: mean 0.485,0.456,0.406 std 0.229,0.224,0.225 (from $tmp/hub/config.json pretrained_cfg)$"
 expect 1 "convert with the wrong source" -- "$sanf" convert --from hf --heads 4 "$fixtures/vit_convert/torchvision.safetensors" "$tmp/bad.safetensors"
 grep -q "wrong source" "$tmp/err" || { echo "FAIL: no 'wrong source' hint"; fail=1; }
 ls "$tmp"/bad.safetensors* >/dev/null 2>&1 && { echo "FAIL: a failed convert left a file"; fail=1; }

@@ -111,6 +111,7 @@ TEST_CASE("datasets: CIFAR-10 and CIFAR-100 binary") {
   CHECK(v[0] == 12);
   CHECK(v[1024] == double((12 + 1024) % 251));  // the G plane
   CHECK(train->describe(3).find("data_batch_2.bin #1") != std::string::npos);
+  CHECK(train->path(3).empty());  // records of a shared file: no per-image path (scores.csv leaves it empty)
   CHECK(open_dataset("cifar10", d.str(), Split::Test)->class_names()[0] == "airplane");
 
   write_file(d.path / "test_batch.bin", record(1, 3, 0).substr(0, 3000));

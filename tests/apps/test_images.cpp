@@ -1,6 +1,7 @@
 // tests/apps/test_images.cpp: PNG and JPEG decoding (apps/image_io.h) on files the test writes itself with
-// libpng and libjpeg (every PNG colour type, 1/2/8/16 bits, palette with transparency, interlaced; gray and
-// RGB JPEG), their truncated and corrupt variants, and the `folder` and `mvtec` datasets built on them.
+// libpng and libjpeg (every PNG colour type, 1/2/8/16 bits, palette with transparency, interlaced; gray, RGB and
+// CMYK JPEG), CMYK and YCCK JPEGs against Pillow's RGB of them (tests/fixtures/cmyk/), truncated and corrupt
+// variants, and the `folder` and `mvtec` datasets built on them.
 #include <doctest/doctest.h>
 #include <png.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 
 #include "apps/datasets.h"
 #include "apps/image_io.h"
+#include "core/atomic_file.h"
 #include "tests/testing/temp_dir.h"
 
 using namespace sanf;
@@ -184,7 +186,7 @@ TEST_CASE("images: write_png and encode_png round-trip gray, RGB and RGBA exactl
         make_image(C, 7, 9, [](int64_t c, int64_t y, int64_t x) { return int((c * 97 + y * 31 + x * 7) % 256); });
     const fs::path p = d.path / cat("rt", C, ".png");
     write_png(p.string(), img);
-    CHECK(!fs::exists(p.string() + ".tmp." + std::to_string(::getpid())));
+    CHECK(!fs::exists(temp_path_for(p.string())));
     Tensor got = read_image(p.string());
     check_equal(got,
                 C == 4 ? make_image(3, 7, 9, [&](int64_t c, int64_t y, int64_t x) { return px(img, c, y, x); }) : img);
@@ -347,10 +349,45 @@ TEST_CASE("images: JPEG gray and RGB decode close to what was written") {
     CHECK(worst <= 8);
     CHECK(sum / (channels * H * W) <= 2.0);
   }
-  // CMYK is refused
-  const fs::path cmyk = d.path / "cmyk.jpg";
-  write_jpeg(cmyk, 8, 8, 4, smooth_hwc(8, 8, 4));
-  expect_error([&] { read_image(cmyk.string()); }, {cmyk.string(), "CMYK JPEGs are not supported"});
+}
+
+// tests/fixtures/cmyk/<name>.jpg and Pillow's RGB of it (<name>.rgb, H x W x 3 interleaved), written by
+// tests/fixtures/make_cmyk_fixtures.py with Debian 12's Pillow 9.4.0 on libjpeg-turbo 2.1.5 — the library this
+// build decodes with (same IDCT, same upsampling), so the comparison is exact: tolerance 0.
+TEST_CASE("images: CMYK and YCCK JPEGs decode to exactly Pillow's RGB") {
+  const fs::path dir = fs::path(SANF_FIXTURES_DIR) / "cmyk";
+  for (const std::string name : {"cmyk_adobe", "cmyk_noadobe", "ycck"}) {
+    CAPTURE(name);
+    const std::string rgb = read_bytes(dir / (name + ".rgb"));
+    REQUIRE(rgb.size() == 24 * 16 * 3);
+    const Tensor want = make_image(3, 16, 24, [&](int64_t c, int64_t y, int64_t x) {
+      return int(static_cast<unsigned char>(rgb[size_t((y * 24 + x) * 3 + c)]));
+    });
+    check_equal(read_image((dir / (name + ".jpg")).string()), want);
+  }
+}
+
+TEST_CASE("images: a CMYK JPEG written by libjpeg follows Pillow's formula on its decoded samples") {
+  // Flat 16x16 CMYK blocks (no IDCT error at q100 beyond +-1), one per (c, k) pair, read back as Adobe-inverted.
+  TempDir d("cmyk");
+  const std::vector<std::pair<int, int>> ck = {{0, 0}, {255, 255}, {0, 255}, {255, 0}, {200, 128}, {64, 30}};
+  const int W = 16, H = 16 * int(ck.size());
+  std::vector<unsigned char> hwc;
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x) {
+      const auto [c, k] = ck[size_t(y / 16)];
+      for (int v : {c, c, c, k}) hwc.push_back((unsigned char)v);
+    }
+  write_jpeg(d.path / "cmyk.jpg", W, H, 4, hwc, 100);
+  const Tensor t = read_image((d.path / "cmyk.jpg").string());
+  REQUIRE(t.shape() == Shape{3, H, W});
+  for (size_t i = 0; i < ck.size(); ++i) {
+    const int c = ck[i].first, k = ck[i].second;
+    const int tt = (255 - c) * k + 128, want = k - (((tt >> 8) + tt) >> 8);
+    CAPTURE(c);
+    CAPTURE(k);
+    for (int ch = 0; ch < 3; ++ch) CHECK(std::abs(px(t, ch, int64_t(i) * 16 + 8, 8) - want) <= 1);
+  }
 }
 
 TEST_CASE("images: the decoder is chosen by content, not by extension") {
@@ -413,6 +450,7 @@ TEST_CASE("image datasets: folder layout gives sorted classes, labels, order and
   CHECK(train->label(2) == 2);
   CHECK(train->describe(0) == (r / "train" / "cat" / "a.JPG").string());
   CHECK(train->describe(1) == (r / "train" / "cat" / "b.png").string());
+  CHECK(train->path(1) == (r / "train" / "cat" / "b.png").string());  // scores.csv's path column
   CHECK(train->image(0).shape() == Shape{1, 6, 8});
   CHECK(train->image(1).shape() == Shape{3, 7, 5});
   CHECK(train->image(2).shape() == Shape{3, 4, 3});
@@ -515,6 +553,7 @@ TEST_CASE("image datasets: a corrupt file is an error on read, or skipped and co
   CHECK(labels == std::vector<int64_t>{0, 0, 1, 1});
   CHECK(kept->describe(2) == (r / "train" / "b" / "3.png").string());
   CHECK(kept->describe(3) == (r / "train" / "b" / "5.png").string());
+  CHECK(kept->path(3) == (r / "train" / "b" / "5.png").string());  // the file, after the corrupt ones are dropped
   for (int64_t i = 0; i < kept->size(); ++i) CHECK(kept->image(i).dim() == 3);
 
   // mvtec too; and when every file is corrupt there is nothing left to use

@@ -1,5 +1,6 @@
 // tests/apps/test_report.cpp: the report's pieces: base64 (RFC 4648 vectors), escaping, the SVG plots,
-// the HTML document, the scores CSV, and atomic writing (no temporary left behind, failures leave nothing).
+// the HTML document, the one-class index, the scores CSV, and atomic writing (no temporary left behind,
+// failures leave nothing).
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -142,10 +143,50 @@ TEST_CASE("report: histogram SVG has one bar per bin and class, normalised to de
   CHECK(count(one, "class=\"bar normal\"") == 10);
   CHECK(count(one, "class=\"bar anomalous\"") == 0);
 
+  CHECK(count(svg, "not shown") == 0);  // 8 scores: all drawn
+
   CHECK_THROWS_WITH_AS(histogram_svg({1, 2}, {0}, "t"), doctest::Contains("2 scores but 1 labels"), Error);
   CHECK_THROWS_WITH_AS(histogram_svg({1, std::numeric_limits<double>::quiet_NaN()}, {0, 1}, "t"),
                        doctest::Contains("score at index 1 is nan"), Error);
   CHECK_THROWS_WITH_AS(histogram_svg({1, 2}, {0, 1}, "t", 0), doctest::Contains("bins"), Error);
+}
+
+TEST_CASE("report: histogram bins cover the bulk; extreme scores are counted in a note, not drawn") {
+  // 1000 normal scores spread evenly over [0, 10), 1000 anomalous over [5, 15): they overlap on [5, 10).
+  // Then 3 normal scores far below and 4 anomalous + 1 normal far above, as a few broken images give.
+  std::vector<double> s;
+  std::vector<int> y;
+  for (int i = 0; i < 1000; ++i) s.push_back(i / 100.0), y.push_back(0);
+  for (int i = 0; i < 1000; ++i) s.push_back(5 + i / 100.0), y.push_back(1);
+  for (double v : {-1e5, -2e4, -3e3}) s.push_back(v), y.push_back(0);
+  for (double v : {1e6, 2e6, 5e5, 9e4}) s.push_back(v), y.push_back(1);
+  s.push_back(7e4), y.push_back(0);
+  const std::string svg = histogram_svg(s, y, "bulk");
+  CHECK(is_svg_document(svg));
+  CHECK(count(svg, "class=\"outliers\"") == 1);
+  CHECK(count(svg, ">not shown: 3 scores below 0 (3 normal), 5 scores above 14.99 (1 normal, 4 anomalous)</text>") == 1);
+  // The bins span [0, 14.99]: the normal class fills the first 2/3 of the 40 bins, the anomalous class the
+  // last 2/3 (with all scores in one range the bulk would sit in a single bin), and they overlap in the middle.
+  const std::vector<double> hn = bar_heights(svg, "normal"), ha = bar_heights(svg, "anomalous");
+  REQUIRE(hn.size() == 40);
+  REQUIRE(ha.size() == 40);
+  int normal_bins = 0, anomalous_bins = 0, both = 0;
+  for (size_t b = 0; b < 40; ++b) {
+    normal_bins += hn[b] > 0, anomalous_bins += ha[b] > 0, both += hn[b] > 0 && ha[b] > 0;
+  }
+  CHECK(normal_bins >= 26);
+  CHECK(anomalous_bins >= 26);
+  CHECK(both >= 12);
+  CHECK(count(svg, ">14</text>") == 1);  // an x tick near the top of the bulk; none out at 1e6
+  CHECK(count(svg, ">1000000</text>") == 0);
+  CHECK(count(svg, "normal (n = 1004)") == 1);  // the legend counts every score
+  CHECK(count(svg, "anomalous (n = 1004)") == 1);
+
+  // Only one side clipped: the note says so and nothing about the other.
+  std::vector<double> s2(s.begin(), s.begin() + 2000);
+  std::vector<int> y2(y.begin(), y.begin() + 2000);
+  s2.push_back(1e9), y2.push_back(1);
+  CHECK(count(histogram_svg(s2, y2, "one side"), ">not shown: 1 score above 14.99 (1 anomalous)</text>") == 1);
 }
 
 TEST_CASE("report: the HTML document is self-contained and escapes all text") {
@@ -179,6 +220,47 @@ TEST_CASE("report: the HTML document is self-contained and escapes all text") {
   bad = in;
   bad.roc_svg = "<script>x</script>";
   CHECK_THROWS_WITH_AS(report_html(bad), doctest::Contains("ROC plot is not an SVG document"), Error);
+}
+
+TEST_CASE("report: the one-class index links each class's report and escapes its text") {
+  const nlohmann::json results = {
+      {"dataset", "folder"},
+      {"backbone", "runs/<vit>&b16.safetensors"},
+      {"backbone_random", false},
+      {"no_caff", true},
+      {"epochs", 3},
+      {"classes",
+       {{{"class", 0}, {"name", "t-shirt"}, {"auroc", 0.91234}, {"auroc_z2", 0.5}, {"aupr", 0.25}, {"f1_max", 1.0},
+         {"run", "/data/out/0-t-shirt"}},
+        {{"class", 7}, {"name", "cats & <dogs> #1 100%"}, {"auroc", 0.12345}, {"auroc_z2", 0.99999},
+         {"aupr", 0.00004}, {"f1_max", 0.33333}, {"run", "out/7-cats & <dogs> #1 100%/"}}}},
+      {"mean", {{"auroc", 0.517895}, {"auroc_z2", 0.749995}, {"aupr", 0.12502}, {"f1_max", 0.666665}}}};
+  const std::string html = index_html(results);
+  CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK(count(html, "<title>sanf oneclass: folder</title>") == 1);
+  CHECK(count(html, "runs/&lt;vit&gt;&amp;b16.safetensors") == 1);
+  CHECK(count(html, "<vit>") == 0);
+  CHECK(count(html, "3 epochs, no CAFF") == 1);
+  CHECK(count(html, "random weights") == 0);
+  CHECK(count(html, "<th>AUROC_z2</th>") == 1);
+  // Relative links to each run's report: the run directory's last component, percent-encoded.
+  CHECK(count(html, "<a href=\"0-t-shirt/report.html\">t-shirt</a>") == 1);
+  CHECK(count(html, "<a href=\"7-cats%20%26%20%3Cdogs%3E%20%231%20100%25/report.html\">"
+                    "cats &amp; &lt;dogs&gt; #1 100%</a>") == 1);
+  CHECK(count(html, "/data/out") == 0);
+  // Numbers to 4 decimals, in order: class, name, AUROC, AUROC_z2, AUPR, F1max; then the mean row.
+  CHECK(count(html, "<td class=\"value\">0.9123</td><td class=\"value\">0.5000</td><td class=\"value\">0.2500"
+                    "</td><td class=\"value\">1.0000</td></tr>") == 1);
+  CHECK(count(html, "<td class=\"value\">7</td>") == 1);
+  CHECK(count(html, "<td class=\"value\">0.1235</td><td class=\"value\">1.0000</td><td class=\"value\">0.0000"
+                    "</td><td class=\"value\">0.3333</td></tr>") == 1);
+  CHECK(count(html, "<tr class=\"mean\"><td>mean</td><td></td><td class=\"value\">0.5179</td><td class=\"value\">"
+                    "0.7500</td><td class=\"value\">0.1250</td><td class=\"value\">0.6667</td></tr>") == 1);
+  CHECK(count(html, "<tr>") == 3);  // header + 2 classes
+  CHECK(count(html, "http") == 0);  // nothing external
+  nlohmann::json broken = results;
+  broken["classes"][1].erase("run");
+  CHECK_THROWS_WITH_AS(index_html(broken), doctest::Contains("results.classes[] has no 'run'"), Error);
 }
 
 TEST_CASE("report: files are written atomically") {
@@ -225,12 +307,22 @@ TEST_CASE("report: scores CSV") {
                    names, {0, 1, 1});
   // %.9g: 0.1 -> 0.1; 1234.5678901 -> 1234.56789 (9 significant digits); the float 0.1f is
   // 0.100000001490116... -> 0.100000001, enough to read the float back exactly.
+  // No paths (the binary datasets): the path column is there, empty.
   CHECK(read_file(p) ==
-        "index,label,label_name,is_anomaly,score_nll,score_z2\n"
-        "0,0,t-shirt,0,0.1,1e-12\n"
-        "5,1,\"fruit, and \"\"veg\"\"\",1,1234.56789,-2.5\n"
-        "17,2,bag,1,0.100000001,3\n");
+        "index,label,label_name,is_anomaly,score_nll,score_z2,path\n"
+        "0,0,t-shirt,0,0.1,1e-12,\n"
+        "5,1,\"fruit, and \"\"veg\"\"\",1,1234.56789,-2.5,\n"
+        "17,2,bag,1,0.100000001,3,\n");
   CHECK(list_dir(dir.path) == std::vector<std::string>{"scores.csv"});
+  // Image files (folder, mvtec): each row names its file, quoted where RFC 4180 says.
+  write_scores_csv(p.string(), {0, 5}, {0, 1}, {1, 2}, {3, 4}, names, {0, 1},
+                   {"data/test/good/000.png", "data/test/odd, \"name\".png"});
+  CHECK(read_file(p) ==
+        "index,label,label_name,is_anomaly,score_nll,score_z2,path\n"
+        "0,0,t-shirt,0,1,3,data/test/good/000.png\n"
+        "5,1,\"fruit, and \"\"veg\"\"\",1,2,4,\"data/test/odd, \"\"name\"\".png\"\n");
+  CHECK_THROWS_WITH_AS(write_scores_csv(p.string(), {0, 1}, {0, 0}, {0, 0}, {0, 0}, names, {0, 1}, {"a.png"}),
+                       doctest::Contains("1 paths"), Error);
 
   CHECK_THROWS_WITH_AS(write_scores_csv(p.string(), {0, 1}, {0}, {0, 0}, {0, 0}, names, {0, 1}),
                        doctest::Contains("2 indices, 1 labels"), Error);

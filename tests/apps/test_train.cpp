@@ -7,16 +7,20 @@
 #include <filesystem>
 #include <fstream>
 
+#include "apps/image_io.h"
 #include "apps/interrupt.h"
 #include "apps/train.h"
 #include "core/safetensors.h"
 #include "tests/apps/small_run.h"
+#include "tests/testing/stale_temp.h"
 #include "tests/testing/temp_dir.h"
 
 using namespace sanf;
 using namespace sanf::apps;
 namespace fs = std::filesystem;
 using sanf::testing::TempDir;
+using sanf::testing::dead_pid;
+using sanf::testing::plant_temp_file;
 using sanf::testing::read_file;
 using sanf::testing::small_config;
 
@@ -184,6 +188,52 @@ TEST_CASE("train: bad input is refused before anything is written") {
   CHECK_THROWS_WITH_AS(eval_run(tmp / "other", EvalOptions{}), doctest::Contains("not a run directory"), Error);
 }
 
+TEST_CASE("eval: scores.csv names each test image's file for a folder dataset; stale cache files go") {
+  TempDir tmp("folder_eval");
+  const fs::path data = tmp.path / "data";
+  auto image = [&](const fs::path& p, int seed) {
+    fs::create_directories(p.parent_path());
+    Tensor t = Tensor::empty({3, 16, 16}, DType::U8);
+    for (int64_t i = 0; i < 3 * 16 * 16; ++i) t.data<uint8_t>()[i] = uint8_t((seed * 37 + i * (seed + 3)) % 256);
+    write_png(p.string(), t);
+  };
+  for (int k = 0; k < 6; ++k) image(data / "train/ok" / cat("t", k, ".png"), k);
+  image(data / "test/ok/b.png", 10);
+  image(data / "test/ok/a.png", 11);
+  image(data / "test/bad/z, odd.png", 12);  // a comma: the field is quoted
+  RunConfig c = small_config(tmp);
+  c.dataset = "folder";
+  c.data_dir = data.string();
+  c.normal_class = "ok";
+  c.train_limit = c.test_limit = 0;
+  c.epochs = 1;
+  c.batch_size = 4;
+  train_run(c, tmp / "run", false);
+  eval_run(tmp / "run", EvalOptions{});
+  std::ifstream f(tmp / "run/scores.csv");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(f, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0] == "index,label,label_name,is_anomaly,score_nll,score_z2,path");
+  // classes sorted (bad = 0, ok = 1), then files by name; the path is the last field
+  auto ends_with = [](const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  CHECK(lines[1].rfind("0,0,bad,1,", 0) == 0);
+  CHECK(ends_with(lines[1], ",\"" + (data / "test/bad/z, odd.png").string() + "\""));
+  CHECK(lines[2].rfind("1,1,ok,0,", 0) == 0);
+  CHECK(ends_with(lines[2], "," + (data / "test/ok/a.png").string()));
+  CHECK(ends_with(lines[3], "," + (data / "test/ok/b.png").string()));
+
+  // A killed extraction's file in the cache directory is removed by the next load_features (the features
+  // are cached now, so nothing is written there: only load_features' own sweep can remove it).
+  const fs::path stale = plant_temp_file(c.cache_dir, "0123456789abcdef.safetensors", dead_pid(), std::chrono::hours(1));
+  const fs::path live = plant_temp_file(c.cache_dir, "fedcba9876543210.safetensors", ::getpid(), std::chrono::hours(1));
+  eval_run(tmp / "run", EvalOptions{});
+  CHECK_FALSE(fs::exists(stale));
+  CHECK(fs::exists(live));
+}
+
 TEST_CASE("oneclass: one run per class, a results table, and finished classes are skipped") {
   TempDir tmp("oneclass");
   RunConfig c = small_config(tmp);
@@ -199,6 +249,10 @@ TEST_CASE("oneclass: one run per class, a results table, and finished classes ar
   CHECK(res["mean"]["auroc"].get<double>() == doctest::Approx(mean));
   CHECK(fs::exists(tmp / "out/1-trouser/report.html"));
   CHECK(count_lines(tmp / "out/results.csv") == 4);  // header, 2 classes, mean
+  const std::string index = read_file(tmp / "out/index.html");  // links that resolve from out/
+  CHECK(index.find("<a href=\"1-trouser/report.html\">trouser</a>") != std::string::npos);
+  CHECK(index.find("<a href=\"8-bag/report.html\">bag</a>") != std::string::npos);
+  CHECK(fs::exists(tmp / "out/8-bag/report.html"));
   const std::string metrics = read_file(tmp / "out/8-bag/metrics.json");
   nlohmann::json again = oneclass_run(c, tmp / "out", o);  // skipped: same config, already evaluated
   CHECK(read_file(tmp / "out/8-bag/metrics.json") == metrics);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "autograd/ops.h"
+#include "core/atomic_file.h"
 #include "core/safetensors.h"
 
 using namespace sanf;
@@ -80,7 +81,7 @@ TEST_CASE("safetensors: the writer leaves no temporary file and replaces atomica
   save_safetensors(path, {{"x", ones({2})}});
   save_safetensors(path, {{"x", zeros({3})}});
   CHECK(SafetensorsFile::open(path).get("x").to_vector() == std::vector<double>{0, 0, 0});
-  CHECK(std::ifstream(path + ".tmp." + std::to_string(::getpid())).good() == false);
+  CHECK(std::ifstream(temp_path_for(path)).good() == false);
   CHECK_THROWS_WITH_AS(save_safetensors("/nonexistent-dir/x.safetensors", {{"x", ones({1})}}),
                        doctest::Contains("cannot create"), Error);
   std::remove(path.c_str());

@@ -34,6 +34,10 @@ TEST_CASE("convert: torchvision, timm and hf fixtures give bit-identical canonic
     CHECK(m.at("ln_eps") == c.eps);
     CHECK(m.at("mean") == c.mean);
     CHECK(m.at("std") == (c.source == "torchvision" ? "0.229,0.224,0.225" : "0.5,0.5,0.5"));
+    // No --mean/--std and no normalisation beside the fixtures (hf's config.json has none): the default, said so.
+    CHECK(m.at("norm_source").rfind("default for " + c.source + ": " +
+                                        (c.source == "torchvision" ? "ImageNet's" : "0.5 per channel"),
+                                    0) == 0);
     CHECK(config_from_metadata(m, out).heads == 4);  // the ViT's own reader accepts it
     // Exactly the canonical set, in model order, all f32; heads and the HF pooler are gone.
     std::vector<std::pair<std::string, std::vector<char>>> got;
@@ -105,6 +109,7 @@ TEST_CASE("convert: the architecture is read off the tensors") {
     CHECK(m.at("ln_eps") == "1e-05");
     CHECK(m.at("mlp_ratio") == "1");
     CHECK(m.at("std") == "0.229,0.224,0.225");
+    CHECK(m.at("norm_source") == "from --mean/--std");
   }
   SUBCASE("the source's config fills in what the options leave unset, and its sizes must match") {
     SourceConfig cfg;
@@ -119,6 +124,15 @@ TEST_CASE("convert: the architecture is read off the tensors") {
     CHECK(m.at("ln_eps") == "1e-07");
     CHECK(m.at("mean") == "0.1,0.2,0.3");
     CHECK(m.at("std") == "0.5,0.5,0.5");
+    // mean from the config, std its default: both named. timm's default points at --mean/--std for IN-1k models.
+    CHECK(m.at("norm_source").rfind("mean from dir/config.json; std default for timm: 0.5 per channel", 0) == 0);
+    CHECK(m.at("norm_source").find("need --mean/--std") != std::string::npos);
+    cfg.std = {0.2, 0.2, 0.2};
+    cfg.mean_std_from = "dir/config.json pretrained_cfg";
+    CHECK(convert_state_dict(make_timm(32, 1, 32, 4, 3), with("timm"), kSrc, cfg).second.at("norm_source") ==
+          "from dir/config.json pretrained_cfg");
+    cfg.std.clear();
+    cfg.mean_std_from.clear();
     cfg.image_size = 16;
     expect_error([&] { convert_state_dict(make_timm(32, 1, 32, 4, 3), with("timm"), kSrc, cfg); },
                  {"dir/config.json", "image_size is 16", kSrc, "has 12", "pos_embed"});

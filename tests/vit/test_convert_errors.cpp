@@ -161,6 +161,7 @@ TEST_CASE("convert errors: corrupt files and config files name the file, and a f
   convert_checkpoint(model, out, with("hf"));
   CHECK(SafetensorsFile::open(out).metadata().at("mean") == "0.1,0.2,0.3");
   CHECK(SafetensorsFile::open(out).metadata().at("ln_eps") == "1e-06");
+  CHECK(SafetensorsFile::open(out).metadata().at("norm_source") == "from " + (dir / "preprocessor_config.json").string());
   { std::ofstream(config) << "{\"num_attention_heads\": 4, \"hidden_act\": \"gelu_new\"}"; }
   expect_error([&] { read_source_config("hf", model); }, {config, "hidden_act", "gelu_new"});
   { std::ofstream(config) << "{\"num_attention_heads\": 4,"; }
@@ -169,6 +170,7 @@ TEST_CASE("convert errors: corrupt files and config files name the file, and a f
   expect_error([&] { read_source_config("hf", model); }, {config, "'patch_size' must be an integer"});
   { std::ofstream(config) << "{\"pretrained_cfg\": {\"mean\": [0.485, 0.456, 0.406]}}"; }  // timm Hub layout
   CHECK(read_source_config("timm", model).mean == std::vector<double>{0.485, 0.456, 0.406});
+  CHECK(read_source_config("timm", model).mean_std_from == config + " pretrained_cfg");
   CHECK(read_source_config("torchvision", model).path.empty());
   std::remove(out.c_str());
   std::filesystem::remove_all(dir);
