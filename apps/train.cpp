@@ -466,7 +466,8 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
     res.epochs_done = epoch;
     res.loss = mean_loss;
   }
-  if (n_val > 0 && res.epochs_done >= cfg.epochs) calibrate(run_dir, flow, train, n, cfg, res.epochs_done);
+  if (n_val > 0 && res.epochs_done > 0 && res.epochs_done >= cfg.epochs)
+    calibrate(run_dir, flow, train, n, cfg, res.epochs_done);
   res.seconds = seconds_since(t0);
   return res;
 }
