@@ -175,7 +175,7 @@ TEST_CASE("predict: a run's held-out threshold, eval's thresholds, and the best 
                        Error);
 }
 
-TEST_CASE("predict: a run's test split gives exactly eval's scores; an exported model gives exactly the run's") {
+TEST_CASE("predict: a run's test split gives exactly eval's scores, an exported model gives exactly the run's") {
   TempDir tmp("predict");
   RunConfig c = small_config(tmp);
   c.cache_f16 = true;    // predict rounds its tokens the same way
@@ -220,7 +220,7 @@ TEST_CASE("predict: a run's test split gives exactly eval's scores; an exported 
   // The CSV and the JSON lines carry the same rows.
   write_predictions_csv(tmp / "p.csv", got, t);
   const std::string csv = read_file(tmp / "p.csv");
-  CHECK(csv.rfind("input,index,label,score_nll,score_z2,score_normalized,threshold,verdict,error\n", 0) == 0);
+  CHECK(csv.rfind("input,index,label,score_nll,score_z2,score_normalized,threshold,verdict,map,error\n", 0) == 0);
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 601);
   const json j = prediction_json(got[1], t);
   CHECK(j["verdict"] == (got[1].anomalous ? "anomalous" : "normal"));

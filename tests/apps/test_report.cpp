@@ -151,7 +151,7 @@ TEST_CASE("report: histogram SVG has one bar per bin and class, normalised to de
   CHECK_THROWS_WITH_AS(histogram_svg({1, 2}, {0, 1}, "t", 0), doctest::Contains("bins"), Error);
 }
 
-TEST_CASE("report: histogram bins cover the bulk; extreme scores are counted in a note, not drawn") {
+TEST_CASE("report: histogram bins cover the bulk, extreme scores are counted in a note, not drawn") {
   // 1000 normal scores spread evenly over [0, 10), 1000 anomalous over [5, 15): they overlap on [5, 10).
   // Then 3 normal scores far below and 4 anomalous + 1 normal far above, as a few broken images give.
   std::vector<double> s;

@@ -106,7 +106,7 @@ TEST_CASE("train: an interrupted-and-resumed run equals an unbroken one, bit for
                        Error);
 }
 
-TEST_CASE("train: a non-finite loss stops with the step named; the last good checkpoint stays whole") {
+TEST_CASE("train: a non-finite loss stops with the step named, the last good checkpoint stays whole") {
   TempDir tmp("nan");
   RunConfig c = small_config(tmp);
   c.epochs = 1;
@@ -188,7 +188,7 @@ TEST_CASE("train: bad input is refused before anything is written") {
   CHECK_THROWS_WITH_AS(eval_run(tmp / "other", EvalOptions{}), doctest::Contains("not a run directory"), Error);
 }
 
-TEST_CASE("eval: scores.csv names each test image's file for a folder dataset; stale cache files go") {
+TEST_CASE("eval: scores.csv names each test image's file for a folder dataset, stale cache files go") {
   TempDir tmp("folder_eval");
   const fs::path data = tmp.path / "data";
   auto image = [&](const fs::path& p, int seed) {

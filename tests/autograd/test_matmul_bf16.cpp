@@ -173,7 +173,7 @@ TEST_CASE("bf16 ops: a bf16 result (out = BF16) is the f32 result rounded, bit f
                        doctest::Contains("[linear_bf16] the result is f32 or bf16, not f64"), Error);
 }
 
-TEST_CASE("bf16 ops: attention_bf16 (the composite on the CPU): shapes, dtypes, errors; the fused switch") {
+TEST_CASE("bf16 ops: attention_bf16 (the composite on the CPU): shapes, dtypes, errors, the fused switch") {
   NoGradGuard no_grad;
   const int64_t B = 2, N = 5, H = 3, hd = 4, D = H * hd;
   const Tensor qkv = f32(rnd({B, N, 3 * D}, 70));

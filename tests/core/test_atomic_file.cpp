@@ -20,7 +20,7 @@ namespace {
 size_t count_files(const fs::path& d) { return size_t(std::distance(fs::directory_iterator(d), fs::directory_iterator())); }
 }  // namespace
 
-TEST_CASE("atomic file: content appears only on commit; an abandoned write leaves nothing") {
+TEST_CASE("atomic file: content appears only on commit, an abandoned write leaves nothing") {
   TempDir tmp("atomic_commit");
   const fs::path d = tmp.path;
   const std::string target = (d / "out.txt").string();
@@ -42,7 +42,7 @@ TEST_CASE("atomic file: content appears only on commit; an abandoned write leave
                        doctest::Contains("no_such_dir/x: cannot create"), Error);
 }
 
-TEST_CASE("safetensors writer: rows in any order round-trip; missing rows refuse to commit") {
+TEST_CASE("safetensors writer: rows in any order round-trip, missing rows refuse to commit") {
   TempDir tmp("atomic_writer");
   const fs::path d = tmp.path;
   const std::string path = (d / "feats.safetensors").string();

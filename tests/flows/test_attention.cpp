@@ -11,7 +11,7 @@ using namespace sanf::flows::testing_helpers;
 using sanf::testing::closeness;
 using sanf::testing::rnd;
 
-TEST_CASE("class attention: the rearranged forward equals the direct formula over [h; Q]") {
+TEST_CASE("class attention: the rearranged forward equals the direct formula over [h, Q]") {
   for (bool with_tokens : {true, false}) {
     for (bool bias : {true, false}) {
       CAPTURE(with_tokens);
