@@ -497,6 +497,19 @@ std::unique_ptr<Dataset> open_image_files(const std::vector<std::string>& inputs
   return std::make_unique<LooseImagesDataset>(std::move(paths));
 }
 
+int64_t resolve_class(const std::string& given, const std::vector<std::string>& names, const std::string& what) {
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == given) return int64_t(i);
+  auto is_digit = [](unsigned char c) { return c >= '0' && c <= '9'; };
+  if (!given.empty() && given.size() <= 9 && std::all_of(given.begin(), given.end(), is_digit)) {
+    const int64_t i = std::stoll(given);
+    if (i >= 0 && i < int64_t(names.size())) return i;
+  }
+  std::string known;
+  for (size_t i = 0; i < names.size(); ++i) known += cat(i ? ", " : "", i, "=", names[i]);
+  SANF_FAIL(what, ": unknown class '", given, "'; the classes are ", known);
+}
+
 std::unique_ptr<Dataset> first_images(std::unique_ptr<Dataset> ds, int64_t n) {
   SANF_CHECK(n >= 0 && n <= ds->size(), "first_images: ", n, " of ", ds->size(), " images");
   return std::make_unique<FirstImages>(std::move(ds), n);

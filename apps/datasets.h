@@ -3,7 +3,7 @@
 // A Dataset gives labels cheaply and images on demand (u8, (C, H, W)), so feature extraction can stream
 // through a dataset in batches with memory that does not grow with its size. Each reader validates what it
 // reads (magic numbers, record sizes, label ranges) and fails with the file, what it expected and what it
-// found. Formats (../shared/SPEC.md §4):
+// found. Formats:
 //   fashion-mnist, mnist  IDX files, gzipped or not: {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
 //   cifar10               data_batch_1..5.bin / test_batch.bin: records of 1 label byte + 3072 bytes (R, G, B planes)
 //   cifar100              train.bin / test.bin: coarse label, fine label, 3072 bytes; labels are the 20 coarse
@@ -69,6 +69,10 @@ std::unique_ptr<Dataset> open_dataset(const std::string& name, const std::string
 std::unique_ptr<Dataset> open_dataset(const std::string& name, const std::string& dir, Split split,
                                       const DatasetOptions& options);
 std::vector<std::string> dataset_names();
+
+// A class given by name or by index into `names`; an unknown one is an error naming `what` (the dataset)
+// and listing the classes.
+int64_t resolve_class(const std::string& given, const std::vector<std::string>& names, const std::string& what);
 
 // Loose images for `sanf predict`: each input is an image file (decoded by content, whatever its name) or a
 // directory, searched recursively for *.png, *.jpg and *.jpeg files (any case; hidden files and directories

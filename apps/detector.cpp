@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include "apps/run_dir.h"
+#include "apps/thresholds.h"
 #include "apps/train.h"
 #include "core/safetensors.h"
 
@@ -26,11 +28,6 @@ void check_match(const vit::ViTConfig& vc, const flows::FlowConfig& fc, const st
              ": not the backbone this flow was trained with");
 }
 
-int64_t flow_epoch(const std::string& ckpt) {
-  const std::map<std::string, std::string> meta = SafetensorsFile::open(ckpt).metadata();
-  return meta.count("train.epoch") ? std::stoll(meta.at("train.epoch")) : 0;
-}
-
 // The run's backbone in f32 and its flow, on `device`; precision is left to the caller.
 Detector open_run_f32(const std::string& run_dir, Device device) {
   const RunConfig cfg = read_run_config(run_dir);
@@ -50,7 +47,7 @@ Detector open_run_f32(const std::string& run_dir, Device device) {
   d.f16_tokens = cfg.cache_f16;
   d.backbone_batch = cfg.extract_batch;
   d.precision = cfg.backbone.precision;
-  d.epoch = flow_epoch(ckpt);
+  d.epoch = checkpoint_epoch(ckpt);
   d.run_config = cfg.to_json();
   d.thresholds = run_threshold_data(run_dir);
   return d;

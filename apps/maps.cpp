@@ -3,8 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <numeric>
 
+#include "apps/interrupt.h"
 #include "apps/metrics.h"
+#include "apps/scoring.h"
 #include "vit/preprocess.h"
 
 namespace sanf::apps {
@@ -105,6 +109,13 @@ Tensor overlay_heatmap(const Tensor& image_u8, const Tensor& map, double lo, dou
   return out;
 }
 
+Tensor map_over_image(const Tensor& image_u8, const Tensor& grid_map) {
+  const Tensor m = upsample_map(grid_map, image_u8.size(1), image_u8.size(2));
+  const std::vector<double> v = m.to_vector();
+  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  return overlay_heatmap(image_u8, m, *lo, *hi);
+}
+
 void PixelAuroc::add(const Tensor& map, const Tensor& mask) {
   const Tensor m = contiguous(to(to(map, Device::CPU), DType::F32));
   SANF_CHECK(m.dim() == 2, "[pixel AUROC] a map must be (S, S), got ", shape_str(m.shape()));
@@ -124,5 +135,35 @@ void PixelAuroc::add(const Tensor& map, const Tensor& mask) {
 }
 
 double PixelAuroc::auroc() const { return sanf::apps::auroc(scores_, labels_); }
+
+nlohmann::json pixel_aurocs(flows::Flow& flow, const FeatureSet& test, const Dataset& test_ds, int64_t image_size,
+                            Device device) {
+  SANF_CHECK(test_ds.has_masks(), "--masks: this dataset has no ground-truth masks (mvtec has them)");
+  const int64_t S = image_size, n = test.size();
+  const auto grid = int64_t(std::llround(std::sqrt(double(flow.config().tokens))));  // the backbone's patch grid
+  std::vector<MapKind> kinds = {MapKind::Gradient};
+  if (!flow.config().no_caff) kinds.insert(kinds.begin(), MapKind::Attention);
+  std::map<std::string, PixelAuroc> acc;
+  Generator gen(0);
+  for (int64_t b0 = 0; b0 < n; b0 += kScoreBatch) {
+    check_interrupt(cat("while computing anomaly maps (", b0, "/", n, ")"));
+    std::vector<int64_t> rows(static_cast<size_t>(std::min(n - b0, kScoreBatch)));
+    std::iota(rows.begin(), rows.end(), b0);
+    auto [host_y, host_P] = test.batch(rows);
+    const Tensor y = to(host_y, device), P = to(host_P, device);
+    std::vector<Tensor> masks;
+    for (int64_t r : rows) masks.push_back(test_ds.mask(test.indices()[size_t(r)]));
+    for (MapKind kind : kinds) {
+      const Tensor maps = patch_maps(flow, kind, y, P);
+      for (size_t k = 0; k < rows.size(); ++k)
+        acc[map_kind_name(kind)].add(upsample_map(select(maps, 0, int64_t(k)), S, S), masks[k]);
+    }
+    const Tensor noise = rand({int64_t(rows.size()), grid, grid}, DType::F32, Device::CPU, &gen);
+    for (size_t k = 0; k < rows.size(); ++k) acc["random"].add(upsample_map(select(noise, 0, int64_t(k)), S, S), masks[k]);
+  }
+  nlohmann::json out{{"resolution", S}};
+  for (const auto& [kind, a] : acc) out[kind] = a.auroc();
+  return out;
+}
 
 }  // namespace sanf::apps

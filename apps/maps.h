@@ -17,9 +17,11 @@
 // at the backbone's input resolution, anomalib's localization metric.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "apps/features.h"
 #include "flows/flow.h"
 
 namespace sanf::apps {
@@ -38,6 +40,9 @@ Tensor upsample_map(const Tensor& map, int64_t H, int64_t W);
 // The image u8 (C, H, W), C = 1, 3 or 4, in grey, with map (H, W) over it, clamped to [lo, hi] and drawn
 // in a black-red-yellow-white heat palette at 60% opacity -> u8 (3, H, W).
 Tensor overlay_heatmap(const Tensor& image_u8, const Tensor& map, double lo, double hi);
+// A (g, g) map of patch_maps upsampled to the image and drawn over it, normalised to its own range (the
+// form `sanf predict` writes and report.html shows).
+Tensor map_over_image(const Tensor& image_u8, const Tensor& grid_map);
 
 // Pixel-level AUROC over many images, accumulated one image at a time (so masks of any size never pile
 // up): add(map, mask) takes a map (S, S) f32 and its mask u8 (1, Hm, Wm) of any size (nonzero = anomalous
@@ -54,5 +59,11 @@ class PixelAuroc {
   std::vector<double> scores_;
   std::vector<int> labels_;
 };
+
+// metrics.json's "pixel_auroc" of `sanf eval --masks`: the pixel AUROC of each map kind (attention unless the
+// flow is no-CAFF, and gradient) over the test features against test_ds's masks at image_size x image_size,
+// and of a map drawn uniformly at random per patch (seed 0; the chance line), plus "resolution".
+nlohmann::json pixel_aurocs(flows::Flow& flow, const FeatureSet& test, const Dataset& test_ds, int64_t image_size,
+                            Device device);
 
 }  // namespace sanf::apps

@@ -22,12 +22,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
-}
-
 // Scores one source into rows[first ...], in source order.
 class SourceRun {
  public:
@@ -158,15 +152,12 @@ class SourceRun {
       Prediction& p = rows_[size_t(rows[k])];
       const Tensor image = originals_.at(rows[k]);
       originals_.erase(rows[k]);
-      const Tensor m = upsample_map(select(maps, 0, int64_t(k)), image.size(1), image.size(2));
-      const std::vector<double> v = m.to_vector();
-      const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
       std::string name = fs::path(p.input).filename().string();
       if (!src_.name.empty()) name = cat(src_.name, "-", p.index);
       for (char& c : name)
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
       p.map = (fs::path(opt_.map_dir) / cat(rows[k], "_", fs::path(name).stem().string(), ".png")).string();
-      write_png(p.map, overlay_heatmap(image, m, *lo, *hi));
+      write_png(p.map, map_over_image(image, select(maps, 0, int64_t(k))));
     }
   }
 
@@ -230,10 +221,10 @@ void write_predictions_csv(const std::string& path, const std::vector<Prediction
   for (const Prediction& p : rows) {
     s += cat(csv_field(p.input), ",", p.index, ",", csv_field(p.label), ",");
     if (p.scored)
-      s += cat(num(p.nll), ",", num(p.z2), ",", num(p.normalized), ",", num(t.value), ",",
+      s += cat(csv_number(p.nll), ",", csv_number(p.z2), ",", csv_number(p.normalized), ",", csv_number(t.value), ",",
                p.anomalous ? "anomalous" : "normal", ",", csv_field(p.map), ",\n");
     else
-      s += cat(",,,", num(t.value), ",error,,", csv_field(p.error), "\n");
+      s += cat(",,,", csv_number(t.value), ",error,,", csv_field(p.error), "\n");
   }
   write_file_atomic(path, s);
 }

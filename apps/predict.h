@@ -29,7 +29,7 @@
 #include "apps/datasets.h"
 #include "apps/detector.h"
 #include "apps/maps.h"
-#include "apps/train.h"
+#include "apps/thresholds.h"
 
 namespace sanf::apps {
 

@@ -417,6 +417,8 @@ std::string index_html(const nlohmann::json& results) {
 
 // ---- the scores CSV -------------------------------------------------------------------------------------
 
+std::string csv_number(double v) { return fmt("%.9g", v); }
+
 std::string csv_field(const std::string& v) {
   if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
   std::string out = "\"";
@@ -441,7 +443,7 @@ void write_scores_csv(const std::string& path, const std::vector<int64_t>& indic
     SANF_CHECK(is_anomaly[i] == 0 || is_anomaly[i] == 1, path, ": sample ", i, " has is_anomaly ", is_anomaly[i],
                " (must be 0 or 1)");
     s += cat(indices[i], ",", labels[i], ",", csv_field(label_names[size_t(labels[i])]), ",", is_anomaly[i], ",",
-             fmt("%.9g", nll_scores[i]), ",", fmt("%.9g", z2_scores[i]), ",",
+             csv_number(nll_scores[i]), ",", csv_number(z2_scores[i]), ",",
              paths.empty() ? std::string() : csv_field(paths[i]), "\n");
   }
   write_file_atomic(path, s);

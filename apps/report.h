@@ -28,6 +28,8 @@ std::string html_escape(std::string_view text);
 
 // A CSV field: quoted (with quotes doubled) when it holds a comma, a quote or a line break (RFC 4180).
 std::string csv_field(const std::string& v);
+// A number for a CSV file: %.9g, enough digits to read a float back exactly.
+std::string csv_number(double v);
 
 // Base64 (RFC 4648 section 4: alphabet A-Z a-z 0-9 + /, '=' padding, no line breaks).
 std::string base64_encode(std::string_view bytes);

@@ -17,6 +17,7 @@
 #include "apps/maps.h"
 #include "apps/metrics.h"
 #include "apps/report.h"
+#include "apps/run_dir.h"
 #include "apps/scoring.h"
 #include "core/atomic_file.h"
 #include "core/safetensors.h"
@@ -40,54 +41,6 @@ Device device_from_name(const std::string& s, const std::string& source) {
   if (s == "cpu") return Device::CPU;
   if (s == "cuda") return Device::CUDA;
   SANF_FAIL(source, ": device must be cpu or cuda, got '", s, "'");
-}
-
-json read_json_file(const std::string& path) {
-  std::ifstream f(path);
-  SANF_CHECK(f.good(), path, ": cannot open");
-  try {
-    return json::parse(f);
-  } catch (const json::exception& e) {
-    SANF_FAIL(path, ": not valid JSON: ", e.what());
-  }
-}
-
-void write_json_file(const std::string& path, const json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
-
-// A class given by name or by index.
-int64_t resolve_class(const std::string& given, const std::vector<std::string>& names, const std::string& what) {
-  for (size_t i = 0; i < names.size(); ++i)
-    if (names[i] == given) return int64_t(i);
-  auto is_digit = [](unsigned char c) { return c >= '0' && c <= '9'; };
-  if (!given.empty() && given.size() <= 9 && std::all_of(given.begin(), given.end(), is_digit)) {
-    const int64_t i = std::stoll(given);
-    if (i >= 0 && i < int64_t(names.size())) return i;
-  }
-  std::string known;
-  for (size_t i = 0; i < names.size(); ++i) known += cat(i ? ", " : "", i, "=", names[i]);
-  SANF_FAIL(what, ": unknown class '", given, "'; the classes are ", known);
-}
-
-std::string run_file(const std::string& run_dir, const char* name) { return (fs::path(run_dir) / name).string(); }
-
-// The epochs in an existing train_log.jsonl, up to and including `last_epoch`.
-std::vector<json> read_log(const std::string& path, int64_t last_epoch) {
-  std::vector<json> lines;
-  std::ifstream f(path);
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.empty()) continue;
-    json j = json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.contains("epoch")) continue;  // a torn line from an older, non-atomic writer
-    if (j["epoch"].get<int64_t>() <= last_epoch) lines.push_back(j);
-  }
-  return lines;
-}
-
-void write_log(const std::string& path, const std::vector<json>& lines) {
-  std::string text;
-  for (const json& j : lines) text += j.dump() + "\n";
-  write_file_atomic(path, text);
 }
 
 // The sum of squares of every parameter's gradient (inf or nan when any element is). Summed on the gradients'
@@ -121,79 +74,6 @@ std::vector<int> anomalous_labels(const FeatureSet& test, const RunConfig& cfg) 
   SANF_CHECK(n_anom > 0 && n_anom < n, "the test split (", n, " images) needs both normal (class ", cfg.normal_name,
              ") and anomalous images; it has ", n - n_anom, " normal");
   return a;
-}
-
-// calibration.json: the held-out rows [n_train, train.size()) scored by the trained flow, and the threshold
-// for cfg.fpr they give (apps/metrics.h threshold_at_fpr).
-void calibrate(const std::string& run_dir, flows::Flow& flow, const FeatureSet& train, int64_t n_train,
-               const RunConfig& cfg, int64_t epoch) {
-  std::vector<int64_t> rows;
-  for (int64_t r = n_train; r < train.size(); ++r) rows.push_back(r);
-  const Scores sc = score_rows(flow, train, rows, cfg.device, "the held-out normal images");
-  const FprThreshold t = threshold_at_fpr(sc.nll, cfg.fpr);
-  std::vector<int64_t> indices;
-  for (int64_t r : rows) indices.push_back(train.indices()[size_t(r)]);
-  write_json_file(run_file(run_dir, "calibration.json"),
-                  json{{"epoch", epoch},
-                       {"val_fraction", cfg.val_fraction},
-                       {"n_val", int64_t(rows.size())},
-                       {"fpr", cfg.fpr},
-                       {"threshold", t.threshold},
-                       {"fpr_reached", t.fpr_reached},
-                       {"resolved", t.resolved},
-                       {"indices", indices},
-                       {"scores_nll", sc.nll},
-                       {"scores_z2", sc.z2}});
-  std::fprintf(stderr, "calibration: threshold %.6g flags %.4g of %lld held-out normal images (target %g)%s\n",
-               t.threshold, t.fpr_reached, (long long)rows.size(), cfg.fpr,
-               t.resolved ? "" : "; too few images to resolve the target");
-}
-
-// Pixel-level AUROC of each map kind against the test split's masks, at the backbone's input resolution,
-// and of a map drawn uniformly at random per patch (the chance line).
-json pixel_aurocs(flows::Flow& flow, const RunConfig& cfg, const FeatureSet& test, const Dataset& test_ds) {
-  SANF_CHECK(test_ds.has_masks(), "--masks: the ", cfg.dataset, " dataset has no ground-truth masks (mvtec has them)");
-  const vit::ViTConfig vc = backbone_config(cfg.backbone);
-  const int64_t S = vc.image_size, n = test.size();
-  std::vector<MapKind> kinds = {MapKind::Gradient};
-  if (!cfg.flow.no_caff) kinds.insert(kinds.begin(), MapKind::Attention);
-  std::map<std::string, PixelAuroc> acc;
-  Generator gen(0);
-  for (int64_t b0 = 0; b0 < n; b0 += kScoreBatch) {
-    check_interrupt(cat("while computing anomaly maps (", b0, "/", n, ")"));
-    std::vector<int64_t> rows;
-    for (int64_t r = b0; r < std::min(n, b0 + kScoreBatch); ++r) rows.push_back(r);
-    auto [host_y, host_P] = test.batch(rows);
-    const Tensor y = to(host_y, cfg.device), P = to(host_P, cfg.device);
-    std::vector<Tensor> masks;
-    for (int64_t r : rows) masks.push_back(test_ds.mask(test.indices()[size_t(r)]));
-    for (MapKind kind : kinds) {
-      const Tensor maps = patch_maps(flow, kind, y, P);
-      for (size_t k = 0; k < rows.size(); ++k)
-        acc[map_kind_name(kind)].add(upsample_map(select(maps, 0, int64_t(k)), S, S), masks[k]);
-    }
-    const Tensor noise = rand({int64_t(rows.size()), vc.grid(), vc.grid()}, DType::F32, Device::CPU, &gen);
-    for (size_t k = 0; k < rows.size(); ++k) acc["random"].add(upsample_map(select(noise, 0, int64_t(k)), S, S), masks[k]);
-  }
-  json out{{"resolution", S}};
-  for (const auto& [kind, a] : acc) out[kind] = a.auroc();
-  return out;
-}
-
-// calibration.json of a run, or null when there is none; one from another epoch than the flow's
-// (`flow_epoch`) is left out with a note on stderr.
-json read_calibration(const std::string& run_dir, int64_t flow_epoch) {
-  const std::string path = run_file(run_dir, "calibration.json");
-  if (!fs::exists(path)) return json();
-  json j = read_json_file(path);
-  SANF_CHECK(j.contains("scores_nll") && j.contains("fpr") && j.contains("epoch"), path,
-             ": not a calibration file (scores_nll, fpr, epoch)");
-  if (j.at("epoch").get<int64_t>() != flow_epoch) {
-    std::fprintf(stderr, "note: %s is from epoch %lld but the flow is at epoch %lld; left out (sanf train --resume "
-                 "recalibrates)\n", path.c_str(), (long long)j.at("epoch").get<int64_t>(), (long long)flow_epoch);
-    return json();
-  }
-  return j;
 }
 
 }  // namespace
@@ -467,7 +347,7 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
     res.loss = mean_loss;
   }
   if (n_val > 0 && res.epochs_done > 0 && res.epochs_done >= cfg.epochs)
-    calibrate(run_dir, flow, train, n, cfg, res.epochs_done);
+    write_calibration(run_dir, flow, train, n, cfg.device, cfg.fpr, cfg.val_fraction, res.epochs_done);
   res.seconds = seconds_since(t0);
   return res;
 }
@@ -482,8 +362,7 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt) {
   const std::string ckpt = run_file(run_dir, "flow.safetensors");
   SANF_CHECK(fs::exists(ckpt), run_dir, ": no flow.safetensors (no training epoch has completed); run sanf train first");
   auto flow = flows::Flow::from_file(ckpt, DType::F32, cfg.device);
-  const std::map<std::string, std::string> meta = SafetensorsFile::open(ckpt).metadata();
-  const int64_t epoch = meta.count("train.epoch") ? std::stoll(meta.at("train.epoch")) : 0;
+  const int64_t epoch = checkpoint_epoch(ckpt);
   SANF_CHECK(flow->config().same_architecture(cfg.flow), ckpt, ": its flow config differs from ", run_dir,
              "/config.json");
 
@@ -529,22 +408,7 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt) {
          {"config", cfg.identity()}};
 
   // The decision thresholds, each with what it reaches on the test split.
-  const auto [lo_it, hi_it] = std::minmax_element(nll_s.begin(), nll_s.end());
-  auto at = [&](double t) {
-    const Rates r = rates_at(nll_s, is_anom, t);
-    return json{{"precision", r.precision}, {"recall", r.recall}, {"fpr", r.fpr}, {"tp", r.tp}, {"fp", r.fp},
-                {"tn", r.tn}, {"fn", r.fn}};
-  };
-  json thresholds{{"f1", {{"value", f1.threshold}, {"lo", *lo_it}, {"hi", *hi_it}, {"flags_all", f1.threshold <= *lo_it},
-                          {"epoch", epoch}, {"test", at(f1.threshold)}}}};
-  const json held = read_calibration(run_dir, epoch);
-  if (!held.is_null()) {
-    const FprThreshold t = threshold_at_fpr(held.at("scores_nll").get<std::vector<double>>(),
-                                            opt.fpr.value_or(held.at("fpr").get<double>()));
-    thresholds["fpr"] = {{"value", t.threshold}, {"target", t.fpr_target}, {"held_out_fpr", t.fpr_reached},
-                         {"n_held_out", t.n}, {"resolved", t.resolved}, {"lo", t.lo}, {"hi", t.hi},
-                         {"test", at(t.threshold)}};
-  }
+  const json thresholds = eval_thresholds(run_dir, nll_s, is_anom, epoch, opt.fpr);
   m["thresholds"] = thresholds;
   // The authors' protocol, when the log has it: the best test AUROC over the epochs (optimistic).
   double best = -1;
@@ -579,11 +443,12 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt) {
                fmt(r.at("recall")), ", false-positive rate ", fmt(r.at("fpr")), " on the test split");
   };
   rep.metrics.emplace_back("threshold F1 (chosen on the test labels)",
-                           rates_text(thresholds["f1"]) +
-                               (thresholds["f1"]["flags_all"].get<bool>() ? " (flags every test image: degenerate)" : ""));
+                           rates_text(thresholds.at("f1")) +
+                               (thresholds.at("f1").at("flags_all").get<bool>() ? " (flags every test image: degenerate)" : ""));
   if (thresholds.contains("fpr"))
-    rep.metrics.emplace_back(cat("threshold FPR ", thresholds["fpr"]["target"].get<double>(), " (held-out normal images)"),
-                             rates_text(thresholds["fpr"]));
+    rep.metrics.emplace_back(cat("threshold FPR ", thresholds.at("fpr").at("target").get<double>(),
+                                 " (held-out normal images)"),
+                             rates_text(thresholds.at("fpr")));
   if (tested > 0)
     rep.metrics.emplace_back("AUROC, best over epochs (authors' protocol, optimistic)",
                              cat(fmt(best), " at epoch ", best_epoch, " of ", tested, " tested"));
@@ -610,14 +475,11 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt) {
     rep.maps_title = cat("Anomaly maps (", map_kind_name(map_kind), ") of the most anomalous test images");
     for (int64_t j = 0; j < k; ++j) {
       const Tensor image = test_ds->image(test.indices()[size_t(top[size_t(j)])]);
-      const Tensor m = upsample_map(select(maps, 0, j), image.size(1), image.size(2));
-      const std::vector<double> v = m.to_vector();
-      const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-      rep.maps.push_back(Thumbnail{encode_png(overlay_heatmap(image, m, *lo, *hi)), rep.most_anomalous[size_t(j)].caption});
+      rep.maps.push_back(Thumbnail{encode_png(map_over_image(image, select(maps, 0, j))), rep.most_anomalous[size_t(j)].caption});
     }
   }
   if (opt.masks) {
-    m["pixel_auroc"] = pixel_aurocs(*flow, cfg, test, *test_ds);
+    m["pixel_auroc"] = pixel_aurocs(*flow, test, *test_ds, backbone_config(cfg.backbone).image_size, cfg.device);
     for (auto& [kind, v] : m["pixel_auroc"].items())
       if (v.is_number_float()) rep.metrics.emplace_back(cat("pixel AUROC, ", kind, " map"), fmt(v.get<double>()));
   }
@@ -625,152 +487,6 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt) {
   m["seconds"] = seconds_since(t0);
   write_json_file(run_file(run_dir, "metrics.json"), m);  // last: its presence marks a finished evaluation
   return m;
-}
-
-// ---- the one-class protocol ------------------------------------------------------------------------------
-
-json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneClassOptions& opt) {
-  auto ds = open_dataset(base.dataset, base.data_dir, Split::Train, DatasetOptions{base.skip_corrupt});
-  const std::vector<std::string>& names = ds->class_names();
-  std::vector<int64_t> labels;
-  if (opt.classes == "all") {
-    for (size_t i = 0; i < names.size(); ++i) labels.push_back(int64_t(i));
-  } else {
-    std::stringstream ss(opt.classes);
-    std::string item;
-    while (std::getline(ss, item, ','))
-      labels.push_back(resolve_class(item, names, cat(base.dataset, " (", base.data_dir, ")")));
-    SANF_CHECK(!labels.empty(), "--classes: no class given");
-  }
-  fs::create_directories(out_dir);
-  json rows = json::array();
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t label : labels) {
-    RunConfig cfg = base;
-    cfg.normal_class = std::to_string(label);
-    const std::string run_dir = (fs::path(out_dir) / cat(label, "-", names[size_t(label)])).string();
-    const std::string metrics_path = run_file(run_dir, "metrics.json");
-    json m;
-    bool skipped = false;
-    if (fs::exists(metrics_path)) {
-      cfg.resolve();
-      const json old = read_json_file(metrics_path);
-      const RunConfig stored = read_run_config(run_dir);
-      if (old.value("config", json()) == cfg.identity() && old.value("epoch", int64_t(-1)) == cfg.epochs &&
-          stored.identity() == cfg.identity()) {
-        m = old;
-        skipped = true;
-        std::fprintf(stderr, "oneclass: class %lld (%s) already done in %s\n", (long long)label,
-                     names[size_t(label)].c_str(), run_dir.c_str());
-      }
-    }
-    if (!skipped) {
-      std::fprintf(stderr, "oneclass: class %lld (%s) -> %s\n", (long long)label, names[size_t(label)].c_str(),
-                   run_dir.c_str());
-      train_run(cfg, run_dir, fs::exists(run_file(run_dir, "config.json")));
-      m = eval_run(run_dir, opt.eval);
-    }
-    rows.push_back(json{{"class", label},
-                        {"name", names[size_t(label)]},
-                        {"auroc", m.at("auroc")},
-                        {"auroc_z2", m.at("auroc_z2")},
-                        {"aupr", m.at("aupr")},
-                        {"f1_max", m.at("f1_max")},
-                        {"run", run_dir}});
-  }
-  auto mean_of = [&](const char* key) {
-    double s = 0;
-    for (const json& r : rows) s += r.at(key).get<double>();
-    return s / double(rows.size());
-  };
-  json result{{"dataset", base.dataset},
-              {"backbone", base.backbone.spec},
-              {"backbone_random", base.backbone.is_random()},
-              {"no_caff", base.flow.no_caff},
-              {"epochs", base.epochs},
-              {"classes", rows},
-              {"mean", {{"auroc", mean_of("auroc")}, {"auroc_z2", mean_of("auroc_z2")}, {"aupr", mean_of("aupr")},
-                        {"f1_max", mean_of("f1_max")}}},
-              {"seconds", seconds_since(t0)}};
-  std::string csv = "class,name,auroc,auroc_z2,aupr,f1_max\n", table;
-  table += cat("\n", base.dataset, ", one-class AUROC (backbone ", base.backbone.spec,
-               base.backbone.is_random() ? ", RANDOM weights" : "", base.flow.no_caff ? ", no CAFF" : "", ")\n");
-  char line[256];
-  std::snprintf(line, sizeof line, "%-5s %-14s %8s %9s %8s %8s\n", "class", "name", "AUROC", "AUROC_z2", "AUPR", "F1max");
-  table += line;
-  for (const json& r : rows) {
-    const std::string name = r.at("name");
-    csv += cat(r.at("class").get<int64_t>(), ",", name, ",", r.at("auroc").get<double>(), ",",
-               r.at("auroc_z2").get<double>(), ",", r.at("aupr").get<double>(), ",", r.at("f1_max").get<double>(), "\n");
-    std::snprintf(line, sizeof line, "%-5lld %-14s %8.4f %9.4f %8.4f %8.4f\n", (long long)r.at("class").get<int64_t>(),
-                  name.c_str(), r.at("auroc").get<double>(), r.at("auroc_z2").get<double>(), r.at("aupr").get<double>(),
-                  r.at("f1_max").get<double>());
-    table += line;
-  }
-  std::snprintf(line, sizeof line, "%-5s %-14s %8.4f %9.4f %8.4f %8.4f\n", "mean", "", mean_of("auroc"),
-                mean_of("auroc_z2"), mean_of("aupr"), mean_of("f1_max"));
-  table += line;
-  csv += cat("mean,,", mean_of("auroc"), ",", mean_of("auroc_z2"), ",", mean_of("aupr"), ",", mean_of("f1_max"), "\n");
-  write_file_atomic((fs::path(out_dir) / "results.csv").string(), csv);
-  write_json_file((fs::path(out_dir) / "results.json").string(), result);
-  write_file_atomic((fs::path(out_dir) / "index.html").string(), index_html(result));
-  std::printf("%s", table.c_str());
-  std::printf("(%s/results.csv, results.json, index.html; %.0f s)\n", out_dir.c_str(), result["seconds"].get<double>());
-  return result;
-}
-
-// ---- decision thresholds -------------------------------------------------------------------------------
-
-json run_threshold_data(const std::string& run_dir) {
-  const std::string ckpt = run_file(run_dir, "flow.safetensors");
-  SANF_CHECK(fs::exists(ckpt), run_dir, ": no flow.safetensors (no training epoch has completed)");
-  const std::map<std::string, std::string> meta = SafetensorsFile::open(ckpt).metadata();
-  const int64_t epoch = meta.count("train.epoch") ? std::stoll(meta.at("train.epoch")) : 0;
-  json data = json::object();
-  const json held = read_calibration(run_dir, epoch);
-  if (!held.is_null()) data["calibration"] = {{"fpr", held.at("fpr")}, {"scores_nll", held.at("scores_nll")}};
-  const std::string metrics = run_file(run_dir, "metrics.json");
-  if (fs::exists(metrics)) {
-    const json m = read_json_file(metrics);
-    if (m.contains("thresholds") && m["thresholds"].contains("f1")) {
-      const json& f1 = m["thresholds"]["f1"];
-      if (f1.value("epoch", int64_t(-1)) == epoch)
-        data["f1"] = {{"value", f1.at("value")}, {"lo", f1.at("lo")}, {"hi", f1.at("hi")}, {"flags_all", f1.at("flags_all")}};
-      else
-        std::fprintf(stderr, "note: %s is from another epoch than the flow (%lld); its F1 threshold is left out "
-                     "(run sanf eval again)\n", metrics.c_str(), (long long)epoch);
-    }
-  }
-  return data;
-}
-
-Threshold choose_threshold(const json& data, const std::string& kind, std::optional<double> fpr,
-                           const std::string& source) {
-  const bool has_fpr = data.contains("calibration"), has_f1 = data.contains("f1");
-  const std::string want = kind == "auto" ? (has_fpr ? "fpr" : "f1") : kind;
-  Threshold t;
-  t.kind = want;
-  if (want == "fpr") {
-    SANF_CHECK(has_fpr, source, ": no held-out normal scores to calibrate a false-alarm threshold on (train with "
-               "--val-fraction F, e.g. 0.1); or use --threshold f1 or a number");
-    const json& c = data.at("calibration");
-    const FprThreshold f = threshold_at_fpr(c.at("scores_nll").get<std::vector<double>>(),
-                                            fpr.value_or(c.at("fpr").get<double>()));
-    t.value = f.threshold, t.lo = f.lo, t.hi = f.hi;
-    t.note = cat("flags ", f.fpr_reached, " of ", f.n, " held-out normal images (target ", f.fpr_target, ")",
-                 f.resolved ? "" : "; too few held-out images to resolve the target");
-    return t;
-  }
-  SANF_CHECK(want == "f1", "unknown threshold kind '", kind, "' (fpr, f1, auto, or a number)");
-  SANF_CHECK(has_f1, source, ": no F1 threshold (run sanf eval first, which chooses it on the test split) and no "
-             "held-out scores (train with --val-fraction F); or give --threshold a number");
-  const json& f = data.at("f1");
-  SANF_CHECK(!f.at("flags_all").get<bool>(), source, ": the F1-max threshold (", f.at("value").get<double>(),
-             ") flags every test image as anomalous: F1-max chose 'everything is anomalous', which is no decision "
-             "threshold. Train with --val-fraction F for a threshold from normal images, or give --threshold a number");
-  t.value = f.at("value"), t.lo = f.at("lo"), t.hi = f.at("hi");
-  t.note = "F1-max on the test split (chosen with its labels: optimistic)";
-  return t;
 }
 
 }  // namespace sanf::apps

@@ -35,6 +35,7 @@
 
 #include "apps/features.h"
 #include "apps/maps.h"
+#include "apps/thresholds.h"
 #include "flows/config.h"
 
 namespace sanf::apps {
@@ -111,30 +112,6 @@ nlohmann::json eval_run(const std::string& run_dir, const EvalOptions& opt);
 
 // Reads RUN/config.json (throws naming the file).
 RunConfig read_run_config(const std::string& run_dir);
-
-// ---- decision thresholds -------------------------------------------------------------------------------
-// A threshold on the NLL score (apps/metrics.h: anomalous when score >= value) and where it came from; lo
-// and hi are the lowest and highest score of the data it was calibrated on (for normalized_score).
-struct Threshold {
-  std::string kind;  // "fpr" (held-out normal images), "f1" (F1-max on the test split) or "value" (given)
-  double value = 0, lo = 0, hi = 0;
-  std::string note;  // how it was obtained, e.g. "1% of 600 held-out normal images flagged"
-};
-
-// What a run knows for choosing a threshold, as one JSON object (also embedded in exported models):
-//   "calibration": {"fpr", "scores_nll": [...]}   from calibration.json (train --val-fraction)
-//   "f1": {"value", "lo", "hi", "flags_all"}       from metrics.json (sanf eval); flags_all: the F1-max
-//                                                  threshold calls every test image anomalous
-// Either may be missing.
-nlohmann::json run_threshold_data(const std::string& run_dir);
-
-// The threshold of kind "fpr" (recomputed from the held-out scores at `fpr`, default the stored target),
-// "f1", or "auto" (fpr when there are held-out scores, else f1), from run_threshold_data's object.
-// `source` names the run or model in errors, which say what to do when the kind is missing. A degenerate
-// F1 threshold (flags_all: F1-max picks "everything is anomalous" when the detector cannot tell the
-// classes apart and anomalies dominate the test split) is refused rather than used.
-Threshold choose_threshold(const nlohmann::json& data, const std::string& kind, std::optional<double> fpr,
-                           const std::string& source);
 
 struct OneClassOptions {
   std::string classes = "all";  // "all" or a comma-separated list of class names / indices

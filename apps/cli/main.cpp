@@ -284,34 +284,6 @@ struct PredictArgs {
   bool json = false, skip_corrupt = false;
 };
 
-// --threshold: auto | fpr | f1 (apps/train.h choose_threshold) or a number, whose normalised scores use the
-// score range the run calibrated on (held-out scores, else the test split's).
-apps::Threshold threshold_arg(const apps::Detector& d, const PredictArgs& a) {
-  std::optional<double> fpr;
-  if (a.fpr > 0) fpr = a.fpr;
-  if (a.threshold == "auto" || a.threshold == "fpr" || a.threshold == "f1")
-    return apps::choose_threshold(d.thresholds, a.threshold, fpr, d.source);
-  apps::Threshold t;
-  try {
-    size_t used = 0;
-    t.value = std::stod(a.threshold, &used);
-    if (used != a.threshold.size() || !std::isfinite(t.value)) throw std::invalid_argument(a.threshold);
-  } catch (const std::exception&) {
-    throw CLI::ValidationError("--threshold", "'" + a.threshold + "' is not auto, fpr, f1 or a number");
-  }
-  t.kind = "value";
-  t.note = "given";
-  for (const char* kind : {"fpr", "f1"}) {
-    try {
-      const apps::Threshold ref = apps::choose_threshold(d.thresholds, kind, fpr, d.source);
-      t.lo = ref.lo, t.hi = ref.hi;
-      break;
-    } catch (const Error&) {  // that kind is not available: try the next (without either, every score is 0.5)
-    }
-  }
-  return t;
-}
-
 int run_predict(const PredictArgs& a) {
   std::unique_ptr<apps::Dataset> dataset, files;
   std::vector<apps::PredictSource> sources;
@@ -332,7 +304,9 @@ int run_predict(const PredictArgs& a) {
   if (!a.device.empty()) device = parse_device(a.device);
   else if (!a.run.empty() && apps::read_run_config(a.run).device == Device::CUDA) device = Device::CUDA;
   apps::Detector d = a.run.empty() ? apps::open_model_file(a.model, device) : apps::open_run_detector(a.run, device);
-  const apps::Threshold t = threshold_arg(d, a);
+  std::optional<double> fpr;
+  if (a.fpr > 0) fpr = a.fpr;
+  const apps::Threshold t = apps::choose_threshold(d.thresholds, a.threshold, fpr, d.source);
   std::fprintf(stderr, "predict: threshold %.9g (%s: %s)\n", t.value, t.kind.c_str(), t.note.c_str());
   apps::PredictOptions o;
   o.skip_corrupt = a.skip_corrupt;
@@ -439,7 +413,14 @@ int main(int argc, char** argv) {
   predict->add_option("--limit", pa.limit, "only the dataset's first N images (0: all)")->check(CLI::NonNegativeNumber);
   predict->add_option("--out", pa.out, "output directory (predictions.csv)")->capture_default_str();
   predict->add_option("--threshold", pa.threshold,
-                      "auto (fpr if the run has held-out scores, else f1), fpr, f1, or a number")->capture_default_str();
+                      "auto (fpr if the run has held-out scores, else f1), fpr, f1, or a number")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](const std::string& s) -> std::string {
+            if (s == "auto" || s == "fpr" || s == "f1" || apps::threshold_number(s)) return "";
+            return "'" + s + "' is not auto, fpr, f1 or a number";
+          },
+          "auto|fpr|f1|VALUE"));
   predict->add_option("--fpr", pa.fpr, "target false-alarm rate for --threshold fpr (default: the run's)")
       ->check(CLI::Range(1e-9, 0.999));
   predict->add_flag("--json", pa.json, "one JSON line per image on stdout");

@@ -110,6 +110,15 @@ TEST_CASE("thresholds: choose_threshold picks, recomputes and refuses as documen
   CHECK(a.lo == 1.0);
   CHECK(a.hi == 10.0);
   CHECK(choose_threshold(data, "fpr", 0.3, "RUN").value == 7.5);
+  // A number: used as given, normalised over the held-out range.
+  const Threshold v = choose_threshold(data, "3.25", {}, "RUN");
+  CHECK(v.kind == "value");
+  CHECK(v.value == 3.25);
+  CHECK(v.lo == 1.0);
+  CHECK(v.hi == 10.0);
+  CHECK(threshold_number("-3e2") == -300.0);
+  CHECK_FALSE(threshold_number("3.2x"));
+  CHECK_FALSE(threshold_number("nan"));
   const Threshold f = choose_threshold(data, "f1", {}, "RUN");
   CHECK(f.kind == "f1");
   CHECK(f.value == 3.5);

@@ -1,0 +1,107 @@
+// apps/oneclass.cpp: the one-class protocol over several normal classes (apps/train.h oneclass_run).
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "apps/report.h"
+#include "apps/run_dir.h"
+#include "apps/train.h"
+#include "core/atomic_file.h"
+
+namespace sanf::apps {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneClassOptions& opt) {
+  auto ds = open_dataset(base.dataset, base.data_dir, Split::Train, DatasetOptions{base.skip_corrupt});
+  const std::vector<std::string>& names = ds->class_names();
+  std::vector<int64_t> labels;
+  if (opt.classes == "all") {
+    for (size_t i = 0; i < names.size(); ++i) labels.push_back(int64_t(i));
+  } else {
+    std::stringstream ss(opt.classes);
+    std::string item;
+    while (std::getline(ss, item, ','))
+      labels.push_back(resolve_class(item, names, cat(base.dataset, " (", base.data_dir, ")")));
+    SANF_CHECK(!labels.empty(), "--classes: no class given");
+  }
+  fs::create_directories(out_dir);
+  json rows = json::array();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t label : labels) {
+    RunConfig cfg = base;
+    cfg.normal_class = std::to_string(label);
+    const std::string run_dir = (fs::path(out_dir) / cat(label, "-", names[size_t(label)])).string();
+    const std::string metrics_path = run_file(run_dir, "metrics.json");
+    json m;
+    bool skipped = false;
+    if (fs::exists(metrics_path)) {
+      cfg.resolve();
+      const json old = read_json_file(metrics_path);
+      const RunConfig stored = read_run_config(run_dir);
+      if (old.value("config", json()) == cfg.identity() && old.value("epoch", int64_t(-1)) == cfg.epochs &&
+          stored.identity() == cfg.identity()) {
+        m = old;
+        skipped = true;
+        std::fprintf(stderr, "oneclass: class %lld (%s) already done in %s\n", (long long)label,
+                     names[size_t(label)].c_str(), run_dir.c_str());
+      }
+    }
+    if (!skipped) {
+      std::fprintf(stderr, "oneclass: class %lld (%s) -> %s\n", (long long)label, names[size_t(label)].c_str(),
+                   run_dir.c_str());
+      train_run(cfg, run_dir, fs::exists(run_file(run_dir, "config.json")));
+      m = eval_run(run_dir, opt.eval);
+    }
+    rows.push_back(json{{"class", label},
+                        {"name", names[size_t(label)]},
+                        {"auroc", m.at("auroc")},
+                        {"auroc_z2", m.at("auroc_z2")},
+                        {"aupr", m.at("aupr")},
+                        {"f1_max", m.at("f1_max")},
+                        {"run", run_dir}});
+  }
+  auto mean_of = [&](const char* key) {
+    double s = 0;
+    for (const json& r : rows) s += r.at(key).get<double>();
+    return s / double(rows.size());
+  };
+  json result{{"dataset", base.dataset},
+              {"backbone", base.backbone.spec},
+              {"backbone_random", base.backbone.is_random()},
+              {"no_caff", base.flow.no_caff},
+              {"epochs", base.epochs},
+              {"classes", rows},
+              {"mean", {{"auroc", mean_of("auroc")}, {"auroc_z2", mean_of("auroc_z2")}, {"aupr", mean_of("aupr")},
+                        {"f1_max", mean_of("f1_max")}}},
+              {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+  std::string csv = "class,name,auroc,auroc_z2,aupr,f1_max\n", table;
+  table += cat("\n", base.dataset, ", one-class AUROC (backbone ", base.backbone.spec,
+               base.backbone.is_random() ? ", RANDOM weights" : "", base.flow.no_caff ? ", no CAFF" : "", ")\n");
+  char line[256];
+  std::snprintf(line, sizeof line, "%-5s %-14s %8s %9s %8s %8s\n", "class", "name", "AUROC", "AUROC_z2", "AUPR", "F1max");
+  table += line;
+  for (const json& r : rows) {
+    const std::string name = r.at("name");
+    csv += cat(r.at("class").get<int64_t>(), ",", name, ",", r.at("auroc").get<double>(), ",",
+               r.at("auroc_z2").get<double>(), ",", r.at("aupr").get<double>(), ",", r.at("f1_max").get<double>(), "\n");
+    std::snprintf(line, sizeof line, "%-5lld %-14s %8.4f %9.4f %8.4f %8.4f\n", (long long)r.at("class").get<int64_t>(),
+                  name.c_str(), r.at("auroc").get<double>(), r.at("auroc_z2").get<double>(), r.at("aupr").get<double>(),
+                  r.at("f1_max").get<double>());
+    table += line;
+  }
+  std::snprintf(line, sizeof line, "%-5s %-14s %8.4f %9.4f %8.4f %8.4f\n", "mean", "", mean_of("auroc"),
+                mean_of("auroc_z2"), mean_of("aupr"), mean_of("f1_max"));
+  table += line;
+  csv += cat("mean,,", mean_of("auroc"), ",", mean_of("auroc_z2"), ",", mean_of("aupr"), ",", mean_of("f1_max"), "\n");
+  write_file_atomic((fs::path(out_dir) / "results.csv").string(), csv);
+  write_json_file((fs::path(out_dir) / "results.json").string(), result);
+  write_file_atomic((fs::path(out_dir) / "index.html").string(), index_html(result));
+  std::printf("%s", table.c_str());
+  std::printf("(%s/results.csv, results.json, index.html; %.0f s)\n", out_dir.c_str(), result["seconds"].get<double>());
+  return result;
+}
+
+}  // namespace sanf::apps
