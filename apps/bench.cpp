@@ -19,7 +19,7 @@
 #include "autograd/ops.h"
 #include "bench/bench_common.h"
 #include "flows/flow.h"
-#include "kernels/attention.h"
+#include "kernels/fast/attention.h"
 #include "kernels/matmul.h"
 #include "nn/adam.h"
 
@@ -157,7 +157,7 @@ void bench_vit(const VitBenchOptions& opt) {
   const double ms = bench::median_ms({opt.device, 1, int(std::max<int64_t>(opt.reps, 1)), 1e30},
                                      [&] { Tensor y = model->forward(x); });
   const double s = ms / 1e3;
-  // Whether the bf16 attention ran fused (kernels/attention.h).
+  // Whether the bf16 attention ran fused (kernels/fast/attention.h).
   const bool fused = bo.precision == BackbonePrecision::BF16 &&
                      kernels::fused_attention_used(opt.device, cfg.num_patches() + 1, cfg.dim / cfg.heads);
   std::printf("{\"impl\": \"sanf\", \"what\": \"vit_forward\", \"arch\": \"%s\", \"image_size\": %lld, "

@@ -18,7 +18,7 @@
 //                    path (the image file for folder and mvtec datasets, empty for the binary formats)
 //   roc.svg, hist_nll.svg, hist_z2.svg, report.html   (eval) plots and a self-contained report
 //
-// Training is the paper's (SPEC §3): Adam(beta1 0.8, beta2 0.8, eps 1e-4, weight decay 1e-5), lr 5e-5,
+// Training is the paper's (docs/METHOD.md §4): Adam(beta1 0.8, beta2 0.8, eps 1e-4, weight decay 1e-5), lr 5e-5,
 // batch 32, loss = batch mean NLL / D. Each epoch visits the normal class's training features (less the
 // held-out ones, see val_fraction) once in an
 // order drawn from the seed and the epoch number (so a resumed run sees the same order as an unbroken one);

@@ -97,8 +97,6 @@ Tensor max(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = fa
 Tensor sum_to(const Tensor& g, const Shape& shape);
 Tensor softmax(const Tensor& x, int dim);
 Tensor log_softmax(const Tensor& x, int dim);
-// Inference only (throws where autograd would record): to(softmax(x, dim), BF16) bit for bit, in one pass.
-Tensor softmax_bf16(const Tensor& x, int dim);
 
 // ---- normalisation and linear algebra (autograd/ops/layernorm.cpp, autograd/ops/matmul.cpp) -------------
 // Over the last dim; weight, bias: (D).
@@ -110,19 +108,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // gelu(linear(x, weight, bias)) in one pass: the GEMM applies the GELU as it writes each element (fused; its
 // backward is its own, through the saved pre-activation when autograd needs it).
 Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
-// The bf16 inference path (autograd/ops/matmul_bf16.cpp): the GEMM operands rounded to bf16 (f32 inputs are
-// rounded here, bf16 inputs used as they are), products accumulated in f32, the bias, GELU and result f32;
-// out = BF16 returns that f32 result rounded to bf16 (bit for bit to(f32 result, BF16), in the epilogue's
-// pass), for a result that only feeds another bf16 GEMM.
-// No backward: with grad mode on and an input requiring grad they throw (use them under NoGradGuard).
-Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), bool gelu = false,
-                   DType out = DType::F32);
-// (..., M, K) @ (..., K, N), batch dims broadcast
-Tensor matmul_bf16(const Tensor& a, const Tensor& b, DType out = DType::F32);
-// Multi-head self-attention from the qkv projection's output (B, N, 3D), timm's (3, H, hd) channel layout,
-// to the heads side by side (B, N, D) in `out` (f32 or bf16): the products in bf16 as matmul_bf16, the
-// weights as softmax_bf16 (autograd/ops/attention_bf16.cpp; fused on CUDA when switched on).
-Tensor attention_bf16(const Tensor& qkv, int64_t heads, double scale, DType out = DType::F32);
+// The bf16 inference ops (linear_bf16, matmul_bf16, softmax_bf16, attention_bf16) are apart, in
+// autograd/fast.h.
 
 // ---- vision (autograd/ops/patchify.cpp, autograd/ops/pool.cpp) ----------------------------------------
 // images (B, C, H, W) -> patches (B, (H/p)*(W/p), C*p*p), patch grid row-major, each patch flattened as

@@ -2,11 +2,11 @@
 
     python3 bench/bench_flow_torch.py [cpu|cuda] [--quick] [--dim 768|1024]
 
-The flow is SPEC §3 written with torch.nn modules (the same layers, shapes and Adam settings as the C++
+The flow is the flow of docs/METHOD.md §3 written with torch.nn modules (the same layers, shapes and Adam settings as the C++
 flow; its numerics are checked separately by tests/fixtures/make_flow_fixture.py). "flow_train_step" and
 "flow_score" evaluate the class attention as flows/caff.cpp does (Wk, Wv moved off the patch tokens), so the
 two implementations do the same arithmetic; the "_direct_attention" lines project all N+1 tokens by Wk and
-Wv as SPEC writes the formula, which is how a PyTorch user would usually write it.
+Wv as the formula is written, which is how a PyTorch user would usually write it.
 """
 import math
 import os
@@ -47,7 +47,7 @@ class CAFF(nn.Module):
         B, d = h.shape
         dh = d // self.heads
         q = self.q(h).view(B, self.heads, dh)
-        if DIRECT:  # SPEC's formula as written: keys and values of all N+1 tokens of m = [h; Q]
+        if DIRECT:  # the formula as written: keys and values of all N+1 tokens of m = [h; Q]
             m = torch.cat([h[:, None], Q], 1)
             M = m.shape[1]
             k = self.k(m).view(B, M, self.heads, dh)

@@ -104,7 +104,7 @@ if flow_ops:
             for d in lines:
                 if d.get("op") == peer_op and d["impl"] == "torch":
                     t[d["threads"]][d["round"]] = d["ms"]
-            label = op if peer_op == op else f"{op} (PyTorch attending over all tokens, as SPEC writes it)"
+            label = op if peer_op == op else f"{op} (PyTorch attending over all tokens, as the formula is written)"
             print(f"| {label} | {fmt(med(s.values()))} | {torch_cells(t, '.1f')} | "
                   f"{fmt(paired(best_peer(t, min), s), '.2f')}x |")
     print()

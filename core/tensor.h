@@ -59,7 +59,7 @@ class Tensor {
   Tensor() = default;
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-  // Uninitialised contiguous tensor. (zeros/ones/full/rand* are in autograd/factory.h: filling is a kernel.)
+  // Uninitialised contiguous tensor. (zeros/ones/full/rand* are declared in autograd/ops.h and defined in autograd/factory.cpp: filling is a kernel.)
   static Tensor empty(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
   // A CPU tensor holding `values` (converted to dtype), then moved to `device`.
   static Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype = DType::F32,

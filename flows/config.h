@@ -2,7 +2,7 @@
 //
 // A flow maps the class token y (D numbers) to z (D numbers), conditioned on N patch tokens (N x D).
 // The config is everything needed to rebuild the modules before loading weights into them; checkpoints
-// carry it in the safetensors `__metadata__` under "flow.*" keys (SPEC §2: architecture goes there).
+// carry it in the safetensors `__metadata__` under "flow.*" keys (docs/METHOD.md §2: a file describes itself).
 #pragma once
 
 #include <cstdint>
@@ -15,7 +15,7 @@ struct FlowConfig {
   int64_t dim = 768;      // D: width of y and of each patch token; even, d = D/2 is a coupling half
   int64_t tokens = 196;   // N: patch tokens per sample as given to forward() (a G x G grid if pool_grid > 0)
   int64_t layers = 4;     // K: number of FLLs
-  int64_t hidden = 0;     // H: CAFF hidden width; 0 means H = D (SPEC §3 default)
+  int64_t hidden = 0;     // H: CAFF hidden width; 0 means H = D (docs/METHOD.md §3 default)
   double alpha = 3.0;     // soft clamp c(s) = (2 alpha / pi) atan(s / alpha)
   int64_t heads = 4;      // class-attention heads; must divide d = D/2
   bool qkv_bias = true;   // biases bq, bk, bv of the attention projections

@@ -4,7 +4,7 @@
 // where P_k is the patch tokens P with every earlier layer's permutation applied to their channels (so they
 // stay aligned with y's channels). With a standard normal base density,
 //   -log p(y | P) = 0.5 ||z||^2 - log|det J| + (D/2) log(2 pi)
-// The library's NLL leaves out the constant (D/2) log(2 pi) (SPEC §3); the training loss is its batch mean
+// The library's NLL leaves out the constant (D/2) log(2 pi) (docs/METHOD.md §4); the training loss is its batch mean
 // divided by D (nats per dimension). Scores: the NLL (default) or mean(z^2) (the authors' code).
 //
 // Checkpoints are safetensors: the FlowConfig as "flow.*" metadata, the parameters and the permutation

@@ -12,7 +12,7 @@ void set_tf32(bool on);
 bool tf32_enabled();
 
 // set_fused_attention(true) lets nn::Attention's bf16 path on CUDA use the fused kernel of
-// kernels/attention.h where the shape allows (else the composite). Off by default until measured and
+// kernels/fast/attention.h where the shape allows (else the composite). Off by default until measured and
 // validated on a GPU; the environment variable SANF_FUSED_ATTENTION=1 turns it on at start-up.
 void set_fused_attention(bool on);
 bool fused_attention_enabled();

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "autograd/fast.h"
+
 namespace sanf::nn {
 
 namespace {
@@ -28,7 +30,7 @@ Tensor Attention::forward(const Tensor& x) {
   SANF_CHECK(x.dim() == 3 && x.size(2) == dim, "[Attention] input must be (B, N, ", dim, "), got ",
              shape_str(x.shape()));
   const int64_t B = x.size(0), N = x.size(1);
-  if (qkv.precision() == MatmulPrecision::BF16) {  // autograd/ops/attention_bf16.cpp (the same steps, in bf16)
+  if (qkv.precision() == MatmulPrecision::BF16) {  // autograd/fast/attention_bf16.cpp (the same steps, in bf16)
     const DType o_dt = proj.precision() == MatmulPrecision::BF16 ? DType::BF16 : DType::F32;
     return proj.forward(attention_bf16(qkv.forward(x), heads, scale, o_dt));
   }

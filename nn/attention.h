@@ -16,12 +16,12 @@
 // differences.
 //
 // set_precision(BF16) (inference only, nn/layers.h): every Linear's GEMM takes bf16 operands, and so do
-// attention's two batched products q k^T and A v (attention_bf16, autograd/ops/attention_bf16.cpp: q, k, A
+// attention's two batched products q k^T and A v (attention_bf16, autograd/fast/attention_bf16.cpp: q, k, A
 // and v rounded to bf16, f32 accumulation); the scaling, the softmax and the GELU stay f32 (the softmax's
 // output is stored as bf16 at once, softmax_bf16: the same numbers the product would round it to).
 // Likewise the results that only feed the next bf16 GEMM are handed on as bf16, rounded in the GEMM's
 // epilogue (fc1 + GELU before fc2, A v before proj): the same numbers as before, without an f32 copy
-// written and read back. On CUDA the whole attention can be one fused kernel (kernels/attention.h, opt-in).
+// written and read back. On CUDA the whole attention can be one fused kernel (kernels/fast/attention.h, opt-in).
 #pragma once
 
 #include "nn/layers.h"

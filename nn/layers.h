@@ -15,6 +15,7 @@
 // move to another device) call set_precision(BF16) again.
 #pragma once
 
+#include "autograd/fast.h"
 #include "nn/module.h"
 
 namespace sanf::nn {

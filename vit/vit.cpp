@@ -3,6 +3,7 @@
 
 #include <map>
 
+#include "autograd/fast.h"
 #include "core/safetensors.h"
 #include "vit/pos_embed.h"
 

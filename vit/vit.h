@@ -1,4 +1,4 @@
-// vit/vit.h: the Vision Transformer backbone, numerically timm's VisionTransformer (SPEC section 1).
+// vit/vit.h: the Vision Transformer backbone, numerically timm's VisionTransformer (docs/METHOD.md §1).
 //
 // images (B, C, H, W), H = W = image_size, p = patch_size, G = H / p, N = G * G, D = dim:
 //   patches = patchify(images, p)                      (B, N, C*p*p), row-major patch grid
@@ -12,10 +12,10 @@
 //   forward views it as (D, C*p*p), which is patchify's patch order), patch_embed.proj.bias (D),
 //   blocks.{i}.{norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}.{weight, bias}, norm.{weight, bias}.
 //
-// Random initialisation (SPEC section 1, timm's init_weights): every Linear weight and pos_embed
+// Random initialisation (docs/METHOD.md §1, timm's init_weights): every Linear weight and pos_embed
 // trunc_normal(std 0.02, bounds +-2), biases 0, LayerNorm 1 / 0, cls_token normal(std 1e-6). The patch
 // embedding weight is trunc_normal(std 0.02) too and its bias 0: timm leaves that conv at PyTorch's default
-// (kaiming-uniform), or lecun-normal in its 'jax' mode, but SPEC asks for one rule and the choice does not
+// (kaiming-uniform), or lecun-normal in its 'jax' mode, but the method uses one rule and the choice does not
 // matter for converted weights. Draw order: patch_embed.proj.weight, cls_token, pos_embed, then each block's
 // qkv, proj, fc1, fc2 weights; all from the Generator in InitOptions, drawn on the host whatever the device,
 // so a seed fixes the model on every device. With InitOptions::random false everything random starts at

@@ -65,4 +65,14 @@ inline Shape cat_shape(Shape s, std::initializer_list<int64_t> tail) {
 // "[op] batch dims do not broadcast: A x B" naming the caller's original shapes.
 Shape matmul_batch_shape(const Shape& a, const Shape& b, const char* op, const Shape& a_orig, const Shape& b_orig);
 
+// x viewed with dims d and last swapped: no copy, no graph (swapping twice is the identity).
+inline Tensor swap_with_last(const Tensor& x, int d) {
+  const size_t a = size_t(d), b = size_t(x.dim() - 1);
+  if (a == b) return x;
+  Shape shape = x.shape(), strides = x.strides();
+  std::swap(shape[a], shape[b]);
+  std::swap(strides[a], strides[b]);
+  return x.as_strided(shape, strides, x.offset());
+}
+
 }  // namespace sanf::ops_detail

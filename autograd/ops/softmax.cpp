@@ -8,9 +8,6 @@
 // The kernel works on the last axis of a contiguous (rows, cols) block. For another dim the input is viewed
 // with that dim swapped with the last one and made contiguous (one copy); the result is that block viewed
 // with the two dims swapped back, so the output of a softmax over a middle dim is a non-contiguous view.
-//
-// softmax_bf16(x, dim) (inference only) is to(softmax(x, dim), BF16) bit for bit, in one kernel pass: the
-// bf16 attention's weights, which its A v product takes as bf16 operands (nn/attention.h).
 #include "kernels/softmax.h"
 #include "autograd/ops/common.h"
 
@@ -19,15 +16,6 @@ namespace sanf {
 using namespace ops_detail;
 
 namespace {
-// x viewed with dims d and last swapped: no copy, no graph (swapping twice is the identity).
-Tensor swap_with_last(const Tensor& x, int d) {
-  const size_t a = size_t(d), b = size_t(x.dim() - 1);
-  if (a == b) return x;
-  Shape shape = x.shape(), strides = x.strides();
-  std::swap(shape[a], shape[b]);
-  std::swap(strides[a], strides[b]);
-  return x.as_strided(shape, strides, x.offset());
-}
 
 Tensor softmax_op(const Tensor& x, int dim, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
@@ -50,19 +38,6 @@ Tensor softmax_op(const Tensor& x, int dim, bool log) {
 
 Tensor softmax(const Tensor& x, int dim) { return softmax_op(x, dim, false); }
 
-Tensor softmax_bf16(const Tensor& x, int dim) {
-  const char* name = "softmax_bf16";
-  SANF_CHECK(x.defined() && x.dtype() == DType::F32, "[", name, "] needs f32, got ",
-             x.defined() ? x.info() : std::string("an undefined tensor"));
-  SANF_CHECK(x.dim() > 0, "[", name, "] needs at least one dim, got a scalar ", shape_str(x.shape()));
-  check_inference(name, {x});
-  const int d = normalize_dim(dim, x.dim(), name);
-  Tensor block = dense(swap_with_last(x, d));  // (rows, cols), cols = size of dim d
-  const int64_t cols = x.shape()[size_t(d)], rows = cols ? x.numel() / cols : 0;
-  Tensor yblock = Tensor::empty(block.shape(), DType::BF16, x.device());
-  if (x.numel() > 0) kernels::softmax_to_bf16(block, yblock, rows, cols);
-  return swap_with_last(yblock, d);
-}
 Tensor log_softmax(const Tensor& x, int dim) { return softmax_op(x, dim, true); }
 
 }  // namespace sanf

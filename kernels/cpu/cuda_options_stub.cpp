@@ -1,10 +1,10 @@
 // kernels/cpu/cuda_options_stub.cpp: the CUDA backend switches of a build without CUDA (see
 // kernels/cuda_options.h): the flags are kept, so the settings read back, and change nothing; the fused
-// attention (kernels/attention.h) never fits, and asking for it says there is no CUDA. The CUDA
+// attention (kernels/fast/attention.h) never fits, and asking for it says there is no CUDA. The CUDA
 // build's versions are in kernels/cuda/matmul.cu, next to the cuBLAS handle they configure.
 #include "kernels/cuda_options.h"
 
-#include "kernels/attention.h"
+#include "kernels/fast/attention.h"
 
 #ifndef SANF_CUDA
 #include <atomic>

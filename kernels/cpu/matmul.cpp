@@ -42,18 +42,17 @@
 // named by ISA level, not "arch=haswell": GCC selects an arch= clone by CPU model, so a Haswell clone is
 // never picked on an AMD Zen, while x86-64-v3 is selected by its feature bits.
 //
-// Block sizes (elements), for 32 KiB L1d, 512 KiB-1 MiB L2 per core, a shared L3 of several MiB:
-//   f32: KC = 768, MC = 72, NC = 3072. The textbook choice keeps a B micro-panel (KC x NR) in L1, i.e.
-//   KC = 256 here; measured on the ViT-B shapes (Zen 3, 2 threads, docs/PERFORMANCE.md), each step up,
-//   256 -> 384 -> 512 -> 768, was faster, by 3-16% per step: every K block after the first re-reads and
-//   re-writes C (far bigger than the caches) and costs two team barriers, while a 48 KiB B micro-panel
-//   streams from L2 fast enough (16 floats per 12 FMAs is 11 B per cycle, a third of what L2 delivers).
-//   So K up to 768 (a ViT-B width) is one block. The A block (MC x KC = 216 KiB) stays in L2; MC = 72 and 144 measured
-//   the same. The B panel (KC x NC = 9 MiB) is shared by the threads in L3.
+// Block sizes (elements; the Tile structs below), for 32 KiB L1d, 512 KiB-1 MiB L2 per core and a shared L3:
+//   f32 (6 x 16 tile, and the 12 x 32 AVX-512 tile): KC = 768, MC = 72, NC = 3072. K up to 768 (a ViT-B
+//   width) is one block, because every K block after the first re-reads and re-writes C and costs two
+//   team barriers; the B micro-panel (KC x NR = 48 KiB) then streams from L2 rather than sitting in L1,
+//   which L2's bandwidth covers (16 floats per 12 FMAs). The A block (MC x KC = 216 KiB) stays in L2; the
+//   B panel (KC x NC = 9 MiB) is shared by the threads in L3. How these were chosen is measured in
+//   docs/PERFORMANCE.md.
 //   f64 (gradient checks, not speed): KC = 256, MC = 96, NC = 1536: a 16 KiB B micro-panel in L1.
-// With several threads the M blocks are evened out to a multiple of the thread count (so that no thread
-// idles through the last round: with MC = 144, 1576 rows on 2 threads are 12 blocks of 132 rows, not 11
-// of 144); when there are fewer M blocks than threads (short, wide C) the N range is split as well. The
+// With several threads the number of M blocks is rounded up to a multiple of the thread count, their
+// height shrunk to match (a multiple of MR), so that no thread idles through a last, partial round; when
+// there are fewer M blocks than threads (short, wide C) the N range is split as well. The
 // blocks are handed out dynamically (first come, first served), so a thread that other programs keep off
 // its core holds up the others by one block, not by its whole share. Each C element is summed in the same
 // order whatever the thread count or the thread that computes it, so results do not depend on either.

@@ -17,7 +17,7 @@
 // One cuBLAS handle for the process, created on first use, on the legacy default stream, never destroyed
 // (it would outlive the CUDA context at exit). f32 runs in full FP32 unless set_tf32(true).
 //
-// gemm_bf16 (kernels/matmul_bf16.h) shares the handle and the epilogue: one cublasGemmStridedBatchedEx with
+// gemm_bf16 (kernels/fast/matmul_bf16.h) shares the handle and the epilogue: one cublasGemmStridedBatchedEx with
 // bf16 operands (CUDA_R_16BF), f32 accumulation (CUBLAS_COMPUTE_32F) and an f32 C, which cuBLAS runs on
 // the tensor cores. What cuBLAS is not given (the cases above, and K == 0) widens the operands to f32 and
 // takes the f32 path: the same numbers, since bf16 values and their products are exact in f32.
@@ -28,7 +28,7 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda_options.h"
 #include "kernels/matmul.h"
-#include "kernels/matmul_bf16.h"
+#include "kernels/fast/matmul_bf16.h"
 
 namespace sanf::kernels {
 

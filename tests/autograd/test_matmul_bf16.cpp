@@ -10,8 +10,9 @@
 #include <cmath>
 #include <vector>
 
+#include "autograd/fast.h"
 #include "autograd/ops.h"
-#include "kernels/attention.h"
+#include "kernels/fast/attention.h"
 #include "kernels/cuda_options.h"
 #include "tests/testing/gradcheck.h"
 

@@ -12,8 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "autograd/fast.h"
 #include "autograd/ops.h"
-#include "kernels/attention.h"
+#include "kernels/fast/attention.h"
 #include "kernels/cuda_options.h"
 #include "tests/cuda/parity.h"
 #include "tests/testing/gradcheck.h"

@@ -14,7 +14,7 @@
 
 #include "kernels/cuda_options.h"
 #include "kernels/matmul.h"
-#include "kernels/matmul_bf16.h"
+#include "kernels/fast/matmul_bf16.h"
 #include "tests/cuda/parity.h"
 
 using namespace sanf;

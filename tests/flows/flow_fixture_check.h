@@ -1,4 +1,4 @@
-// tests/flows/flow_fixture_check.h: the flow against an independent plain-PyTorch implementation of SPEC §3
+// tests/flows/flow_fixture_check.h: the flow against an independent plain-PyTorch implementation of docs/METHOD.md §3
 // (fixture from tests/fixtures/make_flow_fixture.py) on one device (tests/flows/test_parity.cpp: the CPU;
 // tests/cuda/test_cuda_fixtures.cpp: CUDA): z, log-det, NLL, mean(z^2) and the gradients of the mean NLL with
 // respect to every parameter and to y and P, in f32, with CAFF, with pooled tokens and without CAFF.

@@ -16,7 +16,7 @@ using sanf::testing::rnd;
 namespace {
 // Names of the parameters whose gradient of `loss` is all zeros (each one should matter). The key bias bk
 // is skipped: it shifts every attention score by the same q.bk, which softmax ignores, so its gradient is
-// zero up to rounding by construction (it exists because SPEC's K = Wk m + bk has it, as timm's qkv does).
+// zero up to rounding by construction (it exists because the method's K = Wk m + bk has it (docs/METHOD.md §3), as timm's qkv does).
 std::vector<std::string> params_without_gradient(nn::Module& m, const Tensor& loss) {
   m.zero_grad();
   backward(loss);

@@ -1,4 +1,4 @@
-// tests/flows/test_parity.cpp: the flow against an independent plain-PyTorch implementation of SPEC §3
+// tests/flows/test_parity.cpp: the flow against an independent plain-PyTorch implementation of docs/METHOD.md §3
 // (fixture from tests/fixtures/make_flow_fixture.py), on the CPU: see tests/flows/flow_fixture_check.h.
 #include "tests/flows/flow_fixture_check.h"
 

@@ -1,4 +1,4 @@
-// kernels/attention.h: fused multi-head self-attention for the bf16 inference path, on CUDA (opt-in).
+// kernels/fast/attention.h: fused multi-head self-attention for the bf16 inference path, on CUDA (opt-in).
 //
 // Input: the qkv projection's output, f32, contiguous (B, N, 3, H, hd) (timm's layout: channel c of the 3D
 // is (c / D, (c % D) / hd, c % hd)). Output: (B, N, H * hd), f32 or bf16, heads side by side: exactly
@@ -38,7 +38,7 @@ void attention_bf16(const float* qkv, void* out, DType out_dt, int64_t B, int64_
                     float scale);
 }  // namespace cuda
 
-// Whether attention_bf16 (autograd/ops/attention_bf16.cpp) runs the fused kernel for a tensor on `device`
+// Whether attention_bf16 (autograd/fast/attention_bf16.cpp) runs the fused kernel for a tensor on `device`
 // with N tokens of head width hd: switched on, on CUDA, and fitting this device.
 inline bool fused_attention_used(Device device, int64_t N, int64_t hd) {
   return device == Device::CUDA && fused_attention_enabled() && cuda::attention_bf16_fits(N, hd);

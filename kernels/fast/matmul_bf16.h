@@ -1,4 +1,4 @@
-// kernels/matmul_bf16.h: GEMM with bf16 operands, f32 accumulation and an f32 result (inference).
+// kernels/fast/matmul_bf16.h: GEMM with bf16 operands, f32 accumulation and an f32 result (inference).
 //
 // The contract is kernels/matmul.h's, C_b = act(alpha * op(A_b) @ op(B_b) + beta * C_b + bias), with A and B
 // pointing at bf16 values (8-bit mantissa) and C and the bias at f32 values. Every product of two bf16

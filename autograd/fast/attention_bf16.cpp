@@ -1,12 +1,13 @@
-// autograd/ops/attention_bf16.cpp: multi-head self-attention on the bf16 inference path, from the qkv
+// autograd/fast/attention_bf16.cpp: multi-head self-attention on the bf16 inference path, from the qkv
 // projection's output to the heads side by side (what proj takes):
 //   qkv (B, N, 3D) f32, laid out (B, N, 3, H, hd)  ->  (B, N, D), f32 or bf16
 //   [q, k, v] = split;  P = bf16(softmax(bf16(q * scale) bf16(k)^T));  out = P bf16(v)
 // As ops (the composite, on every device): permute and select the heads, matmul_bf16 for the scores,
 // softmax_bf16 for the weights, matmul_bf16 for P v, and one transpose copy. On CUDA, when the fused kernel
-// is switched on (kernels/cuda_options.h) and fits the shape on this device, kernels/attention.h computes
+// is switched on (kernels/cuda_options.h) and fits the shape on this device, kernels/fast/attention.h computes
 // the same in one kernel, without writing the (B, H, N, N) scores. Inference only.
-#include "kernels/attention.h"
+#include "kernels/fast/attention.h"
+#include "autograd/fast.h"
 #include "autograd/ops/common.h"
 
 namespace sanf {

@@ -1,4 +1,4 @@
-// autograd/ops/matmul_bf16.cpp: linear and matmul with bf16 GEMM operands, f32 accumulation and f32
+// autograd/fast/matmul_bf16.cpp: linear and matmul with bf16 GEMM operands, f32 accumulation and f32
 // results: the bf16 inference path of the ViT backbone (nn::MatmulPrecision::BF16).
 //
 //   linear_bf16(x, W, b, gelu):  y = act(bf16(x) bf16(W)^T + b)      x: (..., in), W: (out, in), y: (..., out)
@@ -15,9 +15,10 @@
 //
 // The operands are converted into contiguous bf16 tensors (one strided copy each, by to(x, BF16)) and
 // handed to kernels::gemm_bf16: cuBLAS with bf16 inputs on CUDA, the widened f32
-// GEMM on the CPU (kernels/matmul_bf16.h). A right operand that is a transposed view (attention's k^T) is
+// GEMM on the CPU (kernels/fast/matmul_bf16.h). A right operand that is a transposed view (attention's k^T) is
 // converted in its own memory order and read transposed, so its copy reads memory in order.
-#include "kernels/matmul_bf16.h"
+#include "kernels/fast/matmul_bf16.h"
+#include "autograd/fast.h"
 #include "autograd/ops/common.h"
 
 namespace sanf {

@@ -1,4 +1,4 @@
-// kernels/cuda/attention.cu: the fused bf16 attention of kernels/attention.h.
+// kernels/fast/attention.cu: the fused bf16 attention of kernels/fast/attention.h.
 //
 // One block of 4 warps per (batch, head, 64-row query tile); warp w owns query rows 16w .. 16w+15 of the
 // tile. Shared memory (n_pad = N rounded up to 16; rows past N are zeros):
@@ -19,7 +19,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "kernels/attention.h"
+#include "kernels/fast/attention.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda_options.h"
 
@@ -206,7 +206,7 @@ bool attention_bf16_fits(int64_t N, int64_t hd) {
 void attention_bf16(const float* qkv, void* out, DType out_dt, int64_t B, int64_t N, int64_t H, int64_t hd,
                     float scale) {
   SANF_CHECK(attention_bf16_fits(N, hd), "[attention_bf16] N = ", N, ", head dim ", hd,
-             " is not fused on this device (see kernels/attention.h)");
+             " is not fused on this device (see kernels/fast/attention.h)");
   SANF_CHECK(B * H <= int64_t(INT32_MAX), "[attention_bf16] too many (batch, head) pairs: ", B * H);
   if (B == 0 || H == 0) return;
   if (out_dt == DType::BF16)

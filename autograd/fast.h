@@ -1,0 +1,33 @@
+// autograd/fast.h: the fast, inference-only ops of the bf16 ViT path, kept apart from the differentiable
+// ops of autograd/ops.h (as MLX keeps mx.fast apart from its core ops). Each one computes what a
+// composition of ordinary ops would, with bf16 rounding where its comment says, in fewer passes; none
+// has a backward. A reader learning the framework can skip this file: the f32 path (autograd/ops.h) is
+// the definition, and tests/autograd/test_matmul_bf16.cpp and tests/vit/test_vit_bf16.cpp pin these ops to
+// it.
+//
+// Under autograd (grad mode on and an input that requires grad) every op here throws, naming itself; use
+// them under NoGradGuard. Sources: autograd/fast/*.cpp; kernels: kernels/fast/ (the bf16 GEMM and the
+// fused CUDA attention) and kernels/softmax.h (softmax_to_bf16).
+#pragma once
+
+#include "core/tensor.h"
+
+namespace sanf {
+
+// The bf16 GEMM ops (autograd/fast/matmul_bf16.cpp): the GEMM operands rounded to bf16 (f32 inputs are
+// rounded here, bf16 inputs used as they are), products accumulated in f32, the bias, GELU and result f32;
+// out = BF16 returns that f32 result rounded to bf16 (bit for bit to(f32 result, BF16), in the epilogue's
+// pass), for a result that only feeds another bf16 GEMM.
+// x: (..., in), weight: (out, in), bias: (out) or undefined -> (..., out) = act(bf16(x) bf16(W)^T + b).
+Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), bool gelu = false,
+                   DType out = DType::F32);
+// (..., M, K) @ (..., K, N), batch dims broadcast.
+Tensor matmul_bf16(const Tensor& a, const Tensor& b, DType out = DType::F32);
+// to(softmax(x, dim), BF16) bit for bit, in one pass (autograd/fast/softmax_bf16.cpp).
+Tensor softmax_bf16(const Tensor& x, int dim);
+// Multi-head self-attention from the qkv projection's output (B, N, 3D), timm's (3, H, hd) channel layout,
+// to the heads side by side (B, N, D) in `out` (f32 or bf16): the products in bf16 as matmul_bf16, the
+// weights as softmax_bf16 (autograd/fast/attention_bf16.cpp; one fused kernel on CUDA when switched on).
+Tensor attention_bf16(const Tensor& qkv, int64_t heads, double scale, DType out = DType::F32);
+
+}  // namespace sanf
