@@ -103,6 +103,9 @@ Tensor log_softmax(const Tensor& x, int dim);
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
 // (..., M, K) @ (..., K, N) -> (..., M, N), batch dims broadcast; 1-D operands as in NumPy.
 Tensor matmul(const Tensor& a, const Tensor& b);
+// The textbook matmul, for reading and testing: (M, K) @ (K, N) only, operands copied to contiguous, the
+// backward dA = dC B^T, dB = A^T dC written with matmul_reference itself. Same numbers as matmul.
+Tensor matmul_reference(const Tensor& a, const Tensor& b);
 // x: (..., in), weight: (out, in), bias: (out) or undefined -> (..., out) = x W^T + b.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 // gelu(linear(x, weight, bias)) in one pass: the GEMM applies the GELU as it writes each element (fused; its

@@ -9,22 +9,45 @@
 // first: the GEMM adds it as it writes y. linear_gelu(x, W, b) = gelu(linear(x, W, b)), the ViT MLP's first
 // half, has the GEMM apply the GELU too; its backward is dh = dy * gelu'(h), then linear's with dh.
 //
-// Transposes are never copied: the GEMM kernel (kernels/matmul.h) reads a matrix row-major with a row
-// stride (ld), or transposed. An operand whose last stride is 1 is passed as is (ld = second-last stride);
-// one whose second-last stride is 1 (e.g. transpose(w, 0, 1), or B^T in the backward) is passed with the
-// trans flag; anything else is copied to contiguous first. Batch dims are passed as one batch stride,
-// which exists when they are contiguous among themselves or all broadcast (stride 0); otherwise that
-// operand is copied after expanding. A B shared by the whole batch (x @ W with x (B, N, D)) is one GEMM
-// with the batch folded into M, and its gradient one GEMM with the batch folded into K.
-#include <optional>
-
-#include "autograd/ops/common.h"
+// matmul_reference is these formulas for 2-D operands, each product a plain GEMM of contiguous matrices;
+// read it first. matmul and linear compute the same for any batch and layout, reading transposed and
+// broadcast operands in place (autograd/ops/matmul_layout.h plans that): a B shared by the whole batch
+// (x @ W with x (B, N, D)) is one GEMM with the batch folded into M, and its gradient one GEMM with the
+// batch folded into K.
+#include "autograd/ops/matmul_layout.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 
 namespace sanf {
 
 using namespace ops_detail;
+
+// ---- the textbook form ------------------------------------------------------------------------------------
+// 2-D only, every operand made contiguous, the backward written as the formulas read. matmul below computes
+// the same numbers for any batch and layout without the copies; the tests check that the two agree.
+Tensor matmul_reference(const Tensor& a, const Tensor& b) {
+  check_float("matmul_reference", a);
+  check_same("matmul_reference", a, b);
+  SANF_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0),
+             "[matmul_reference] needs (M, K) x (K, N), got ", shape_str(a.shape()), " x ", shape_str(b.shape()));
+  const Tensor A = dense(a), B = dense(b);  // row-major, rows one row length apart
+  const int64_t M = A.size(0), K = A.size(1), N = B.size(1);
+  Tensor C = Tensor::empty({M, N}, a.dtype(), a.device());
+  kernels::GemmArgs g;  // C = A B: no transposes, no batch, no bias
+  g.M = M, g.N = N, g.K = K;
+  g.A = A.data_ptr(), g.lda = K;
+  g.B = B.data_ptr(), g.ldb = N;
+  g.C = C.data_ptr(), g.ldc = N;
+  if (C.numel() > 0) kernels::gemm(C.device(), C.dtype(), g);
+  return record("matmul_reference", C, {a, b}, [A, B](const Tensor& dC, const std::vector<bool>& needs) {
+    Tensor dA, dB;
+    if (needs[0]) dA = matmul_reference(dC, transpose(B, 0, 1));  // dA = dC B^T   (M, N) @ (N, K)
+    if (needs[1]) dB = matmul_reference(transpose(A, 0, 1), dC);  // dB = A^T dC   (K, M) @ (M, N)
+    return std::vector<Tensor>{dA, dB};
+  });
+}
+
+// ---- matmul and linear, with the operand layouts planned (autograd/ops/matmul_layout.h) ----------------------
 
 Shape ops_detail::matmul_batch_shape(const Shape& a, const Shape& b, const char* op, const Shape& a_orig,
                                      const Shape& b_orig) {
@@ -42,101 +65,6 @@ Shape ops_detail::matmul_batch_shape(const Shape& a, const Shape& b, const char*
 }
 
 namespace {
-
-// A stack of `batch` matrices, each (R, C), as the GEMM kernel reads it: element (b, r, c) is at
-// p[b*stride + r*ld + c], or p[b*stride + c*ld + r] when trans, where p = data.data_ptr() (data also keeps
-// the storage alive).
-struct Operand {
-  Tensor data;
-  bool trans = false;
-  int64_t ld = 1, stride = 0;
-  // The stack of transposes (C, R): the same memory, read the other way.
-  Operand t() const {
-    Operand o = *this;
-    o.trans = !trans;
-    return o;
-  }
-};
-
-// The one stride S such that batch element b (flattened over the first nb dims of v) starts at b * S, if
-// there is one. Size-1 dims are skipped; all-broadcast dims give S = 0.
-std::optional<int64_t> single_batch_stride(const Tensor& v, int nb) {
-  int64_t stride = 0, span = 1;
-  bool found = false;
-  for (int d = nb - 1; d >= 0; --d) {
-    const int64_t n = v.shape()[size_t(d)], s = v.strides()[size_t(d)];
-    if (n == 1) continue;
-    if (!found) {
-      stride = s, found = true;
-    } else if (s != stride * span) {
-      return std::nullopt;
-    }
-    span *= n;
-  }
-  return stride;
-}
-
-// Whether an (R, C) matrix with strides (sr, sc) can be read in place: row-major with ld = sr, or
-// column-major (trans) with ld = sc. Strides of size-1 dims do not matter; ld >= the row length always
-// holds, as BLAS requires (an expanded matrix with stride 0 rows is not accepted).
-bool in_place_layout(int64_t R, int64_t C, int64_t sr, int64_t sc, bool& trans, int64_t& ld) {
-  if ((C == 1 || sc == 1) && (R == 1 || sr >= std::max<int64_t>(C, 1))) {
-    trans = false, ld = R == 1 ? std::max<int64_t>(C, 1) : sr;
-    return true;
-  }
-  if ((R == 1 || sr == 1) && (C == 1 || sc >= std::max<int64_t>(R, 1))) {
-    trans = true, ld = C == 1 ? std::max<int64_t>(R, 1) : sc;
-    return true;
-  }
-  return false;
-}
-
-// v: (batch..., R, C), any strides (broadcast included). Copies only what the kernel cannot read in place.
-Operand as_operand(const Tensor& v) {
-  const int nd = v.dim();
-  const int64_t R = v.shape()[size_t(nd - 2)], C = v.shape()[size_t(nd - 1)];
-  Operand o;
-  std::optional<int64_t> s = single_batch_stride(v, nd - 2);
-  if (s && in_place_layout(R, C, v.strides()[size_t(nd - 2)], v.strides()[size_t(nd - 1)], o.trans, o.ld)) {
-    o.data = v, o.stride = *s;
-    return o;
-  }
-  o.data = dense(v), o.trans = false, o.ld = std::max<int64_t>(C, 1), o.stride = R * C;
-  return o;
-}
-
-// The number of rows of x: (..., C), the product of its leading dims.
-int64_t count_rows(const Tensor& x) { return numel(Shape(x.shape().begin(), x.shape().end() - 1)); }
-
-// x: (..., C) as one (rows, C) matrix: a view when the leading dims are one stride apart, else a copy.
-Operand rows_operand(const Tensor& x) {
-  const int nd = x.dim();
-  const int64_t C = x.shape()[size_t(nd - 1)], rows = count_rows(x);
-  std::optional<int64_t> s = single_batch_stride(x, nd - 1);
-  Tensor src = s ? x : dense(x);
-  const int64_t row_stride = s ? *s : C;
-  return as_operand(src.as_strided({rows, C}, {row_stride, src.strides()[size_t(nd - 1)]}, src.offset()));
-}
-
-// out (contiguous, batch x M x N) = act(a @ b + beta * out + bias), with a the (batch, M, K) stack and b
-// the (batch, K, N) stack; bias (contiguous, N) optional, act GELU or the identity.
-void gemm(const Operand& a, const Operand& b, const Tensor& out, int64_t batch, int64_t M, int64_t N, int64_t K,
-          double beta = 0.0, const Tensor& bias = Tensor(), bool gelu = false) {
-  kernels::GemmArgs g;
-  g.trans_a = a.trans, g.trans_b = b.trans;
-  g.M = M, g.N = N, g.K = K;
-  g.beta = beta;
-  g.A = a.data.data_ptr(), g.lda = a.ld, g.stride_a = a.stride;
-  g.B = b.data.data_ptr(), g.ldb = b.ld, g.stride_b = b.stride;
-  g.C = out.data_ptr(), g.ldc = std::max<int64_t>(N, 1), g.stride_c = M * N;
-  g.batch = batch;
-  g.bias = bias.defined() ? bias.data_ptr() : nullptr;
-  g.gelu = gelu;
-  // One b for the whole batch and row-major a's one after another: a single GEMM of batch*M rows.
-  if (batch > 1 && b.stride == 0 && !a.trans && a.stride == M * a.ld) g.M = batch * M, g.batch = 1;
-  if (out.numel() == 0) return;
-  kernels::gemm(out.device(), out.dtype(), g);
-}
 
 // (..., M, K) @ (..., K, N) with both operands at least 2-D and the inner dims already checked.
 Tensor matmul_nd(const Tensor& a, const Tensor& b, const Shape& a_orig, const Shape& b_orig) {

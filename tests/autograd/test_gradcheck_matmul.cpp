@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
 #include <vector>
 
 #include "autograd/ops.h"
@@ -188,6 +189,46 @@ TEST_CASE("matmul and linear: values against plain loops, threaded sizes, f32 an
   // Empty inner dim: zeros (plus the bias for linear).
   CHECK(matmul(zeros({2, 0}), zeros({0, 3})).to_vector() == std::vector<double>(6, 0.0));
   CHECK(linear(zeros({2, 0}), zeros({3, 0}), ones({3})).to_vector() == std::vector<double>(6, 1.0));
+}
+
+TEST_CASE("gradcheck: matmul_reference, the textbook form") {
+  gradcheck("matmul_reference", [](const V& x) { return matmul_reference(x[0], x[1]); },
+            {rnd({3, 4}, 91), rnd({4, 5}, 92)});
+  gradcheck("matmul_reference of transposed views",
+            [](const V& x) { return matmul_reference(transpose(x[0], 0, 1), transpose(x[1], 0, 1)); },
+            {rnd({4, 3}, 93), rnd({5, 4}, 94)});
+}
+
+TEST_CASE("matmul_reference: same values and gradients as matmul, on the layouts matmul reads in place") {
+  struct Case {
+    const char* name;
+    std::function<Tensor(const Tensor&)> fa, fb;
+    Shape sa, sb;
+  };
+  auto id = [](const Tensor& t) { return t; };
+  auto tr = [](const Tensor& t) { return transpose(t, 0, 1); };
+  auto nr = [](const Tensor& t) { return narrow(t, 1, 1, t.size(1) - 2); };
+  const std::vector<Case> cases = {{"plain", id, id, {37, 29}, {29, 41}},
+                                   {"A^T B^T", tr, tr, {29, 37}, {41, 29}},
+                                   {"narrowed A", nr, id, {37, 31}, {29, 41}}};
+  for (const Case& c : cases) {
+    for (DType dt : {DType::F32, DType::F64}) {
+      const double tol = dt == DType::F32 ? 1e-5 : 1e-13;
+      Tensor a1 = to(rnd(c.sa, 95), dt), b1 = to(rnd(c.sb, 96), dt);
+      Tensor a2 = to(rnd(c.sa, 95), dt), b2 = to(rnd(c.sb, 96), dt);
+      for (Tensor* t : {&a1, &b1, &a2, &b2}) t->set_requires_grad(true);
+      Tensor r = matmul_reference(c.fa(a1), c.fb(b1)), m = matmul(c.fa(a2), c.fb(b2));
+      INFO(c.name, " ", dtype_name(dt));
+      SANF_CHECK_CLOSE(r, m, tol, tol);
+      Tensor w = to(rnd(m.shape(), 97), dt);  // a loss sum(w * C) gives dC = w
+      backward(sum(mul(r, w)));
+      backward(sum(mul(m, w)));
+      SANF_CHECK_CLOSE(a1.grad(), a2.grad(), tol, tol);
+      SANF_CHECK_CLOSE(b1.grad(), b2.grad(), tol, tol);
+    }
+  }
+  CHECK_THROWS_WITH_AS(matmul_reference(zeros({2, 3, 4}), zeros({4, 5})),
+                       doctest::Contains("[matmul_reference] needs (M, K) x (K, N), got (2, 3, 4) x (4, 5)"), Error);
 }
 
 TEST_CASE("matmul and linear: errors name the op and the shapes") {
