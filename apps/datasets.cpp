@@ -17,6 +17,7 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <fmt/format.h>
 #include <set>
 
 #include "apps/image_io.h"
@@ -361,8 +362,8 @@ class ImageFilesDataset : public Dataset {
     }
     paths_ = std::move(paths), labels_ = std::move(labels);
     if (skipped_ > 0)
-      std::fprintf(stderr, "sanf: skipped %lld corrupt image%s of %lld in %s; first: %s\n", (long long)skipped_,
-                   skipped_ == 1 ? "" : "s", (long long)n, dir.c_str(), first.c_str());
+      fmt::print(stderr, "sanf: skipped {} corrupt image{} of {} in {}; first: {}\n", skipped_,
+                 skipped_ == 1 ? "" : "s", n, dir, first);
     SANF_CHECK(!paths_.empty(), dir, ": all ", n, " images are corrupt; first: ", first);
   }
 

@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fmt/format.h>
 #include <vector>
 
 namespace sanf::apps {
@@ -332,14 +333,8 @@ Tensor decode_image(const void* data, size_t size, const std::string& name) {
   if (size >= 8 && std::memcmp(p, kPng, 8) == 0) return decode_png_bytes(p, size, name);
   if (size >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff) return decode_jpeg_bytes(p, size, name);
   if (size == 0) SANF_FAIL(name, ": not a PNG or JPEG image (the file is empty)");
-  std::string head;
-  for (size_t i = 0; i < std::min<size_t>(size, 8); ++i) {
-    char b[4];
-    std::snprintf(b, sizeof b, "%02x", p[i]);
-    if (i > 0) head += ' ';
-    head += b;
-  }
-  SANF_FAIL(name, ": not a PNG or JPEG image (starts with bytes ", head, ")");
+  const std::vector<unsigned char> head(p, p + std::min<size_t>(size, 8));
+  SANF_FAIL(name, ": not a PNG or JPEG image (starts with bytes ", fmt::format("{:02x}", fmt::join(head, " ")), ")");
 }
 
 Tensor read_image(const std::string& path) {

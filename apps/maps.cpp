@@ -116,6 +116,54 @@ Tensor map_over_image(const Tensor& image_u8, const Tensor& grid_map) {
   return overlay_heatmap(image_u8, m, *lo, *hi);
 }
 
+namespace {
+// image u8 (C, H, W) -> u8 (3, h, w) fitting a cell x cell square (image_sheet's scaling).
+Tensor fit_to_cell(const Tensor& image_u8, int64_t cell) {
+  const Tensor img = contiguous(to(image_u8, Device::CPU));
+  SANF_CHECK(img.dim() == 3 && img.dtype() == DType::U8 && (img.size(0) == 1 || img.size(0) == 3 || img.size(0) == 4),
+             "[image sheet] an image must be u8 (C, H, W) with C = 1, 3 or 4, got ", img.info());
+  const int64_t C = img.size(0), H = img.size(1), W = img.size(2), side = std::max(H, W);
+  Tensor rgb = Tensor::empty({3, H, W}, DType::U8);
+  for (int64_t c = 0; c < 3; ++c)
+    std::copy_n(img.data<uint8_t>() + (C == 1 ? 0 : c) * H * W, H * W, rgb.data<uint8_t>() + c * H * W);
+  if (side <= cell) {  // enlarge by a whole factor, nearest neighbour
+    const int64_t k = cell / side;
+    Tensor out = Tensor::empty({3, H * k, W * k}, DType::U8);
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t y = 0; y < H * k; ++y)
+        for (int64_t x = 0; x < W * k; ++x)
+          out.data<uint8_t>()[(c * H * k + y) * W * k + x] = rgb.data<uint8_t>()[(c * H + y / k) * W + x / k];
+    return out;
+  }
+  const int64_t h = std::max<int64_t>(1, H * cell / side), w = std::max<int64_t>(1, W * cell / side);
+  const Tensor small = vit::resize_image(to(rgb, DType::F32), h, w);  // area averaging
+  Tensor out = Tensor::empty({3, h, w}, DType::U8);
+  for (int64_t i = 0; i < out.numel(); ++i)
+    out.data<uint8_t>()[i] = uint8_t(std::lround(std::clamp(double(small.data<float>()[i]), 0.0, 255.0)));
+  return out;
+}
+}  // namespace
+
+Tensor image_sheet(const std::vector<std::vector<Tensor>>& rows, int64_t cell, int64_t pad) {
+  SANF_CHECK(cell > 0 && pad >= 0, "[image sheet] needs cell > 0 and pad >= 0, got ", cell, " and ", pad);
+  size_t cols = 0;
+  for (const auto& r : rows) cols = std::max(cols, r.size());
+  const int64_t H = int64_t(rows.size()) * (cell + pad) + pad, W = int64_t(cols) * (cell + pad) + pad;
+  Tensor sheet = full({3, H, W}, 255.0, DType::U8);
+  uint8_t* s = sheet.data<uint8_t>();
+  for (size_t r = 0; r < rows.size(); ++r)
+    for (size_t c = 0; c < rows[r].size(); ++c) {
+      if (!rows[r][c].defined()) continue;
+      const Tensor t = fit_to_cell(rows[r][c], cell);
+      const int64_t h = t.size(1), w = t.size(2);
+      const int64_t y0 = pad + int64_t(r) * (cell + pad) + (cell - h) / 2, x0 = pad + int64_t(c) * (cell + pad) + (cell - w) / 2;
+      for (int64_t ch = 0; ch < 3; ++ch)
+        for (int64_t y = 0; y < h; ++y)
+          std::copy_n(t.data<uint8_t>() + (ch * h + y) * w, w, s + (ch * H + y0 + y) * W + x0);
+    }
+  return sheet;
+}
+
 void PixelAuroc::add(const Tensor& map, const Tensor& mask) {
   const Tensor m = contiguous(to(to(map, Device::CPU), DType::F32));
   SANF_CHECK(m.dim() == 2, "[pixel AUROC] a map must be (S, S), got ", shape_str(m.shape()));

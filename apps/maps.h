@@ -44,6 +44,14 @@ Tensor overlay_heatmap(const Tensor& image_u8, const Tensor& map, double lo, dou
 // form `sanf predict` writes and report.html shows).
 Tensor map_over_image(const Tensor& image_u8, const Tensor& grid_map);
 
+// Images laid out on a grid, one picture of many maps (eval's maps.png): rows[r][c] is a u8 (C, H, W) image,
+// C = 1 (grey, repeated), 3 or 4 (alpha dropped), or an undefined tensor for an empty cell. Each image is
+// scaled to fit a cell x cell square, by a whole factor with nearest neighbour when it is smaller (small
+// images keep sharp pixels), by area averaging when it is larger, and centred in its cell; cells are
+// `pad` white pixels apart. -> u8 (3, rows * (cell + pad) + pad, cols * (cell + pad) + pad), cols the
+// longest row.
+Tensor image_sheet(const std::vector<std::vector<Tensor>>& rows, int64_t cell, int64_t pad = 4);
+
 // Pixel-level AUROC over many images, accumulated one image at a time (so masks of any size never pile
 // up): add(map, mask) takes a map (S, S) f32 and its mask u8 (1, Hm, Wm) of any size (nonzero = anomalous
 // pixel) or an undefined mask (no anomalous pixel). The mask is resized to S x S by area averaging and a

@@ -8,7 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
+#include <fmt/format.h>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -55,16 +55,8 @@ std::string base64_encode(std::string_view bytes) {
 
 namespace {
 
-// printf into a std::string.
-template <typename... Args>
-std::string fmt(const char* format, Args... args) {
-  std::string out(size_t(std::snprintf(nullptr, 0, format, args...)), '\0');
-  std::snprintf(out.data(), out.size() + 1, format, args...);
-  return out;
-}
-
 // A coordinate with two decimals: plenty for a screen, and short.
-std::string num(double v) { return fmt("%.2f", v); }
+std::string num(double v) { return fmt::format("{:.2f}", v); }
 
 const char* kNormalColour = "#1f77b4";     // blue
 const char* kAnomalousColour = "#d62728";  // red
@@ -80,10 +72,10 @@ struct Frame {
 };
 
 std::string svg_open(int width, int height) {
-  return fmt("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-             "font-family=\"sans-serif\" font-size=\"12\">\n",
-             width, height, width, height) +
-         fmt("<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", width, height);
+  return fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+                     "font-family=\"sans-serif\" font-size=\"12\">\n"
+                     "<rect x=\"0\" y=\"0\" width=\"{0}\" height=\"{1}\" fill=\"#ffffff\"/>\n",
+                     width, height);
 }
 
 std::string text(double x, double y, const std::string& s, const char* anchor, const std::string& extra = "") {
@@ -123,8 +115,8 @@ std::string axes(const Frame& f, const std::vector<double>& xticks, int xdec, co
   for (double x : xticks) s += line(f.px(x), bottom, f.px(x), bottom + 5, kAxisColour);
   for (double y : yticks) s += line(left - 5, f.py(y), left, f.py(y), kAxisColour);
   s += "</g>\n<g fill=\"" + std::string(kAxisColour) + "\">\n";
-  for (double x : xticks) s += text(f.px(x), bottom + 18, fmt("%.*f", xdec, x), "middle");
-  for (double y : yticks) s += text(left - 8, f.py(y) + 4, fmt("%.*f", ydec, y), "end");
+  for (double x : xticks) s += text(f.px(x), bottom + 18, fmt::format("{:.{}f}", x, xdec), "middle");
+  for (double y : yticks) s += text(left - 8, f.py(y) + 4, fmt::format("{:.{}f}", y, ydec), "end");
   s += text(f.left + f.width / 2, bottom + 38, xlabel, "middle");
   const double ylx = 16, yly = f.top + f.height / 2;
   s += text(ylx, yly, ylabel, "middle", "transform=\"rotate(-90 " + num(ylx) + " " + num(yly) + ")\"");
@@ -158,7 +150,7 @@ std::string outlier_note(const int64_t below[2], const int64_t above[2], double 
     std::string by_class;
     if (k[0] > 0) by_class += cat(k[0], " normal");
     if (k[1] > 0) by_class += cat(k[0] > 0 ? ", " : "", k[1], " anomalous");
-    return cat(total, total == 1 ? " score " : " scores ", where, " ", fmt("%.4g", at), " (", by_class, ")");
+    return cat(total, total == 1 ? " score " : " scores ", where, " ", fmt::format("{:.4g}", at), " (", by_class, ")");
   };
   const std::string b = side(below, "below", lo), a = side(above, "above", hi);
   return "not shown: " + b + (b.empty() || a.empty() ? "" : ", ") + a;
@@ -196,7 +188,7 @@ std::string roc_svg(const RocCurve& roc, double auroc, const std::string& title)
   const double lx = f.left + f.width - 190, ly = f.top + f.height - 58;
   s += legend(lx, ly, 182,
               {{line(lx + 8, ly + 14, lx + 32, ly + 14, kAnomalousColour, "stroke-width=\"2\""),
-                fmt("ROC (AUROC = %.4f)", auroc)},
+                fmt::format("ROC (AUROC = {:.4f})", auroc)},
                {line(lx + 8, ly + 34, lx + 32, ly + 34, "#999999", "stroke-dasharray=\"5 4\""), "chance"}});
   s += "</svg>\n";
   return s;
@@ -374,7 +366,7 @@ std::string url_segment(const std::string& text) {
         c == '_' || c == '~')
       out += char(c);
     else
-      out += fmt("%%%02X", unsigned(c));
+      out += fmt::format("%{:02X}", unsigned(c));
   }
   return out;
 }
@@ -390,7 +382,7 @@ std::string index_html(const nlohmann::json& results) {
   auto metrics = [&](const json& j, const char* where) {
     std::string cells;
     for (const char* key : {"auroc", "auroc_z2", "aupr", "f1_max"})
-      cells += "<td class=\"value\">" + fmt("%.4f", field(j, key, where).get<double>()) + "</td>";
+      cells += "<td class=\"value\">" + fmt::format("{:.4f}", field(j, key, where).get<double>()) + "</td>";
     return cells;
   };
   const std::string dataset = field(results, "dataset", "").get<std::string>();
@@ -417,7 +409,7 @@ std::string index_html(const nlohmann::json& results) {
 
 // ---- the scores CSV -------------------------------------------------------------------------------------
 
-std::string csv_number(double v) { return fmt("%.9g", v); }
+std::string csv_number(double v) { return fmt::format("{:.9g}", v); }
 
 std::string csv_field(const std::string& v) {
   if (v.find_first_of(",\"\r\n") == std::string::npos) return v;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fmt/format.h>
 #include <numeric>
 
 #include "apps/metrics.h"
@@ -46,9 +47,8 @@ void write_calibration(const std::string& run_dir, flows::Flow& flow, const Feat
                        {"indices", indices},
                        {"scores_nll", sc.nll},
                        {"scores_z2", sc.z2}});
-  std::fprintf(stderr, "calibration: threshold %.6g flags %.4g of %lld held-out normal images (target %g)%s\n",
-               t.threshold, t.fpr_reached, (long long)rows.size(), fpr,
-               t.resolved ? "" : "; too few images to resolve the target");
+  fmt::print(stderr, "calibration: threshold {:.6g} flags {:.4g} of {} held-out normal images (target {}){}\n",
+             t.threshold, t.fpr_reached, rows.size(), fpr, t.resolved ? "" : "; too few images to resolve the target");
 }
 
 json read_calibration(const std::string& run_dir, int64_t flow_epoch) {
@@ -58,8 +58,8 @@ json read_calibration(const std::string& run_dir, int64_t flow_epoch) {
   SANF_CHECK(j.contains("scores_nll") && j.contains("fpr") && j.contains("epoch"), path,
              ": not a calibration file (scores_nll, fpr, epoch)");
   if (j.at("epoch").get<int64_t>() != flow_epoch) {
-    std::fprintf(stderr, "note: %s is from epoch %lld but the flow is at epoch %lld; left out (sanf train --resume "
-                 "recalibrates)\n", path.c_str(), (long long)j.at("epoch").get<int64_t>(), (long long)flow_epoch);
+    fmt::print(stderr, "note: {} is from epoch {} but the flow is at epoch {}; left out (sanf train --resume "
+               "recalibrates)\n", path, j.at("epoch").get<int64_t>(), flow_epoch);
     return json();
   }
   return j;
@@ -101,8 +101,8 @@ json run_threshold_data(const std::string& run_dir) {
       if (f1.value("epoch", int64_t(-1)) == epoch)
         data["f1"] = {{"value", f1.at("value")}, {"lo", f1.at("lo")}, {"hi", f1.at("hi")}, {"flags_all", f1.at("flags_all")}};
       else
-        std::fprintf(stderr, "note: %s is from another epoch than the flow (%lld); its F1 threshold is left out "
-                     "(run sanf eval again)\n", metrics.c_str(), (long long)epoch);
+        fmt::print(stderr, "note: {} is from another epoch than the flow ({}); its F1 threshold is left out "
+                   "(run sanf eval again)\n", metrics, epoch);
     }
   }
   return data;

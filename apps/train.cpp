@@ -473,10 +473,23 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt) {
     auto [y, P] = test.batch(top);
     const Tensor maps = patch_maps(*flow, map_kind, to(y, cfg.device), to(P, cfg.device));
     rep.maps_title = cat("Anomaly maps (", map_kind_name(map_kind), ") of the most anomalous test images");
+    // The same maps as one picture, maps.png: a row per image, the image, its ground-truth mask when the
+    // dataset has masks, and the map over the image.
+    std::vector<std::vector<Tensor>> sheet;
     for (int64_t j = 0; j < k; ++j) {
-      const Tensor image = test_ds->image(test.indices()[size_t(top[size_t(j)])]);
-      rep.maps.push_back(Thumbnail{encode_png(map_over_image(image, select(maps, 0, j))), rep.most_anomalous[size_t(j)].caption});
+      const int64_t i = test.indices()[size_t(top[size_t(j)])];
+      const Tensor image = test_ds->image(i), overlay = map_over_image(image, select(maps, 0, j));
+      rep.maps.push_back(Thumbnail{encode_png(overlay), rep.most_anomalous[size_t(j)].caption});
+      if (test_ds->has_masks()) {
+        const Tensor mask = test_ds->mask(i);
+        sheet.push_back({image, mask.defined() ? mask : zeros({1, image.size(1), image.size(2)}, DType::U8), overlay});
+      } else {
+        sheet.push_back({image, overlay});
+      }
     }
+    write_png(run_file(run_dir, "maps.png"), image_sheet(sheet, 128));
+  } else {
+    fs::remove(run_file(run_dir, "maps.png"));  // not this evaluation's
   }
   if (opt.masks) {
     m["pixel_auroc"] = pixel_aurocs(*flow, test, *test_ds, backbone_config(cfg.backbone).image_size, cfg.device);

@@ -17,6 +17,8 @@
 //   scores.csv       (eval) one row per test image: index, label, label_name, is_anomaly, score_nll, score_z2,
 //                    path (the image file for folder and mvtec datasets, empty for the binary formats)
 //   roc.svg, hist_nll.svg, hist_z2.svg, report.html   (eval) plots and a self-contained report
+//   maps.png         (eval, maps on) the most anomalous test images, each beside its ground-truth mask
+//                    (datasets with masks) and its anomaly map
 //
 // Training is the paper's (docs/METHOD.md §4): Adam(beta1 0.8, beta2 0.8, eps 1e-4, weight decay 1e-5), lr 5e-5,
 // batch 32, loss = batch mean NLL / D. Each epoch visits the normal class's training features (less the
@@ -99,8 +101,9 @@ struct EvalOptions {
   std::optional<double> fpr;              // the held-out threshold's target; default: calibration.json's
   int64_t thumbnails = 8;      // most anomalous / most normal test images shown in report.html
   bool progress = true;
-  // Anomaly maps (apps/maps.h) of the most anomalous test images in report.html; a no-CAFF flow, which has
-  // no attention on patch tokens, shows gradient maps instead of attention maps.
+  // Anomaly maps (apps/maps.h) of the most anomalous test images in report.html and maps.png (None: no
+  // maps, and an older maps.png is removed); a no-CAFF flow, which has no attention on patch tokens, shows
+  // gradient maps instead of attention maps.
   MapKind map = MapKind::Attention;
   // Pixel-level AUROC of both map kinds against the dataset's ground-truth masks (mvtec), with a map drawn
   // at random per patch as the chance line: metrics.json "pixel_auroc" {attention, gradient, random}.

@@ -26,6 +26,7 @@
 // 130 interrupted (Ctrl-C; what was complete stays usable).
 // This is the only place errors become exit codes.
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include <cmath>
 #include <cstdio>
@@ -104,12 +105,11 @@ int run_convert(const ConvertArgs& a) {
   if (!a.std.empty()) o.std = parse_triple(a.std, "--std");
   vit::convert_checkpoint(a.in, a.out, o);
   SafetensorsFile f = SafetensorsFile::open(a.out);
-  std::printf("wrote %s: %zu tensors, arch %s, image %s, patch %s, dim %s, depth %s, heads %s\n", a.out.c_str(),
-              f.entries().size(), f.metadata().at("arch").c_str(), f.metadata().at("image_size").c_str(),
-              f.metadata().at("patch_size").c_str(), f.metadata().at("dim").c_str(), f.metadata().at("depth").c_str(),
-              f.metadata().at("heads").c_str());
-  std::printf("normalisation: mean %s std %s (%s)\n", f.metadata().at("mean").c_str(), f.metadata().at("std").c_str(),
-              f.metadata().at("norm_source").c_str());
+  const auto& md = f.metadata();
+  fmt::print("wrote {}: {} tensors, arch {}, image {}, patch {}, dim {}, depth {}, heads {}\n", a.out,
+             f.entries().size(), md.at("arch"), md.at("image_size"), md.at("patch_size"), md.at("dim"),
+             md.at("depth"), md.at("heads"));
+  fmt::print("normalisation: mean {} std {} ({})\n", md.at("mean"), md.at("std"), md.at("norm_source"));
   return 0;
 }
 
@@ -142,8 +142,8 @@ int run_extract(ExtractArgs a) {
   const int64_t n = a.limit > 0 ? std::min(a.limit, ds->size()) : ds->size();
   for (int64_t i = 0; i < n; ++i) idx.push_back(i);
   if (a.backbone.is_random())
-    std::fprintf(stderr, "note: %s is a randomly initialised backbone (seed %llu), not pretrained weights\n",
-                 a.backbone.spec.c_str(), (unsigned long long)a.backbone.seed);
+    fmt::print(stderr, "note: {} is a randomly initialised backbone (seed {}), not pretrained weights\n",
+               a.backbone.spec, a.backbone.seed);
   apps::ExtractOptions eo;
   eo.batch_size = a.batch_size;
   eo.f16 = a.f16;
@@ -152,8 +152,8 @@ int run_extract(ExtractArgs a) {
                          {"precision", a.precision}},
                         eo);
   const vit::ViTConfig& cfg = model->config();
-  std::printf("wrote %s: %lld images, cls (%lld, %lld), patches (%lld, %lld, %lld)\n", a.out.c_str(), (long long)n,
-              (long long)n, (long long)cfg.dim, (long long)n, (long long)cfg.num_patches(), (long long)cfg.dim);
+  fmt::print("wrote {}: {} images, cls ({}, {}), patches ({}, {}, {})\n", a.out, n, n, cfg.dim, n, cfg.num_patches(),
+             cfg.dim);
   return 0;
 }
 
@@ -231,8 +231,8 @@ apps::RunConfig finish(RunArgs& a) {
 
 int run_train(RunArgs& a) {
   apps::TrainResult t = apps::train_run(finish(a), a.out, a.resume);
-  std::printf("trained %s: epochs %lld..%lld, final loss %.5f, %.1f s\n", a.out.c_str(), (long long)t.first_epoch,
-              (long long)t.epochs_done, t.loss, t.seconds);
+  fmt::print("trained {}: epochs {}..{}, final loss {:.5f}, {:.1f} s\n", a.out, t.first_epoch, t.epochs_done, t.loss,
+             t.seconds);
   return 0;
 }
 
@@ -252,24 +252,26 @@ int run_eval(const EvalArgs& a) {
   o.map = apps::parse_map_kind(a.map);
   o.masks = a.masks;
   nlohmann::json m = apps::eval_run(a.run, o);
-  std::printf("%s: AUROC %.4f (NLL), %.4f (mean z^2), AUPR %.4f, F1max %.4f; %lld test images (%lld normal)\n",
-              a.run.c_str(), m["auroc"].get<double>(), m["auroc_z2"].get<double>(), m["aupr"].get<double>(),
-              m["f1_max"].get<double>(), (long long)m["n_test"].get<int64_t>(), (long long)m["n_normal"].get<int64_t>());
+  fmt::print("{}: AUROC {:.4f} (NLL), {:.4f} (mean z^2), AUPR {:.4f}, F1max {:.4f}; {} test images ({} normal)\n",
+             a.run, m["auroc"].get<double>(), m["auroc_z2"].get<double>(), m["aupr"].get<double>(),
+             m["f1_max"].get<double>(), m["n_test"].get<int64_t>(), m["n_normal"].get<int64_t>());
   for (const char* kind : {"f1", "fpr"}) {
     if (!m["thresholds"].contains(kind)) continue;
     const nlohmann::json& t = m["thresholds"][kind];
-    std::printf("threshold %s: score >= %.6g gives precision %.4f, recall %.4f, false-positive rate %.4f on the test "
-                "split%s\n", kind, t["value"].get<double>(), t["test"]["precision"].get<double>(),
-                t["test"]["recall"].get<double>(), t["test"]["fpr"].get<double>(),
-                std::string(kind) == "f1" ? " (chosen on its labels)" : cat(" (target ", t["target"].get<double>(), ")").c_str());
+    fmt::print("threshold {}: score >= {:.6g} gives precision {:.4f}, recall {:.4f}, false-positive rate {:.4f} on the "
+               "test split{}\n", kind, t["value"].get<double>(), t["test"]["precision"].get<double>(),
+               t["test"]["recall"].get<double>(), t["test"]["fpr"].get<double>(),
+               std::string(kind) == "f1" ? std::string(" (chosen on its labels)")
+                                         : fmt::format(" (target {})", t["target"].get<double>()));
   }
   if (m.contains("pixel_auroc"))
     for (auto& [kind, v] : m["pixel_auroc"].items())
-      if (v.is_number_float()) std::printf("pixel AUROC, %s map: %.4f\n", kind.c_str(), v.get<double>());
+      if (v.is_number_float()) fmt::print("pixel AUROC, {} map: {:.4f}\n", kind, v.get<double>());
   if (m.contains("auroc_max_over_epochs"))
-    std::printf("AUROC best over epochs: %.4f at epoch %lld (the authors' protocol: optimistic)\n",
-                m["auroc_max_over_epochs"].get<double>(), (long long)m["auroc_max_epoch"].get<int64_t>());
-  std::printf("wrote %s/metrics.json, scores.csv, roc.svg, hist_nll.svg, hist_z2.svg, report.html\n", a.run.c_str());
+    fmt::print("AUROC best over epochs: {:.4f} at epoch {} (the authors' protocol: optimistic)\n",
+               m["auroc_max_over_epochs"].get<double>(), m["auroc_max_epoch"].get<int64_t>());
+  fmt::print("wrote {}/metrics.json, scores.csv, roc.svg, hist_nll.svg, hist_z2.svg, report.html{}\n", a.run,
+             std::filesystem::exists(std::filesystem::path(a.run) / "maps.png") ? ", maps.png" : "");
   return 0;
 }
 
@@ -307,7 +309,7 @@ int run_predict(const PredictArgs& a) {
   std::optional<double> fpr;
   if (a.fpr > 0) fpr = a.fpr;
   const apps::Threshold t = apps::choose_threshold(d.thresholds, a.threshold, fpr, d.source);
-  std::fprintf(stderr, "predict: threshold %.9g (%s: %s)\n", t.value, t.kind.c_str(), t.note.c_str());
+  fmt::print(stderr, "predict: threshold {:.9g} ({}: {})\n", t.value, t.kind, t.note);
   apps::PredictOptions o;
   o.skip_corrupt = a.skip_corrupt;
   o.json_out = a.json ? stdout : nullptr;
@@ -322,17 +324,16 @@ int run_predict(const PredictArgs& a) {
   apps::write_predictions_csv(csv, rows, t);
   int64_t anomalous = 0, errors = 0;
   for (const apps::Prediction& p : rows) p.scored ? anomalous += p.anomalous : ++errors;
-  std::fprintf(a.json ? stderr : stdout, "predict: %zu images: %lld anomalous, %lld normal%s; wrote %s\n", rows.size(),
-               (long long)anomalous, (long long)(int64_t(rows.size()) - anomalous - errors),
-               errors ? cat(", ", errors, " not scored (corrupt)").c_str() : "", csv.c_str());
+  fmt::print(a.json ? stderr : stdout, "predict: {} images: {} anomalous, {} normal{}; wrote {}\n", rows.size(),
+             anomalous, int64_t(rows.size()) - anomalous - errors,
+             errors ? fmt::format(", {} not scored (corrupt)", errors) : std::string(), csv);
   return 0;
 }
 
 int run_export(const std::string& run, const std::string& out) {
   const apps::ExportSummary s = apps::export_model(run, out);
-  std::printf("wrote %s: %lld tensors, %.1f MB; thresholds: %s\n", out.c_str(), (long long)s.tensors,
-              double(s.bytes) / 1e6, s.thresholds.empty() ? "none (run sanf eval, or train with --val-fraction)"
-                                                           : s.thresholds.c_str());
+  fmt::print("wrote {}: {} tensors, {:.1f} MB; thresholds: {}\n", out, s.tensors, double(s.bytes) / 1e6,
+             s.thresholds.empty() ? "none (run sanf eval, or train with --val-fraction)" : s.thresholds);
   return 0;
 }
 
@@ -539,12 +540,12 @@ int main(int argc, char** argv) {
     if (*export_cmd) return run_export(export_run, export_out);
     if (*oneclass) return run_oneclass(oa);
     if (*demo) {
-      std::printf("sanf demo: the one-class protocol on Fashion-MNIST (%s), every class in turn normal.\n"
-                  "The backbone is a seeded RANDOMLY INITIALISED ViT (%s, %lldx%lld, patch %lld), not pretrained\n"
-                  "weights: none can be downloaded here. Expect AUROCs far below the paper's; see the README for\n"
-                  "real weights.\n",
-                  da.cfg.data_dir.c_str(), da.cfg.backbone.spec.c_str(), (long long)da.cfg.backbone.image_size,
-                  (long long)da.cfg.backbone.image_size, (long long)da.cfg.backbone.patch_size);
+      fmt::print("sanf demo: the one-class protocol on Fashion-MNIST ({}), every class in turn normal.\n"
+                 "The backbone is a seeded RANDOMLY INITIALISED ViT ({}, {}x{}, patch {}), not pretrained\n"
+                 "weights: none can be downloaded here. Expect AUROCs far below the paper's; see the README for\n"
+                 "real weights.\n",
+                 da.cfg.data_dir, da.cfg.backbone.spec, da.cfg.backbone.image_size, da.cfg.backbone.image_size,
+                 da.cfg.backbone.patch_size);
       std::fflush(stdout);
       return run_oneclass(da);
     }

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 
 #include "apps/image_io.h"
@@ -183,4 +184,40 @@ TEST_CASE("maps: the synthetic localization check runs end to end (train, eval -
   const std::string html = sanf::testing::read_file(tmp.path / "run/report.html");
   CHECK(html.find("Anomaly maps (attention)") != std::string::npos);
   CHECK(html.find("pixel AUROC, gradient map") != std::string::npos);
+  // maps.png: 4 rows (the thumbnails) of image, mask and map, 28-pixel images enlarged 4x into 128-pixel cells.
+  const fs::path sheet = tmp.path / "run/maps.png";
+  const Tensor png = read_image(sheet.string());
+  CHECK(png.shape() == Shape{3, 4 * 132 + 4, 3 * 132 + 4});
+  // The README's picture is this file: SANF_KEEP_MAPS=PATH keeps a copy.
+  if (const char* keep = std::getenv("SANF_KEEP_MAPS")) fs::copy_file(sheet, keep, fs::copy_options::overwrite_existing);
+  // An evaluation without maps removes the earlier maps.png.
+  o.map = MapKind::None;
+  o.masks = false;
+  eval_run(tmp / "run", o);
+  CHECK_FALSE(fs::exists(sheet));
+}
+
+TEST_CASE("maps: image_sheet lays images out on a grid, scaled to fit their cells") {
+  Tensor grey = Tensor::empty({1, 2, 3}, DType::U8);  // 2 x 3, values 10..15
+  for (int64_t i = 0; i < 6; ++i) grey.data<uint8_t>()[i] = uint8_t(10 + i);
+  Tensor big = full({3, 20, 10}, 100.0, DType::U8);  // larger than a cell: shrunk to 6 x 3
+  const Tensor s = image_sheet({{grey, Tensor()}, {big}}, 6, 1);
+  REQUIRE(s.shape() == Shape{3, 2 * 7 + 1, 2 * 7 + 1});
+  auto at = [&](int64_t c, int64_t y, int64_t x) { return int(s.data<uint8_t>()[(c * 15 + y) * 15 + x]); };
+  // grey: enlarged 2x (6 / 3) to 4 x 6, centred vertically in its 6 x 6 cell at (1, 1): rows 2..5, cols 1..6.
+  for (int64_t c = 0; c < 3; ++c) {
+    CHECK(at(c, 1, 1) == 255);   // the centring margin
+    CHECK(at(c, 2, 1) == 10);    // pixel (0, 0)
+    CHECK(at(c, 3, 2) == 10);    // still pixel (0, 0): nearest neighbour
+    CHECK(at(c, 2, 3) == 11);    // pixel (0, 1)
+    CHECK(at(c, 5, 6) == 15);    // pixel (1, 2)
+    CHECK(at(c, 6, 1) == 255);   // below it
+    CHECK(at(c, 4, 10) == 255);  // the empty cell stays white
+  }
+  // big: area-averaged to 6 x 3 (flat 100), centred horizontally in the cell at (8, 1): cols 2..4.
+  CHECK(at(1, 8, 2) == 100);
+  CHECK(at(1, 13, 4) == 100);
+  CHECK(at(1, 8, 1) == 255);
+  CHECK(at(1, 8, 5) == 255);
+  CHECK_THROWS_WITH_AS(image_sheet({{zeros({2, 4, 4}, DType::U8)}}, 6), doctest::Contains("[image sheet]"), Error);
 }
