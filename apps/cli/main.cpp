@@ -20,6 +20,8 @@
 //   sanf bench flow [--quick] [--device cpu|cuda]   flow training step and scoring, ViT-B shapes
 //   sanf bench extract [--limit 1000] [--data-dir DIR] extraction speed and peak memory
 //   sanf bench predict [--limit 1000] [--data-dir DIR] predict end to end, files to CSV
+//   sanf bench dist [--limit 256] [--dim 768] [--reps 10]  (alone or under mpirun) sharded extraction,
+//                  the data-parallel training step, its all-reduce
 //   (JSON lines; see apps/bench.h and bench/cpu_report.sh)
 //
 // Exit codes: 0 success, 2 usage errors (with the usage), 1 runtime errors (one line on stderr),
@@ -39,6 +41,7 @@
 #include "apps/predict.h"
 #include "apps/train.h"
 #include "core/safetensors.h"
+#include "dist/dist.h"
 #include "vit/convert.h"
 
 using namespace sanf;
@@ -74,9 +77,11 @@ const CLI::Validator kDeviceName(
     },
     "cpu|cuda|cuda:N");
 
+// With several ranks, plain `cuda` is GPU `local rank` of the node (one GPU per rank); cuda:N is GPU N.
 Device parse_device(const std::string& s) {
   if (s == "cpu") return Device::CPU;
   if (s.rfind("cuda:", 0) == 0) cuda_select_device(std::stoi(s.substr(5)));
+  else if (dist::Communicator::world().size() > 1) cuda_select_device(dist::Communicator::world().local_rank());
   return Device::CUDA;
 }
 
@@ -141,16 +146,19 @@ int run_extract(ExtractArgs a) {
   std::vector<int64_t> idx;
   const int64_t n = a.limit > 0 ? std::min(a.limit, ds->size()) : ds->size();
   for (int64_t i = 0; i < n; ++i) idx.push_back(i);
-  if (a.backbone.is_random())
+  dist::Communicator& comm = dist::Communicator::world();
+  if (a.backbone.is_random() && comm.is_root())
     std::fprintf(stderr, "note: %s is a randomly initialised backbone (seed %llu), not pretrained weights\n",
                  a.backbone.spec.c_str(), (unsigned long long)a.backbone.seed);
   apps::ExtractOptions eo;
   eo.batch_size = a.batch_size;
   eo.f16 = a.f16;
-  apps::extract_to_file(*model, *ds, idx, a.out,
-                        {{"backbone", a.backbone.spec}, {"dataset", a.dataset}, {"split", a.split},
-                         {"precision", a.precision}},
-                        eo);
+  // Several ranks: each extracts its part of the images; rank 0 writes the file (the same file, bit for bit).
+  apps::extract_to_file_parallel(*model, *ds, idx, a.out,
+                                 {{"backbone", a.backbone.spec}, {"dataset", a.dataset}, {"split", a.split},
+                                  {"precision", a.precision}},
+                                 eo, comm, comm.is_root());
+  if (!comm.is_root()) return 0;
   const vit::ViTConfig& cfg = model->config();
   std::printf("wrote %s: %lld images, cls (%lld, %lld), patches (%lld, %lld, %lld)\n", a.out.c_str(), (long long)n,
               (long long)n, (long long)cfg.dim, (long long)n, (long long)cfg.num_patches(), (long long)cfg.dim);
@@ -161,7 +169,7 @@ int run_extract(ExtractArgs a) {
 
 struct RunArgs {
   apps::RunConfig cfg;
-  std::string device = "cpu", out, classes = "all";
+  std::string device = "cpu", out, classes = "all", parallel = "data";
   bool no_cache = false, resume = false;
 };
 
@@ -230,7 +238,9 @@ apps::RunConfig finish(RunArgs& a) {
 }
 
 int run_train(RunArgs& a) {
-  apps::TrainResult t = apps::train_run(finish(a), a.out, a.resume);
+  dist::Communicator& comm = dist::Communicator::world();
+  apps::TrainResult t = apps::train_run(finish(a), a.out, a.resume, comm);
+  if (!comm.is_root()) return 0;
   std::printf("trained %s: epochs %lld..%lld, final loss %.5f, %.1f s\n", a.out.c_str(), (long long)t.first_epoch,
               (long long)t.epochs_done, t.loss, t.seconds);
   return 0;
@@ -251,7 +261,9 @@ int run_eval(const EvalArgs& a) {
   if (a.fpr > 0) o.fpr = a.fpr;
   o.map = apps::parse_map_kind(a.map);
   o.masks = a.masks;
-  nlohmann::json m = apps::eval_run(a.run, o);
+  dist::Communicator& comm = dist::Communicator::world();
+  nlohmann::json m = apps::eval_run(a.run, o, comm);
+  if (!comm.is_root()) return 0;
   std::printf("%s: AUROC %.4f (NLL), %.4f (mean z^2), AUPR %.4f, F1max %.4f; %lld test images (%lld normal)\n",
               a.run.c_str(), m["auroc"].get<double>(), m["auroc_z2"].get<double>(), m["aupr"].get<double>(),
               m["f1_max"].get<double>(), (long long)m["n_test"].get<int64_t>(), (long long)m["n_normal"].get<int64_t>());
@@ -339,13 +351,41 @@ int run_export(const std::string& run, const std::string& out) {
 int run_oneclass(RunArgs& a) {
   apps::OneClassOptions o;
   o.classes = a.classes;
-  apps::oneclass_run(finish(a), a.out, o);
+  o.parallel = a.parallel;
+  apps::oneclass_run(finish(a), a.out, o, dist::Communicator::world());
   return 0;
 }
+
+// A failure on one rank of several: say which, and end the whole job (the others may wait in a collective).
+int fail(int code, const char* prefix, const char* what) {
+  dist::Communicator& w = dist::Communicator::world();
+  if (w.size() == 1) {
+    std::fprintf(stderr, "%ssanf: %s\n", prefix, what);
+    return code;
+  }
+  std::fprintf(stderr, "%ssanf: rank %d of %d: %s\n", prefix, w.rank(), w.size(), what);
+  dist::abort(code);
+}
+
+int run_main(int argc, char** argv);
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  try {
+    dist::init(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sanf: %s\n", e.what());
+    return 1;
+  }
+  const int rc = run_main(argc, argv);
+  dist::finalize();
+  return rc;
+}
+
+namespace {
+
+int run_main(int argc, char** argv) {
   CLI::App app{"sanf: SANF-AD anomaly detection on a from-scratch C++/CUDA deep-learning framework"};
   app.require_subcommand(1);
 
@@ -441,6 +481,10 @@ int main(int argc, char** argv) {
   oneclass->add_option("--classes", oa.classes, "all, or a comma-separated list of class names / indices")
       ->capture_default_str();
   oneclass->add_option("--out", oa.out, "directory for the runs and results.csv / results.json")->required();
+  oneclass->add_option("--parallel", oa.parallel,
+                       "with several ranks (mpirun): data (every class by all ranks together) or classes (each "
+                       "rank trains whole classes alone)")
+      ->check(CLI::IsMember({"data", "classes"}))->capture_default_str();
 
   // The demo: everything offline on 2 CPU cores. No pretrained weights can be downloaded here, so the
   // backbone is a seeded RANDOM vit-tiny at 28x28 with 4x4 patches (49 tokens); it says so when it runs.
@@ -511,6 +555,18 @@ int main(int argc, char** argv) {
   bench_predict->add_option("--batch-size", bp.batch_size, "images per backbone batch")->check(CLI::PositiveNumber)
       ->capture_default_str();
   add_device(bench_predict);
+  apps::DistBenchOptions bd;
+  auto* bench_dist = bench->add_subcommand(
+      "dist", "alone or under mpirun: extraction, the data-parallel training step and its all-reduce, per rank count");
+  bench_dist->add_option("--limit", bd.extract.limit, "images to extract")->check(CLI::PositiveNumber)->capture_default_str();
+  bench_dist->add_option("--data-dir", bd.extract.data_dir, "Fashion-MNIST directory")->capture_default_str();
+  bench_dist->add_option("--arch", bd.extract.arch, "backbone architecture")->check(CLI::IsMember(vit::vit_config_names()))
+      ->capture_default_str();
+  bench_dist->add_option("--dim", bd.dim, "the flow's D and H (768: ViT-B)")->capture_default_str();
+  bench_dist->add_option("--tokens", bd.tokens, "patch tokens N")->capture_default_str();
+  bench_dist->add_option("--batch", bd.batch, "global batch")->capture_default_str();
+  bench_dist->add_option("--reps", bd.reps, "timed repetitions")->check(CLI::PositiveNumber)->capture_default_str();
+  add_device(bench_dist);
 
   try {
     app.parse(argc, argv);
@@ -528,6 +584,7 @@ int main(int argc, char** argv) {
       if (*bench_flow) apps::bench_flow(dev, bench_quick, bench_flow_dim);
       if (*bench_extract) be.device = dev, apps::bench_extract(be);
       if (*bench_predict) bp.device = dev, apps::bench_predict(bp);
+      if (*bench_dist) bd.extract.device = dev, apps::bench_dist(bd);
       return 0;
     }
     // The long commands check for Ctrl-C between batches and steps: exit 130, every output whole.
@@ -549,14 +606,13 @@ int main(int argc, char** argv) {
       return run_oneclass(da);
     }
   } catch (const CLI::ValidationError& e) {
-    std::fprintf(stderr, "sanf: %s\n", e.what());
-    return 2;
+    return fail(2, "", e.what());
   } catch (const apps::Interrupted& e) {
-    std::fprintf(stderr, "\nsanf: %s\n", e.what());
-    return 130;
+    return fail(130, "\n", e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "sanf: %s\n", e.what());
-    return 1;
+    return fail(1, "", e.what());
   }
   return 2;
 }
+
+}  // namespace
