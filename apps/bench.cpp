@@ -324,7 +324,9 @@ void bench_dist(const DistBenchOptions& opt) {
   });
   print(cat("\"what\": \"dist_train_step\", \"shape\": \"", shape, "\", \"rows_per_rank\": ", mine.size(),
             ", \"ms\": ", step_ms));
-  // The step's all-reduce alone: one f32 buffer of every parameter (plus a flag each and the loss).
+  // The step's all-reduce alone: one f32 buffer of every parameter (plus a flag each and the loss). One
+  // process has none to time.
+  if (comm.size() == 1) return;
   int64_t numel = 0, params = 0;
   for (auto& [name, p] : flow.named_parameters()) numel += p->numel(), ++params;
   Tensor flat = zeros({numel + params + 1}, DType::F32, eo.device);

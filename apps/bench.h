@@ -15,8 +15,8 @@
 //            img/s and the process's peak resident memory, which must not grow with N
 //   dist     run alone or under `mpirun -np N` (every line then also has "ranks"; rank 0 prints): the
 //            extraction by all ranks together (extract_to_file_parallel, img/s), the data-parallel training
-//            step (apps/train.h train_step on each rank's part of a global batch of 32, ms), and the step's
-//            all-reduce alone (one flat f32 buffer of the flow's parameters: bytes, ms, GB/s)
+//            step (apps/train.h train_step on each rank's part of a global batch of 32, ms), and with several
+//            ranks the step's all-reduce alone (one flat f32 buffer of the flow's parameters: bytes, ms, GB/s)
 #pragma once
 
 #include <cstdint>
