@@ -319,7 +319,8 @@ int run_predict(const PredictArgs& a) {
   std::optional<double> fpr;
   if (a.fpr > 0) fpr = a.fpr;
   const apps::Threshold t = apps::choose_threshold(d.thresholds, a.threshold, fpr, d.source);
-  std::fprintf(stderr, "predict: threshold %.9g (%s: %s)\n", t.value, t.kind.c_str(), t.note.c_str());
+  if (dist::Communicator::world().is_root())
+    std::fprintf(stderr, "predict: threshold %.9g (%s: %s)\n", t.value, t.kind.c_str(), t.note.c_str());
   apps::PredictOptions o;
   o.skip_corrupt = a.skip_corrupt;
   o.json_out = a.json ? stdout : nullptr;
@@ -328,7 +329,9 @@ int run_predict(const PredictArgs& a) {
     o.map_dir = (std::filesystem::path(a.out) / "maps").string();
     std::filesystem::create_directories(o.map_dir);
   }
-  const std::vector<apps::Prediction> rows = apps::predict(d, sources, t, o);
+  dist::Communicator& comm = dist::Communicator::world();
+  const std::vector<apps::Prediction> rows = apps::predict(d, sources, t, o, comm);
+  if (!comm.is_root()) return 0;
   std::filesystem::create_directories(a.out);
   const std::string csv = (std::filesystem::path(a.out) / "predictions.csv").string();
   apps::write_predictions_csv(csv, rows, t);

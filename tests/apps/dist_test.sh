@@ -8,7 +8,7 @@
 #     here: 3e-6; the four attention key biases, whose gradient is zero in exact arithmetic, hold rounding
 #     noise of ~1e-9 and are compared absolutely, to 1e-6);
 #   - rank 0's checkpoint resumes under 1 process to the same parameters;
-#   - eval by 2 ranks writes the scores 1 process writes, bit for bit;
+#   - eval by 2 ranks writes the scores 1 process writes, and predict the predictions and maps, bit for bit;
 #   - oneclass --parallel classes over 2 classes writes the table 1 process writes;
 #   - a rank that fails (a bad data directory, a NaN loss) ends the job with exit 1 and a message naming it;
 #     a killed rank ends the job too (mpirun's exit code, naming the rank), the last checkpoint intact.
@@ -60,6 +60,18 @@ expect 0 "eval, 2 ranks" -- "${mpi[@]}" "$sanf" eval --run "$tmp/e2" --cache-dir
 cmp "$tmp/t1/scores.csv" "$tmp/e2/scores.csv" && echo "ok: 2-rank eval scores = 1 process's" ||
   { echo "FAIL: 2-rank eval scores differ"; fail=1; }
 
+# predict: 300 test images (rank 0 takes the first 256, a multiple of the backbone and flow batches) and loose
+# files, with attention maps and JSON lines: the same rows, lines and map PNGs as 1 process, bit for bit.
+pr=(--run "$tmp/t1" "${fm[@]}" --limit 300 --threshold 0.5 --map attention --json)
+expect 0 "predict, 1 process" -- "$sanf" predict "${pr[@]}" --out "$tmp/p1"
+mv "$tmp/out" "$tmp/p1.json"
+expect 0 "predict, 2 ranks" -- "${mpi[@]}" "$sanf" predict "${pr[@]}" --out "$tmp/p2"
+sed "s|$tmp/p2|$tmp/p1|g" "$tmp/p2/predictions.csv" | cmp - "$tmp/p1/predictions.csv" &&
+  sed "s|$tmp/p2|$tmp/p1|g" "$tmp/out" | cmp - "$tmp/p1.json" && echo "ok: 2-rank predictions = 1 process's" ||
+  { echo "FAIL: 2-rank predictions differ"; fail=1; }
+[ "$(ls "$tmp/p1/maps" | wc -l)" = 300 ] && diff -r "$tmp/p1/maps" "$tmp/p2/maps" >/dev/null &&
+  echo "ok: 2-rank maps = 1 process's" || { echo "FAIL: 2-rank maps differ"; fail=1; }
+
 # oneclass over 2 classes, each rank training whole classes alone: the same table as 1 process.
 oc=("${fm[@]}" "${bb[@]}" --classes trouser,bag --train-limit 40 --test-limit 60 --flow-layers 2 --epochs 1
     --lr 2e-4)
@@ -68,6 +80,10 @@ expect 0 "oneclass --parallel classes, 2 ranks" -- "${mpi[@]}" "$sanf" oneclass 
   --cache-dir "$tmp/c2" --out "$tmp/o2"
 cmp "$tmp/o1/results.csv" "$tmp/o2/results.csv" && echo "ok: 2-rank oneclass table = 1 process's" ||
   { echo "FAIL: the 2-rank oneclass table differs"; cat "$tmp/o1/results.csv" "$tmp/o2/results.csv"; fail=1; }
+
+# sanf bench dist at tiny sizes: its three JSON lines under 2 ranks.
+expect 0 "bench dist, 2 ranks" -- "${mpi[@]}" "$sanf" bench dist --limit 64 --dim 32 --tokens 4 --reps 2
+for w in dist_extract dist_train_step dist_allreduce; do has "$tmp/out" "\"what\": \"$w\".*\"ranks\": 2"; done
 
 # A failing rank ends the job: exit 1, the rank named, nothing written.
 expect 1 "rank 1 with a bad data directory" -- "$mpirun" --allow-run-as-root --oversubscribe \
