@@ -445,6 +445,8 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume, di
   }
   if (root && n_val > 0 && res.epochs_done > 0 && res.epochs_done >= cfg.epochs)
     write_calibration(run_dir, flow, train, n, cfg.device, cfg.fpr, cfg.val_fraction, res.epochs_done);
+  // On return the run directory is complete for every rank (eval_run reads it next in oneclass).
+  comm.barrier();
   res.seconds = seconds_since(t0);
   return res;
 }

@@ -85,6 +85,13 @@ cmp "$tmp/o1/results.csv" "$tmp/o2/results.csv" && echo "ok: 2-rank oneclass tab
 expect 0 "bench dist, 2 ranks" -- "${mpi[@]}" "$sanf" bench dist --limit 64 --dim 32 --tokens 4 --reps 2
 for w in dist_extract dist_train_step dist_allreduce; do has "$tmp/out" "\"what\": \"$w\".*\"ranks\": 2"; done
 
+# oneclass --parallel data: every class by both ranks together (the table's figures equal 1 process's to
+# rounding, so only its shape is checked here; training equality is checked above).
+expect 0 "oneclass --parallel data, 2 ranks" -- "${mpi[@]}" "$sanf" oneclass "${oc[@]}" --cache-dir "$tmp/c2" \
+  --out "$tmp/o3"
+[ "$(grep -c '^[18],' "$tmp/o3/results.csv" 2>/dev/null)" = 2 ] && echo "ok: 2-rank oneclass --parallel data table" ||
+  { echo "FAIL: oneclass --parallel data wrote no table of 2 classes"; fail=1; }
+
 # A failing rank ends the job: exit 1, the rank named, nothing written.
 expect 1 "rank 1 with a bad data directory" -- "$mpirun" --allow-run-as-root --oversubscribe \
   -np 1 "$sanf" train "${run[@]}" --cache-dir "$tmp/c2" --out "$tmp/bad" : \
