@@ -377,6 +377,10 @@ int run_main(int argc, char** argv);
 int main(int argc, char** argv) {
   try {
     dist::init(&argc, &argv);
+    // With several ranks each drives GPU `local rank` of its node (when the node has that many), also where
+    // the device comes from a run's config (eval, predict); --device cuda:N still names one.
+    dist::Communicator& w = dist::Communicator::world();
+    if (w.size() > 1 && cuda_device_count() > w.local_rank()) cuda_select_device(w.local_rank());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sanf: %s\n", e.what());
     return 1;

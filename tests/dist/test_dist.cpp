@@ -118,6 +118,23 @@ TEST_CASE("dist: a launcher variable that is not a number is an error naming it"
   CHECK(dist::launch_info().size == 1);
 }
 
+TEST_CASE("dist: Slurm's variables count inside an srun step only") {
+  if (std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("SLURM_NTASKS") != nullptr) return;
+  setenv("SLURM_NTASKS", "3", 1);
+  setenv("SLURM_PROCID", "2", 1);
+  setenv("SLURM_LOCALID", "0", 1);
+  CHECK(dist::launch_info().size == 1);  // a batch script's own environment, not a step of 3 tasks
+  setenv("SLURM_STEP_ID", "0", 1);
+  const dist::LaunchInfo li = dist::launch_info();
+  CHECK(li.launcher == "slurm");
+  CHECK(li.size == 3);
+  CHECK(li.rank == 2);
+  CHECK(li.local_rank == 0);
+  setenv("SLURM_PROCID", "-1", 1);
+  CHECK_THROWS_WITH(dist::launch_info(), doctest::Contains("SLURM_PROCID='-1' is not a number in [0, 2]"));
+  for (const char* v : {"SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_STEP_ID"}) unsetenv(v);
+}
+
 int main(int argc, char** argv) {
   dist::init(&argc, &argv);
   doctest::Context ctx(argc, argv);
