@@ -4,10 +4,10 @@
 #include <filesystem>
 #include <sstream>
 
+#include "apps/features.h"
 #include "apps/report.h"
 #include "apps/run_dir.h"
 #include "apps/train.h"
-#include "apps/features.h"
 #include "core/atomic_file.h"
 
 namespace sanf::apps {
@@ -67,13 +67,13 @@ json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneCl
         skipped = true;
         if (run_comm.is_root())
           std::fprintf(stderr, "oneclass: class %lld (%s) already done in %s\n", (long long)label,
-                     names[size_t(label)].c_str(), run_dir.c_str());
+                       names[size_t(label)].c_str(), run_dir.c_str());
       }
     }
     if (!skipped) {
       if (run_comm.is_root())
         std::fprintf(stderr, "oneclass: class %lld (%s) -> %s\n", (long long)label, names[size_t(label)].c_str(),
-                   run_dir.c_str());
+                     run_dir.c_str());
       train_run(cfg, run_dir, fs::exists(run_file(run_dir, "config.json")), run_comm);
       m = eval_run(run_dir, opt.eval, run_comm);
       if (!run_comm.is_root()) {

@@ -326,11 +326,10 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume, di
   SANF_CHECK(train.dim() == cfg.flow.dim && train.tokens() == cfg.flow.tokens, train.path(), ": features are ",
              train.tokens(), " x ", train.dim(), " but the backbone gives ", cfg.flow.tokens, " x ", cfg.flow.dim);
 
-  if (!root) {
-  } else if (!exists) {
+  if (root && !exists) {
     fs::create_directories(run_dir);
     write_json_file(config_path, cfg.to_json());
-  } else {  // keep the stored run, with the new schedule and placement
+  } else if (root) {  // keep the stored run, with the new schedule and placement
     json j = read_json_file(config_path);
     const json now = cfg.to_json();
     for (const char* k : {"epochs", "lr", "device", "cache_dir", "extract_batch", "fpr", "eval_every_epoch"})
@@ -381,11 +380,10 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume, di
     test_anomalous = anomalous_labels(*test, cfg);
   }
 
-  if (!root) {
-  } else if (done >= cfg.epochs)
+  if (root && done >= cfg.epochs)
     std::fprintf(stderr, "train: %s already has %lld of %lld epochs\n", run_dir.c_str(), (long long)done,
                  (long long)cfg.epochs);
-  else
+  else if (root)
     std::fprintf(stderr, "train: class %lld (%s), %lld images%s, %lld steps per epoch, epochs %lld..%lld%s\n",
                  (long long)cfg.normal_label, cfg.normal_name.c_str(), (long long)n,
                  n_val > 0 ? cat(" (", n_val, " more held out)").c_str() : "", (long long)steps, (long long)done + 1,
@@ -436,10 +434,11 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume, di
       tested = cat(", test AUROC ", std::round(line["test_auroc"].get<double>() * 1e4) / 1e4);
     }
     log.push_back(line);
-    if (root) write_log(log_path, log);
-    if (root)
-      std::fprintf(stderr, "epoch %lld/%lld: loss %.5f, %.1f s%s\n", (long long)epoch, (long long)cfg.epochs, mean_loss,
-                 secs, tested.c_str());
+    if (root) {
+      write_log(log_path, log);
+      std::fprintf(stderr, "epoch %lld/%lld: loss %.5f, %.1f s%s\n", (long long)epoch, (long long)cfg.epochs,
+                   mean_loss, secs, tested.c_str());
+    }
     res.epochs_done = epoch;
     res.loss = mean_loss;
   }

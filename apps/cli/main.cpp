@@ -26,7 +26,9 @@
 //
 // Exit codes: 0 success, 2 usage errors (with the usage), 1 runtime errors (one line on stderr),
 // 130 interrupted (Ctrl-C; what was complete stays usable).
-// This is the only place errors become exit codes.
+// This is the only place errors become exit codes. Under mpirun / srun (dist/dist.h) extract, train, eval,
+// predict and oneclass run on every rank together; an error on any rank prints "sanf: rank R of N: ..."
+// and ends the whole job with that code (MPI_Abort).
 #include <CLI/CLI.hpp>
 
 #include <cmath>
@@ -382,8 +384,7 @@ int main(int argc, char** argv) {
     dist::Communicator& w = dist::Communicator::world();
     if (w.size() > 1 && cuda_device_count() > w.local_rank()) cuda_select_device(w.local_rank());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "sanf: %s\n", e.what());
-    return 1;
+    return fail(1, "", e.what());
   }
   const int rc = run_main(argc, argv);
   dist::finalize();
