@@ -1,5 +1,6 @@
 // tests/dist/test_dist.cpp: the Communicator (dist/dist.h), run both as one process and under
-// `mpirun -np 2` (tests/CMakeLists.txt registers both when MPI is found). Every case runs on every rank, in the
+// `mpirun -np 2` (tests/CMakeLists.txt registers both when MPI is found); the NCCL case needs a GPU per rank
+// and says SKIPPED without them. Every case runs on every rank, in the
 // same order, so the collectives inside them pair up; checks that fail on one rank fail that rank's run.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
@@ -118,6 +119,28 @@ TEST_CASE("dist: a launcher variable that is not a number is an error naming it"
   CHECK(dist::launch_info().size == 1);
 }
 
+TEST_CASE("dist: CUDA tensors are summed and broadcast through NCCL, one GPU per rank") {
+  // Runs where every rank has its own GPU (local rank < the node's GPU count) and the build has NCCL; the
+  // ranks agree on that first, over MPI, so that all or none of them enter the NCCL calls.
+  const bool mine = dist::built_with_nccl() && cuda_device_count() > world().local_rank();
+  if (world().size() == 1 || world().all_reduce_sum(mine ? 0.0 : 1.0) != 0) {
+    MESSAGE("SKIPPED: no CUDA device per rank (or one process, or no NCCL)");
+    return;
+  }
+  const int n = world().size(), r = world().rank();
+  std::vector<double> v(1000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = double(i) * (r + 1);
+  for (DType dt : {DType::F32, DType::F64, DType::I64}) {
+    Tensor t = Tensor::from_vector(v, {1000}, dt, Device::CUDA);
+    world().all_reduce_sum(t);
+    const std::vector<double> got = t.to_vector();
+    for (size_t i = 0; i < got.size(); i += 37) CHECK(got[i] == double(i) * n * (n + 1) / 2);
+  }
+  Tensor b = Tensor::from_vector({double(r), 7}, {2}, DType::F32, Device::CUDA);
+  world().broadcast(b, n - 1);
+  CHECK(b.to_vector() == std::vector<double>{double(n - 1), 7});
+}
+
 TEST_CASE("dist: Slurm's variables count inside an srun step only") {
   if (std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("SLURM_NTASKS") != nullptr) return;
   setenv("SLURM_NTASKS", "3", 1);
@@ -137,6 +160,8 @@ TEST_CASE("dist: Slurm's variables count inside an srun step only") {
 
 int main(int argc, char** argv) {
   dist::init(&argc, &argv);
+  // One GPU per rank, as sanf's main selects it.
+  if (world().size() > 1 && cuda_device_count() > world().local_rank()) cuda_select_device(world().local_rank());
   doctest::Context ctx(argc, argv);
   const int rc = ctx.run();
   dist::finalize();
