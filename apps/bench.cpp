@@ -16,6 +16,8 @@
 #include <numeric>
 
 #include "apps/extract.h"
+#include "apps/train.h"
+#include "dist/dist.h"
 #include "autograd/ops.h"
 #include "bench/bench_common.h"
 #include "flows/flow.h"
@@ -262,6 +264,76 @@ void bench_predict(const ExtractBenchOptions& opt) {
               opt.arch.c_str(), (long long)d.backbone->config().image_size, (long long)n, (long long)opt.batch_size,
               device_name(opt.device), omp_get_max_threads(), s, double(n) / s);
   std::fflush(stdout);
+}
+
+// ---- dist ---------------------------------------------------------------------------------------------------
+
+void bench_dist(const DistBenchOptions& opt) {
+  dist::Communicator& comm = dist::Communicator::world();
+  const ExtractBenchOptions& eo = opt.extract;
+  SANF_CHECK(opt.dim > 0 && opt.dim % 8 == 0 && opt.tokens > 0 && opt.batch > 0 && opt.reps > 0,
+             "bench dist: --dim must be a positive multiple of 8 and --tokens, --batch, --reps positive");
+  auto print = [&](const std::string& fields) {
+    if (!comm.is_root()) return;
+    std::printf("{\"impl\": \"sanf\", %s, \"ranks\": %d, \"threads\": %d, \"device\": \"%s\"}\n", fields.c_str(),
+                comm.size(), omp_get_max_threads(), device_name(eo.device));
+    std::fflush(stdout);
+  };
+  // Extraction: each rank its part of the images, rank 0 writing the file (deleted after).
+  {
+    auto ds = open_dataset(eo.dataset, eo.data_dir, Split::Test, DatasetOptions{});
+    const int64_t n = std::min(eo.limit, ds->size());
+    SANF_CHECK(n > 0, "bench dist: no images in ", eo.data_dir);
+    auto model = open_backbone(BackboneOptions{"random:" + eo.arch, eo.image_size, eo.patch_size, 0, eo.device});
+    std::vector<int64_t> idx(size_t(n), 0);
+    std::iota(idx.begin(), idx.end(), int64_t(0));
+    const std::filesystem::path out = std::filesystem::temp_directory_path() /
+                                      ("sanf-bench-dist-" + std::to_string(::getpid()) + ".safetensors");
+    ExtractOptions xo;
+    xo.batch_size = eo.batch_size;
+    xo.progress = false;
+    comm.barrier();
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      extract_to_file_parallel(*model, *ds, idx, out.string(), {}, xo, comm, comm.is_root());
+    } catch (...) {
+      std::filesystem::remove(out);
+      throw;
+    }
+    const double secs = seconds_since(t0);
+    std::filesystem::remove(out);
+    print(cat("\"what\": \"dist_extract\", \"arch\": \"", eo.arch, "\", \"image_size\": ", model->config().image_size,
+              ", \"images\": ", n, ", \"batch\": ", eo.batch_size, ", \"seconds\": ", secs, ", \"img_per_s\": ",
+              double(n) / secs));
+  }
+  // The training step: every rank draws the same global batch and takes its part of it.
+  flows::FlowConfig cfg;
+  cfg.dim = opt.dim, cfg.tokens = opt.tokens, cfg.layers = 4, cfg.hidden = opt.dim, cfg.heads = 4, cfg.seed = 0;
+  flows::Flow flow(cfg, DType::F32, eo.device);
+  nn::Adam adam(flow.named_parameters(), {.lr = 5e-5, .beta1 = 0.8, .beta2 = 0.8, .eps = 1e-4, .weight_decay = 1e-5});
+  Generator gen(1);
+  const Tensor y = randn({opt.batch, opt.dim}, DType::F32, Device::CPU, &gen),
+               P = randn({opt.batch, opt.tokens, opt.dim}, DType::F32, Device::CPU, &gen);
+  const dist::Part mine = dist::part(opt.batch, 1, comm.rank(), comm.size());
+  const StepBatch batch{contiguous(narrow(y, 0, mine.lo, mine.size())),
+                        contiguous(narrow(P, 0, mine.lo, mine.size())), opt.batch};
+  const bench::Settings settings{eo.device, 1, opt.reps, 1e30};  // a fixed count of reps on every rank
+  const std::string shape = cat("B ", opt.batch, ", D ", opt.dim, ", N ", opt.tokens, ", H ", opt.dim, ", K 4");
+  const double step_ms = bench::median_ms(settings, [&] {
+    train_step(flow, adam, batch, comm, eo.device, nullptr, [](const std::string& what) { return what; });
+  });
+  print(cat("\"what\": \"dist_train_step\", \"shape\": \"", shape, "\", \"rows_per_rank\": ", mine.size(),
+            ", \"ms\": ", step_ms));
+  // The step's all-reduce alone: one f32 buffer of every parameter (plus a flag each and the loss). One
+  // process has none to time.
+  if (comm.size() == 1) return;
+  int64_t numel = 0, params = 0;
+  for (auto& [name, p] : flow.named_parameters()) numel += p->numel(), ++params;
+  Tensor flat = zeros({numel + params + 1}, DType::F32, eo.device);
+  const double ar_ms = bench::median_ms(settings, [&] { comm.all_reduce_sum(flat); });
+  const double bytes = double(flat.numel()) * 4;
+  print(cat("\"what\": \"dist_allreduce\", \"shape\": \"", shape, "\", \"parameters\": ", numel, ", \"bytes\": ",
+            int64_t(bytes), ", \"ms\": ", ar_ms, ", \"gb_per_s\": ", bytes / (ar_ms * 1e6)));
 }
 
 }  // namespace sanf::apps

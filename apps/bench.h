@@ -13,6 +13,10 @@
 //            ViT-B shapes (batch 32, D 768, 196 patch tokens, H 768, K 4; --dim 1024 for ViT-L's)
 //   extract  `sanf extract` of the first N images of a dataset into a temporary file (deleted after):
 //            img/s and the process's peak resident memory, which must not grow with N
+//   dist     run alone or under `mpirun -np N` (every line then also has "ranks"; rank 0 prints): the
+//            extraction by all ranks together (extract_to_file_parallel, img/s), the data-parallel training
+//            step (apps/train.h train_step on each rank's part of a global batch of 32, ms), and with several
+//            ranks the step's all-reduce alone (one flat f32 buffer of the flow's parameters: bytes, ms, GB/s)
 #pragma once
 
 #include <cstdint>
@@ -54,5 +58,13 @@ void bench_extract(const ExtractBenchOptions& opt);
 // `sanf predict` end to end on the same images: `limit` test images written as PNG files to a temporary
 // folder first (not timed), then decoding, the backbone, a fresh K = 4 flow and predictions.csv, timed.
 void bench_predict(const ExtractBenchOptions& opt);
+
+struct DistBenchOptions {
+  ExtractBenchOptions extract{.limit = 256, .batch_size = 32};  // the extraction: vit-tiny at 32x32, patch 4
+  int64_t dim = 768, tokens = 196, batch = 32;  // the training step's flow (K 4, H = D) and global batch
+  int reps = 10;
+};
+// Every rank calls it with the same options (the reps are counted, not timed, so the ranks stay in step).
+void bench_dist(const DistBenchOptions& opt);
 
 }  // namespace sanf::apps

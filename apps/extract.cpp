@@ -4,8 +4,14 @@
 #include <chrono>
 #include <cstdio>
 
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+
 #include "apps/interrupt.h"
 #include "core/safetensors.h"
+#include "kernels/copy.h"
 #include "kernels/cuda_options.h"
 #include "vit/preprocess.h"
 
@@ -79,20 +85,32 @@ std::unique_ptr<vit::VisionTransformer> open_backbone(const BackboneOptions& opt
   return model;
 }
 
+namespace {
+// A features file's writer: its four tensors for n images and its metadata (the ViT config, the format,
+// then the caller's entries).
+std::unique_ptr<SafetensorsWriter> features_writer(const std::string& path, const vit::ViTConfig& cfg, int64_t n,
+                                                   DType dt, const std::map<std::string, std::string>& metadata) {
+  const int64_t N = cfg.num_patches(), D = cfg.dim;
+  std::map<std::string, std::string> meta = vit::config_to_metadata(cfg);
+  meta["format"] = "sanf-features";
+  for (const auto& [k, v] : metadata) meta[k] = v;
+  return std::make_unique<SafetensorsWriter>(
+      path,
+      std::vector<SafetensorsWriter::Spec>{{"cls", dt, {n, D}}, {"patches", dt, {n, N, D}},
+                                           {"labels", DType::I64, {n}}, {"indices", DType::I64, {n}}},
+      meta);
+}
+}  // namespace
+
 void extract_to_file(vit::VisionTransformer& model, const Dataset& ds, const std::vector<int64_t>& indices,
                      const std::string& path, const std::map<std::string, std::string>& metadata,
                      const ExtractOptions& opt) {
   SANF_CHECK(opt.batch_size > 0, "batch size must be positive, got ", opt.batch_size);
   const vit::ViTConfig& cfg = model.config();
-  const int64_t n = int64_t(indices.size()), N = cfg.num_patches(), D = cfg.dim;
+  const int64_t n = int64_t(indices.size()), N = cfg.num_patches();
   const DType dt = opt.f16 ? DType::F16 : DType::F32;
-  std::map<std::string, std::string> meta = vit::config_to_metadata(cfg);
-  meta["format"] = "sanf-features";
-  for (const auto& [k, v] : metadata) meta[k] = v;
-  SafetensorsWriter w(path,
-                      {{"cls", dt, {n, D}}, {"patches", dt, {n, N, D}}, {"labels", DType::I64, {n}},
-                       {"indices", DType::I64, {n}}},
-                      meta);
+  const auto writer = features_writer(path, cfg, n, dt, metadata);
+  SafetensorsWriter& w = *writer;
   Tensor labels = Tensor::empty({n}, DType::I64), rows = Tensor::empty({n}, DType::I64);
   int64_t* lab = labels.data<int64_t>();
   int64_t* idx = rows.data<int64_t>();
@@ -146,6 +164,66 @@ void extract_to_file(vit::VisionTransformer& model, const Dataset& ds, const std
   w.write_all("labels", labels);
   w.write_all("indices", rows);
   w.commit();
+}
+
+void extract_to_file_parallel(vit::VisionTransformer& model, const Dataset& ds, const std::vector<int64_t>& indices,
+                              const std::string& path, const std::map<std::string, std::string>& metadata,
+                              const ExtractOptions& opt, dist::Communicator& comm, bool write_here) {
+  if (comm.size() == 1) {
+    if (write_here) extract_to_file(model, ds, indices, path, metadata, opt);
+    return;
+  }
+  SANF_CHECK(opt.batch_size > 0, "batch size must be positive, got ", opt.batch_size);
+  const vit::ViTConfig& cfg = model.config();
+  const int64_t n = int64_t(indices.size()), N = cfg.num_patches(), D = cfg.dim;
+  const DType dt = opt.f16 ? DType::F16 : DType::F32;
+  // This rank's part, into its own temporary shard (removed when done; the mapping stays valid until then).
+  const dist::Part mine = dist::part(n, opt.batch_size, comm.rank(), comm.size());
+  static std::atomic<int> counter{0};
+  const std::string shard_path = (std::filesystem::temp_directory_path() /
+                                  cat("sanf-shard-", ::getpid(), "-", counter++, ".safetensors")).string();
+  struct RemoveShard {  // on every path out, errors included
+    const std::string& path;
+    ~RemoveShard() { std::remove(path.c_str()); }
+  } remove_shard{shard_path};
+  ExtractOptions shard_opt = opt;
+  shard_opt.progress = opt.progress && comm.is_root();
+  extract_to_file(model, ds, std::vector<int64_t>(indices.begin() + mine.lo, indices.begin() + mine.hi), shard_path,
+                  {}, shard_opt);
+  Tensor shard_cls, shard_patches, shard_ids;  // this rank's rows: cls, patches, (labels; indices)
+  {
+    SafetensorsFile f = SafetensorsFile::open(shard_path);
+    shard_cls = f.get("cls");
+    shard_patches = f.get("patches");
+    shard_ids = Tensor::empty({2, mine.size()}, DType::I64);
+    kernels::copy(select(shard_ids, 0, 0), f.get("labels"));
+    kernels::copy(select(shard_ids, 0, 1), f.get("indices"));
+  }
+  std::unique_ptr<SafetensorsWriter> w = write_here ? features_writer(path, cfg, n, dt, metadata) : nullptr;
+  // Rank after rank, batch by batch: the owner copies its rows into the buffers, everyone receives them.
+  for (int r = 0; r < comm.size(); ++r) {
+    const dist::Part p = dist::part(n, opt.batch_size, r, comm.size());
+    for (int64_t start = p.lo; start < p.hi; start += opt.batch_size) {
+      check_interrupt(cat("while gathering the features of ", path, " (", start, "/", n, " images done)"));
+      const int64_t b = std::min(opt.batch_size, p.hi - start);
+      Tensor c = Tensor::empty({b, D}, dt), P = Tensor::empty({b, N, D}, dt), ids = Tensor::empty({2, b}, DType::I64);
+      if (r == comm.rank()) {
+        kernels::copy(c, narrow(shard_cls, 0, start - p.lo, b));
+        kernels::copy(P, narrow(shard_patches, 0, start - p.lo, b));
+        kernels::copy(ids, narrow(shard_ids, 1, start - p.lo, b));
+      }
+      comm.broadcast(c, r);
+      comm.broadcast(P, r);
+      comm.broadcast(ids, r);
+      if (!w) continue;
+      w->write_rows("cls", start, c);
+      w->write_rows("patches", start, P);
+      w->write_rows("labels", start, select(ids, 0, 0));
+      w->write_rows("indices", start, select(ids, 0, 1));
+    }
+  }
+  if (w) w->commit();
+  comm.barrier();
 }
 
 }  // namespace sanf::apps

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "apps/datasets.h"
+#include "dist/dist.h"
 #include "vit/vit.h"
 
 namespace sanf::apps {
@@ -65,5 +66,16 @@ struct ExtractOptions {
 void extract_to_file(vit::VisionTransformer& model, const Dataset& ds, const std::vector<int64_t>& indices,
                      const std::string& path, const std::map<std::string, std::string>& metadata,
                      const ExtractOptions& opt);
+
+// extract_to_file by every rank of `comm` together (each calls it with the same arguments): rank r runs the
+// backbone over its contiguous part of `indices`, cut at multiples of the batch size (dist::part), so its
+// batches are the ones one process would run, into a shard file in the temporary directory; then the shards
+// go, rank after rank and batch by batch, through broadcasts to the ranks with `write_here`, which write
+// `path` as extract_to_file writes it: on the CPU the file is bit for bit one process's. Returns when `path`
+// is complete on every rank that writes it (a barrier). No rank holds more than a batch of tokens in memory;
+// every rank's temporary shard holds its part. With one rank it is extract_to_file (when write_here).
+void extract_to_file_parallel(vit::VisionTransformer& model, const Dataset& ds, const std::vector<int64_t>& indices,
+                              const std::string& path, const std::map<std::string, std::string>& metadata,
+                              const ExtractOptions& opt, dist::Communicator& comm, bool write_here);
 
 }  // namespace sanf::apps

@@ -143,46 +143,56 @@ std::pair<Tensor, Tensor> FeatureSet::batch(const std::vector<int64_t>& rows) co
   return {y, P};
 }
 
-FeatureSet load_features(const FeatureRequest& req) {
+FeatureSet load_features(const FeatureRequest& req, dist::Communicator& comm) {
+  const bool root = comm.is_root();
   auto ds = open_dataset(req.dataset, req.data_dir, req.split, req.dataset_options);
   const std::vector<int64_t> idx = select_indices(req, *ds);
   SANF_CHECK(!idx.empty(), req.dataset, " (", req.data_dir, "), ", split_name(req.split), " split: no images",
              req.label >= 0 ? cat(" of class ", req.label) : std::string());
   const std::string key = feature_cache_key(req, *ds);
   std::string path;
+  bool hit = false;
   if (!req.cache_dir.empty()) {
     std::error_code ec;
     fs::create_directories(req.cache_dir, ec);
     SANF_CHECK(!ec, req.cache_dir, ": cannot create the feature cache directory: ", ec.message());
-    report_reclaimed(req.cache_dir);
+    if (comm.local_rank() == 0) report_reclaimed(req.cache_dir);
     path = (fs::path(req.cache_dir) / (hex16(fnv1a(kFnvOffset, key.data(), key.size())) + ".safetensors")).string();
     if (fs::exists(path)) {
       try {
-        if (SafetensorsFile::open(path).metadata().at("cache_key") == key) {
-          FeatureSet s = FeatureSet::open(path, true);
-          std::fprintf(stderr, "features: %lld %s images from the cache (%s)\n", (long long)s.size(),
-                       split_name(req.split), path.c_str());
-          return s;
-        }
+        hit = SafetensorsFile::open(path).metadata().at("cache_key") == key;
       } catch (const std::exception& e) {  // a damaged cache entry is rebuilt, not trusted
         std::fprintf(stderr, "features: ignoring cache entry %s (%s)\n", path.c_str(), e.what());
       }
     }
+    // One process: hit as seen. Several: a hit only when every rank has the file.
+    const bool all_hit = comm.size() == 1 ? hit : comm.all_reduce_sum(hit ? 0.0 : 1.0) == 0;
+    if (all_hit) {
+      FeatureSet s = FeatureSet::open(path, true);
+      if (root)
+        std::fprintf(stderr, "features: %lld %s images from the cache (%s)\n", (long long)s.size(),
+                     split_name(req.split), path.c_str());
+      return s;
+    }
   } else {
     static std::atomic<int> counter{0};
-    report_reclaimed(fs::temp_directory_path().string());
+    if (comm.local_rank() == 0) report_reclaimed(fs::temp_directory_path().string());
     path = (fs::temp_directory_path() /
             cat("sanf-features-", ::getpid(), "-", counter++, ".safetensors")).string();
   }
-  std::fprintf(stderr, "features: extracting %zu %s images of %s with %s%s\n", idx.size(), split_name(req.split),
-               req.dataset.c_str(), req.backbone.spec.c_str(),
-               req.backbone.is_random() ? cat(" (RANDOM weights, seed ", req.backbone.seed, ")").c_str() : "");
+  if (root)
+    std::fprintf(stderr, "features: extracting %zu %s images of %s with %s%s%s\n", idx.size(), split_name(req.split),
+                 req.dataset.c_str(), req.backbone.spec.c_str(),
+                 req.backbone.is_random() ? cat(" (RANDOM weights, seed ", req.backbone.seed, ")").c_str() : "",
+                 comm.size() > 1 ? cat(", ", comm.size(), " ranks").c_str() : "");
   auto model = open_backbone(req.backbone);
   std::map<std::string, std::string> meta{{"cache_key", key},
                                           {"dataset", req.dataset},
                                           {"split", split_name(req.split)},
                                           {"backbone", req.backbone.spec}};
-  extract_to_file(*model, *ds, idx, path, meta, req.extract);
+  // Who writes: with a cache, one rank per node among those that missed; without, every rank its own file.
+  const bool write_here = req.cache_dir.empty() || (!hit && comm.local_rank() == 0);
+  extract_to_file_parallel(*model, *ds, idx, path, meta, req.extract, comm, write_here);
   FeatureSet s = FeatureSet::open(path, false);
   if (req.cache_dir.empty()) std::remove(path.c_str());  // the mapping stays valid; the name goes
   return s;

@@ -71,7 +71,15 @@ std::string default_cache_dir();
 
 // The tokens of `req`: from the cache when present, else extracted (the backbone is built only then) and,
 // with a cache directory, stored for next time. Prints one line on stderr saying which.
-FeatureSet load_features(const FeatureRequest& req);
+//
+// With several ranks in `comm` every rank calls it and every rank gets the whole feature set (each maps the
+// file). The ranks agree on a miss (one all-reduce: a miss on any rank is a miss for all) and then extract
+// together (extract_to_file_parallel: each rank its part of the images). The file is written by the ranks
+// that missed and have local rank 0, one per node, into the cache directory, which may therefore be a
+// shared file system (the nodes' identical files replace each other atomically) or each node's local disk;
+// without a cache directory every rank writes its own temporary file. The whole set is one file: every
+// rank maps all of it (the pages it reads come in as needed).
+FeatureSet load_features(const FeatureRequest& req, dist::Communicator& comm = dist::Communicator::self());
 
 // FNV-1a 64-bit hash of a file's bytes, streamed; 16 hex digits.
 std::string file_fingerprint(const std::string& path);

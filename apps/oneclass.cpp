@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "apps/features.h"
 #include "apps/report.h"
 #include "apps/run_dir.h"
 #include "apps/train.h"
@@ -14,7 +15,11 @@ namespace sanf::apps {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneClassOptions& opt) {
+json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneClassOptions& opt,
+                 dist::Communicator& comm) {
+  SANF_CHECK(opt.parallel == "data" || opt.parallel == "classes", "--parallel must be data or classes, got '",
+             opt.parallel, "'");
+  const bool by_class = comm.size() > 1 && opt.parallel == "classes";
   auto ds = open_dataset(base.dataset, base.data_dir, Split::Train, DatasetOptions{base.skip_corrupt});
   const std::vector<std::string>& names = ds->class_names();
   std::vector<int64_t> labels;
@@ -27,10 +32,25 @@ json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneCl
       labels.push_back(resolve_class(item, names, cat(base.dataset, " (", base.data_dir, ")")));
     SANF_CHECK(!labels.empty(), "--classes: no class given");
   }
-  fs::create_directories(out_dir);
+  if (comm.is_root()) fs::create_directories(out_dir);
+  comm.barrier();
   json rows = json::array();
   const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t label : labels) {
+  if (by_class && !base.cache_dir.empty()) {
+    // The test split every class is scored on: extracted once, by all ranks together, into the cache.
+    RunConfig cfg = base;
+    cfg.normal_class = std::to_string(labels.front());
+    cfg.resolve();
+    load_features(cfg.features(Split::Test), comm);
+  }
+  // Where each class runs: on every rank together, or (by_class) class i alone on rank i mod N.
+  dist::Communicator& run_comm = by_class ? dist::Communicator::self() : comm;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const int64_t label = labels[i];
+    if (by_class && int(i % size_t(comm.size())) != comm.rank()) {
+      rows.push_back(json());  // filled in from its rank below
+      continue;
+    }
     RunConfig cfg = base;
     cfg.normal_class = std::to_string(label);
     const std::string run_dir = (fs::path(out_dir) / cat(label, "-", names[size_t(label)])).string();
@@ -45,15 +65,21 @@ json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneCl
           stored.identity() == cfg.identity()) {
         m = old;
         skipped = true;
-        std::fprintf(stderr, "oneclass: class %lld (%s) already done in %s\n", (long long)label,
-                     names[size_t(label)].c_str(), run_dir.c_str());
+        if (run_comm.is_root())
+          std::fprintf(stderr, "oneclass: class %lld (%s) already done in %s\n", (long long)label,
+                       names[size_t(label)].c_str(), run_dir.c_str());
       }
     }
     if (!skipped) {
-      std::fprintf(stderr, "oneclass: class %lld (%s) -> %s\n", (long long)label, names[size_t(label)].c_str(),
-                   run_dir.c_str());
-      train_run(cfg, run_dir, fs::exists(run_file(run_dir, "config.json")));
-      m = eval_run(run_dir, opt.eval);
+      if (run_comm.is_root())
+        std::fprintf(stderr, "oneclass: class %lld (%s) -> %s\n", (long long)label, names[size_t(label)].c_str(),
+                     run_dir.c_str());
+      train_run(cfg, run_dir, fs::exists(run_file(run_dir, "config.json")), run_comm);
+      m = eval_run(run_dir, opt.eval, run_comm);
+      if (!run_comm.is_root()) {
+        rows.push_back(json());
+        continue;
+      }
     }
     rows.push_back(json{{"class", label},
                         {"name", names[size_t(label)]},
@@ -63,6 +89,13 @@ json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneCl
                         {"f1_max", m.at("f1_max")},
                         {"run", run_dir}});
   }
+  if (by_class)  // every class's row from the rank that ran it
+    for (size_t i = 0; i < labels.size(); ++i) {
+      const int owner = int(i % size_t(comm.size()));
+      const std::string row = comm.broadcast(owner == comm.rank() ? rows[i].dump() : std::string(), owner);
+      rows[i] = json::parse(row);
+    }
+  if (!comm.is_root()) return json();
   auto mean_of = [&](const char* key) {
     double s = 0;
     for (const json& r : rows) s += r.at(key).get<double>();

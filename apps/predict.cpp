@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <numeric>
 
 #include "apps/image_io.h"
 #include "apps/interrupt.h"
@@ -25,15 +26,16 @@ namespace {
 // Scores one source into rows[first ...], in source order.
 class SourceRun {
  public:
+  // Images [lo, hi) of the source (all of it unless a rank of several takes a part).
   SourceRun(Detector& d, const PredictSource& src, const Threshold& t, const PredictOptions& opt,
-            std::vector<Prediction>& rows, int64_t done_before, int64_t total)
-      : d_(d), src_(src), t_(t), opt_(opt), rows_(rows), done_before_(done_before), total_(total) {}
+            std::vector<Prediction>& rows, int64_t done_before, int64_t total, int64_t lo, int64_t hi)
+      : d_(d), src_(src), t_(t), opt_(opt), rows_(rows), done_before_(done_before), total_(total), lo_(lo), hi_(hi) {}
 
   void run() {
     const Dataset& ds = *src_.images;
-    const int64_t n = ds.size(), bb = d_.backbone_batch;
+    const int64_t bb = d_.backbone_batch, lo = lo_, hi = hi_;
     first_ = reported_ = processed_end_ = int64_t(rows_.size());
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = lo; i < hi; ++i) {
       Prediction p;
       p.index = i;
       p.input = src_.name.empty() ? ds.describe(i) : cat(src_.name, ":", i);
@@ -42,8 +44,8 @@ class SourceRun {
       rows_.push_back(p);
     }
     const Device dev = d_.device;
-    Batch next = n > 0 ? load(0) : Batch{};
-    for (int64_t start = 0; start < n; start += bb) {
+    Batch next = hi > lo ? load(lo) : Batch{};
+    for (int64_t start = lo; start < hi; start += bb) {
       check_interrupt(cat("while predicting (", done_before_ + start, "/", total_, " images done)"));
       Batch cur = std::move(next);
       if (!cur.rows.empty()) {
@@ -54,10 +56,10 @@ class SourceRun {
         queued_rows_.insert(queued_rows_.end(), cur.rows.begin(), cur.rows.end());
         launch_full_chunks(false);
       }
-      processed_end_ = first_ + std::min(n, start + bb);
-      next = start + bb < n ? load(start + bb) : Batch{};  // decoded while the device works
+      processed_end_ = first_ + std::min(hi, start + bb) - lo;
+      next = start + bb < hi ? load(start + bb) : Batch{};  // decoded while the device works
       collect();
-      progress(start + std::min(bb, n - start));
+      progress(start - lo + std::min(bb, hi - start));
     }
     launch_full_chunks(true);
     collect();
@@ -76,11 +78,11 @@ class SourceRun {
   // Images [start, start + backbone_batch) decoded and preprocessed; corrupt ones recorded (skip_corrupt).
   Batch load(int64_t start) {
     const Dataset& ds = *src_.images;
-    const int64_t b = std::min(d_.backbone_batch, ds.size() - start);
+    const int64_t b = std::min(d_.backbone_batch, hi_ - start);
     Batch batch;
     std::vector<Tensor> images;
     for (int64_t k = 0; k < b; ++k) {
-      const int64_t row = first_ + start + k;
+      const int64_t row = first_ + start - lo_ + k;
       try {
         images.push_back(ds.image(start + k));
         if (opt_.map != MapKind::None) originals_[row] = images.back();
@@ -156,7 +158,8 @@ class SourceRun {
       if (!src_.name.empty()) name = cat(src_.name, "-", p.index);
       for (char& c : name)
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
-      p.map = (fs::path(opt_.map_dir) / cat(rows[k], "_", fs::path(name).stem().string(), ".png")).string();
+      // Named by the image's row in the whole output (the same under any number of ranks).
+      p.map = (fs::path(opt_.map_dir) / cat(done_before_ + p.index, "_", fs::path(name).stem().string(), ".png")).string();
       write_png(p.map, map_over_image(image, select(maps, 0, int64_t(k))));
     }
   }
@@ -174,7 +177,7 @@ class SourceRun {
   const Threshold& t_;
   const PredictOptions& opt_;
   std::vector<Prediction>& rows_;
-  int64_t done_before_, total_, first_ = 0;
+  int64_t done_before_, total_, lo_, hi_, first_ = 0;
   std::vector<Tensor> queue_;         // token batches (b, 1+N, D) on the device, not yet scored
   std::vector<int64_t> queued_rows_;  // their rows, in order
   std::vector<Chunk> chunks_;         // launched, not yet collected
@@ -184,21 +187,68 @@ class SourceRun {
   std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
 };
 
+json prediction_record(const Prediction& p) {
+  return json{{"input", p.input}, {"label", p.label}, {"error", p.error}, {"map", p.map}, {"index", p.index},
+              {"scored", p.scored}, {"anomalous", p.anomalous}, {"nll", p.nll}, {"z2", p.z2},
+              {"normalized", p.normalized}};
+}
+
+Prediction prediction_from_record(const json& j) {
+  Prediction p;
+  p.input = j.at("input"), p.label = j.at("label"), p.error = j.at("error"), p.map = j.at("map");
+  p.index = j.at("index"), p.scored = j.at("scored"), p.anomalous = j.at("anomalous");
+  p.nll = j.at("nll"), p.z2 = j.at("z2"), p.normalized = j.at("normalized");
+  return p;
+}
+
 }  // namespace
 
 std::vector<Prediction> predict(Detector& detector, const std::vector<PredictSource>& sources,
-                                const Threshold& threshold, const PredictOptions& opt) {
+                                const Threshold& threshold, const PredictOptions& opt, dist::Communicator& comm) {
   int64_t total = 0;
   for (const PredictSource& s : sources) total += s.images->size();
   std::vector<Prediction> rows;
   rows.reserve(size_t(total));
   int64_t done = 0;
-  for (const PredictSource& s : sources) {
-    SourceRun(detector, s, threshold, opt, rows, done, total).run();
-    done += s.images->size();
+  if (comm.size() == 1) {
+    for (const PredictSource& s : sources) {
+      SourceRun(detector, s, threshold, opt, rows, done, total, 0, s.images->size()).run();
+      done += s.images->size();
+    }
+    if (opt.progress && total > 0) std::fprintf(stderr, "\n");
+    return rows;
   }
-  if (opt.progress && total > 0) std::fprintf(stderr, "\n");
-  return rows;
+  // Several ranks: each its part of each source, cut where both the backbone's and the flow's batches start
+  // (so every batch is one that one process runs); the JSON lines are printed by rank 0 once all is back.
+  const int64_t unit = std::lcm(detector.backbone_batch, kScoreBatch);
+  PredictOptions mine = opt;
+  mine.json_out = nullptr;
+  mine.progress = opt.progress && comm.is_root();
+  std::vector<std::vector<int64_t>> counts(sources.size());  // rows of source s from rank r
+  for (size_t s = 0; s < sources.size(); ++s) {
+    const dist::Part part = dist::part(sources[s].images->size(), unit, comm.rank(), comm.size());
+    SourceRun(detector, sources[s], threshold, mine, rows, done, total, part.lo, part.hi).run();
+    done += sources[s].images->size();
+    for (int r = 0; r < comm.size(); ++r)
+      counts[s].push_back(dist::part(sources[s].images->size(), unit, r, comm.size()).size());
+  }
+  if (mine.progress && total > 0) std::fprintf(stderr, "\n");
+  // Every rank's rows to rank 0 (one broadcast per rank), then put in source order there.
+  json own = json::array();
+  for (const Prediction& p : rows) own.push_back(prediction_record(p));
+  std::vector<json> from(size_t(comm.size()));
+  for (int r = 0; r < comm.size(); ++r)
+    from[size_t(r)] = json::parse(comm.broadcast(r == comm.rank() ? own.dump() : std::string(), r));
+  if (!comm.is_root()) return {};
+  std::vector<Prediction> all;
+  all.reserve(size_t(total));
+  std::vector<size_t> next(size_t(comm.size()), 0);
+  for (size_t s = 0; s < sources.size(); ++s)
+    for (int r = 0; r < comm.size(); ++r)
+      for (int64_t k = 0; k < counts[s][size_t(r)]; ++k) all.push_back(prediction_from_record(from[size_t(r)].at(next[size_t(r)]++)));
+  if (opt.json_out)
+    for (const Prediction& p : all) std::fprintf(opt.json_out, "%s\n", prediction_json(p, threshold).dump().c_str());
+  return all;
 }
 
 json prediction_json(const Prediction& p, const Threshold& t) {

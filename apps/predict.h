@@ -30,6 +30,7 @@
 #include "apps/detector.h"
 #include "apps/maps.h"
 #include "apps/thresholds.h"
+#include "dist/dist.h"
 
 namespace sanf::apps {
 
@@ -53,8 +54,15 @@ struct Prediction {
   double nll = 0, z2 = 0, normalized = 0;
 };
 
+// With several ranks in `comm` (every rank calls it with the same sources): rank r predicts its contiguous
+// part of each source, cut at multiples of both the backbone batch and kScoreBatch so that every batch is
+// one one process runs (the scores are one process's, bit for bit, unless skip_corrupt drops an image,
+// which shifts the batches after it); maps are written by the rank that scored the image (the output
+// directory must be one every rank sees); the rows are gathered to rank 0, which returns them all in
+// source order and prints the JSON lines (at the end, not as they come); the other ranks return nothing.
 std::vector<Prediction> predict(Detector& detector, const std::vector<PredictSource>& sources,
-                                const Threshold& threshold, const PredictOptions& opt);
+                                const Threshold& threshold, const PredictOptions& opt,
+                                dist::Communicator& comm = dist::Communicator::self());
 
 nlohmann::json prediction_json(const Prediction& p, const Threshold& threshold);
 void write_predictions_csv(const std::string& path, const std::vector<Prediction>& rows, const Threshold& threshold);

@@ -26,7 +26,20 @@ void collect_scores(const PendingScores& pending, Scores& out, const std::functi
 }
 
 Scores score_rows(flows::Flow& flow, const FeatureSet& features, const std::vector<int64_t>& rows, Device device,
-                  const std::string& what) {
+                  const std::string& what, dist::Communicator& comm) {
+  if (comm.size() > 1) {
+    const dist::Part mine = dist::part(int64_t(rows.size()), kScoreBatch, comm.rank(), comm.size());
+    const Scores part = score_rows(flow, features, std::vector<int64_t>(rows.begin() + mine.lo, rows.begin() + mine.hi),
+                                   device, what);
+    const auto n = int64_t(rows.size());
+    Tensor all = Tensor::empty({2, n}, DType::F64);
+    double* a = all.data<double>();
+    std::fill(a, a + 2 * n, 0.0);
+    std::copy(part.nll.begin(), part.nll.end(), a + mine.lo);
+    std::copy(part.z2.begin(), part.z2.end(), a + n + mine.lo);
+    comm.all_reduce_sum(all);
+    return Scores{std::vector<double>(a, a + n), std::vector<double>(a + n, a + 2 * n)};
+  }
   const auto n = int64_t(rows.size());
   Scores out;
   out.nll.reserve(rows.size());

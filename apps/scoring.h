@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "apps/features.h"
+#include "dist/dist.h"
 #include "flows/flow.h"
 
 namespace sanf::apps {
@@ -39,7 +40,12 @@ void collect_scores(const PendingScores& pending, Scores& out, const std::functi
 // The scores of `rows` of a feature set, in batches of kScoreBatch, the next batch gathered on the host
 // while the device scores this one. `what` names the data in errors and interruption messages ("the test
 // split"); a non-finite score names the dataset index of the image.
+// With several ranks in `comm` (every rank calls it, with the same flow and rows), rank r scores its
+// contiguous part of the rows, cut at multiples of kScoreBatch (dist::part), so each batch is one that one
+// process would score and every score is bit for bit one process's; the parts are then put together on every
+// rank by one all-reduce of a zero-filled f64 buffer in which each rank has written its own part (a sum
+// with zeros is exact).
 Scores score_rows(flows::Flow& flow, const FeatureSet& features, const std::vector<int64_t>& rows, Device device,
-                  const std::string& what);
+                  const std::string& what, dist::Communicator& comm = dist::Communicator::self());
 
 }  // namespace sanf::apps

@@ -22,6 +22,7 @@
 #include "core/atomic_file.h"
 #include "core/safetensors.h"
 #include "flows/flow.h"
+#include "kernels/copy.h"
 #include "nn/adam.h"
 
 namespace sanf::apps {
@@ -56,6 +57,91 @@ double grad_norm_sq(flows::Flow& flow) {
     total = total.defined() ? add(total, s) : s;
   }
   return total.defined() ? total.item() : 0.0;
+}
+
+// The gradients of every rank summed, in one all-reduce of one flat f32 buffer on the gradients' device:
+// each parameter's gradient times `weight` (zeros where this rank has none), then one flag per parameter
+// (`weight` where this rank has its gradient), then loss * weight. After the sum each parameter whose flag is
+// non-zero on some rank gets its slice of the buffer as its gradient (so the parameters Adam updates are the
+// same on every rank); returns the summed loss.
+double all_reduce_gradients(flows::Flow& flow, const Tensor& loss, double weight, dist::Communicator& comm,
+                            Device device) {
+  NoGradGuard no_grad;
+  const auto params = flow.named_parameters();
+  std::vector<Tensor> parts;
+  std::vector<double> flags;
+  for (auto& [name, p] : params) {
+    const Tensor g = p->grad();
+    parts.push_back(g.defined() ? reshape(contiguous(g), {p->numel()}) : zeros({p->numel()}, DType::F32, device));
+    flags.push_back(g.defined() ? 1.0 : 0.0);
+  }
+  flags.push_back(0.0);  // the loss's slot
+  Tensor tail = Tensor::from_vector(flags, {int64_t(flags.size())}, DType::F32, device);
+  if (loss.defined()) tail = concat({narrow(tail, 0, 0, int64_t(params.size())), reshape(to(loss, DType::F32), {1})}, 0);
+  parts.push_back(tail);
+  Tensor flat = contiguous(mul(concat(parts, 0), weight));
+  comm.all_reduce_sum(flat);
+  const std::vector<double> sums = narrow(flat, 0, flat.numel() - int64_t(flags.size()), int64_t(flags.size())).to_vector();
+  int64_t offset = 0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    Tensor& p = *params[i].second;
+    if (sums[i] != 0) p.set_grad(reshape(narrow(flat, 0, offset, p.numel()), p.shape()));
+    else p.zero_grad();
+    offset += p.numel();
+  }
+  return sums.back();
+}
+
+}  // namespace
+
+// ---- the training step -------------------------------------------------------------------------------------
+
+StepResult train_step(flows::Flow& flow, nn::Adam& adam, const StepBatch& batch, dist::Communicator& comm,
+                      Device device, const std::function<void()>& while_queued,
+                      const std::function<std::string(const std::string&)>& stopped) {
+  SANF_CHECK(batch.global_rows > 0 && batch.rows() <= batch.global_rows, "train_step: ", batch.rows(),
+             " rows of a global batch of ", batch.global_rows);
+  // Forward and backward of this rank's rows: loss = their mean NLL / D.
+  Tensor loss;
+  if (batch.rows() > 0) {
+    loss = flows::nll_loss(flow.forward(to(batch.y, device), to(batch.P, device)));
+    backward(loss);
+  }
+  // On a GPU the forward and backward are queued by now: the caller gathers the next batch meanwhile. (A
+  // non-finite loss is caught below, before Adam touches the weights; the backward of a NaN loss only fills
+  // gradients that are never used.)
+  if (while_queued) while_queued();
+  double l;
+  if (comm.size() == 1) {
+    l = loss.item();
+  } else {
+    // Rank r's mean over its b_r rows, weighted b_r / B: the sum over the ranks is the mean over the global
+    // batch, the loss and gradient one process would compute for it.
+    l = all_reduce_gradients(flow, loss, double(batch.rows()) / double(batch.global_rows), comm, device);
+  }
+  SANF_CHECK(std::isfinite(l), stopped(cat("the loss is ", l)));
+  const double g2 = grad_norm_sq(flow);
+  SANF_CHECK(std::isfinite(g2), stopped(cat("a gradient is not finite (loss ", l, ")")));
+  adam.step();
+  adam.zero_grad();
+  return StepResult{l, g2};
+}
+
+namespace {
+
+// Every rank's parameters become rank 0's: one broadcast of one flat buffer.
+void broadcast_parameters(flows::Flow& flow, dist::Communicator& comm, Device device) {
+  NoGradGuard no_grad;
+  const auto params = flow.named_parameters();
+  std::vector<Tensor> parts;
+  for (auto& [name, p] : params) parts.push_back(reshape(to(*p, device), {p->numel()}));
+  Tensor flat = contiguous(concat(parts, 0));
+  comm.broadcast(flat, 0);
+  int64_t offset = 0;
+  for (auto& [name, p] : params) {
+    kernels::copy(*p, reshape(narrow(flat, 0, offset, p->numel()), p->shape()));
+    offset += p->numel();
+  }
 }
 
 // 0, 1, ..., n - 1.
@@ -204,8 +290,9 @@ RunConfig read_run_config(const std::string& run_dir) {
 
 // ---- training ----------------------------------------------------------------------------------------------
 
-TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
+TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume, dist::Communicator& comm) {
   const auto t0 = std::chrono::steady_clock::now();
+  const bool root = comm.is_root();  // rank 0 alone writes the run directory and prints
   cfg.resolve();
   const std::string config_path = run_file(run_dir, "config.json"), ckpt = run_file(run_dir, "flow.safetensors"),
                     log_path = run_file(run_dir, "train_log.jsonl");
@@ -229,17 +316,20 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
                ": the directory is not empty and holds no run; choose another --out");
   }
 
-  if (cfg.backbone.is_random())
+  // Every rank has looked at the directory before rank 0 writes to it.
+  comm.barrier();
+  if (root && cfg.backbone.is_random())
     std::fprintf(stderr, "note: the backbone is a RANDOMLY INITIALISED %s (seed %llu), not pretrained weights; "
                  "AUROC will be far below the paper's (see the README for real weights)\n",
                  cfg.backbone.spec.c_str() + 7, (unsigned long long)cfg.backbone.seed);
-  const FeatureSet train = load_features(cfg.features(Split::Train));
+  const FeatureSet train = load_features(cfg.features(Split::Train), comm);
   SANF_CHECK(train.dim() == cfg.flow.dim && train.tokens() == cfg.flow.tokens, train.path(), ": features are ",
              train.tokens(), " x ", train.dim(), " but the backbone gives ", cfg.flow.tokens, " x ", cfg.flow.dim);
 
-  fs::create_directories(run_dir);
-  if (!exists) write_json_file(config_path, cfg.to_json());
-  else {  // keep the stored run, with the new schedule and placement
+  if (root && !exists) {
+    fs::create_directories(run_dir);
+    write_json_file(config_path, cfg.to_json());
+  } else if (root) {  // keep the stored run, with the new schedule and placement
     json j = read_json_file(config_path);
     const json now = cfg.to_json();
     for (const char* k : {"epochs", "lr", "device", "cache_dir", "extract_batch", "fpr", "eval_every_epoch"})
@@ -256,6 +346,14 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
     SANF_CHECK(meta.count("train.epoch"), ckpt, ": no train.epoch in its metadata");
     done = std::stoll(meta.at("train.epoch"));
     adam.options().lr = cfg.lr;
+  }
+  if (comm.size() > 1) {
+    // Rank 0's checkpoint is the run: every rank must have read the same one, and starts from rank 0's
+    // parameters (the same as its own when it read the same checkpoint or drew the same seeded initialisation).
+    const std::string done0 = comm.broadcast(std::to_string(done), 0);
+    SANF_CHECK(done0 == std::to_string(done), ckpt, " holds epoch ", done, " as this rank sees it but epoch ", done0,
+               " as rank 0 sees it: the run directory must be on a file system that every rank sees");
+    broadcast_parameters(flow, comm, cfg.device);
   }
   std::vector<json> log = read_log(log_path, done);
   TrainResult res;
@@ -278,18 +376,18 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
   std::optional<FeatureSet> test;
   std::vector<int> test_anomalous;
   if (cfg.eval_every_epoch && done < cfg.epochs) {
-    test = load_features(cfg.features(Split::Test));
+    test = load_features(cfg.features(Split::Test), comm);
     test_anomalous = anomalous_labels(*test, cfg);
   }
 
-  if (done >= cfg.epochs)
+  if (root && done >= cfg.epochs)
     std::fprintf(stderr, "train: %s already has %lld of %lld epochs\n", run_dir.c_str(), (long long)done,
                  (long long)cfg.epochs);
-  else
-    std::fprintf(stderr, "train: class %lld (%s), %lld images%s, %lld steps per epoch, epochs %lld..%lld\n",
+  else if (root)
+    std::fprintf(stderr, "train: class %lld (%s), %lld images%s, %lld steps per epoch, epochs %lld..%lld%s\n",
                  (long long)cfg.normal_label, cfg.normal_name.c_str(), (long long)n,
                  n_val > 0 ? cat(" (", n_val, " more held out)").c_str() : "", (long long)steps, (long long)done + 1,
-                 (long long)cfg.epochs);
+                 (long long)cfg.epochs, comm.size() > 1 ? cat(", ", comm.size(), " ranks").c_str() : "");
   const std::string last_good =
       done > 0 ? cat(ckpt, " still holds epoch ", done) : std::string("no epoch had completed");
   for (int64_t epoch = done + 1; epoch <= cfg.epochs; ++epoch) {
@@ -297,12 +395,15 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
     Generator gen(cfg.seed * 1000003ull + uint64_t(epoch));
     const std::vector<int64_t> order = gen.permutation(n);
     double loss_sum = 0, gnorm = 0;
-    // Step s's batch (the rows order[s * batch_size ...]), gathered on the host.
+    // Step s's batch, gathered on the host: the global batch is the rows order[s * batch_size ...]; this rank
+    // takes its contiguous part of it (all of it in a world of one).
     auto gather = [&](int64_t s) {
       const int64_t b0 = s * cfg.batch_size, b = std::min(cfg.batch_size, n - b0);
-      return train.batch(std::vector<int64_t>(order.begin() + b0, order.begin() + b0 + b));
+      const dist::Part mine = dist::part(b, 1, comm.rank(), comm.size());
+      auto [y, P] = train.batch(std::vector<int64_t>(order.begin() + b0 + mine.lo, order.begin() + b0 + mine.hi));
+      return StepBatch{y, P, b};
     };
-    auto [host_y, host_P] = gather(0);
+    StepBatch batch = gather(0);
     for (int64_t s = 0; s < steps; ++s) {
       // Where training stopped and what is still on disk, for the messages below (built only on failure).
       auto where = [&] { return cat("at epoch ", epoch, ", step ", s + 1, " of ", steps); };
@@ -310,51 +411,48 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume) {
         return epoch > 1 ? cat(ckpt, " still holds epoch ", epoch - 1, " (resume with --resume)") : last_good;
       };
       if (interrupted()) throw Interrupted(cat("interrupted ", where(), "; ", keep()));
-      const int64_t b = std::min(cfg.batch_size, n - s * cfg.batch_size);
-      Tensor loss = flows::nll_loss(flow.forward(to(host_y, cfg.device), to(host_P, cfg.device)));
-      backward(loss);
-      // On a GPU the forward and backward are queued by now: gather the next batch on the host meanwhile.
-      // (A non-finite loss is caught below, before Adam touches the weights; the backward of a NaN loss
-      // only fills gradients that are never used.)
-      if (s + 1 < steps) std::tie(host_y, host_P) = gather(s + 1);
-      const double l = loss.item();
-      SANF_CHECK(std::isfinite(l), "training stopped ", where(), " (global step ", (epoch - 1) * steps + s + 1,
-                 "): the loss is ", l, "; ", keep(), ". Try a smaller --lr.");
-      const double g2 = grad_norm_sq(flow);
-      SANF_CHECK(std::isfinite(g2), "training stopped ", where(), " (global step ", (epoch - 1) * steps + s + 1,
-                 "): a gradient is not finite (loss ", l, "); ", keep(), ". Try a smaller --lr.");
-      adam.step();
-      adam.zero_grad();
-      loss_sum += l * double(b);
-      gnorm = std::sqrt(g2);
+      StepBatch next;
+      const StepResult r = train_step(
+          flow, adam, batch, comm, cfg.device, [&] { if (s + 1 < steps) next = gather(s + 1); },
+          [&](const std::string& what) {
+            return cat("training stopped ", where(), " (global step ", (epoch - 1) * steps + s + 1, "): ", what, "; ",
+                       keep(), ". Try a smaller --lr.");
+          });
+      loss_sum += r.loss * double(batch.global_rows);
+      gnorm = std::sqrt(r.grad_norm_sq);
+      batch = std::move(next);
     }
     const double mean_loss = loss_sum / double(n), secs = seconds_since(te);
-    flow.save(ckpt, &adam, {{"train.epoch", std::to_string(epoch)}, {"train.loss", cat(mean_loss)}});
+    if (root) flow.save(ckpt, &adam, {{"train.epoch", std::to_string(epoch)}, {"train.loss", cat(mean_loss)}});
     json line{{"epoch", epoch}, {"loss", mean_loss}, {"seconds", secs}, {"steps", steps}, {"lr", cfg.lr},
               {"grad_norm", gnorm}};
     std::string tested;
     if (test) {
-      const Scores sc = score_rows(flow, *test, all_rows(test->size()), cfg.device, "the test split");
+      const Scores sc = score_rows(flow, *test, all_rows(test->size()), cfg.device, "the test split", comm);
       line["test_auroc"] = auroc(sc.nll, test_anomalous);
       line["test_auroc_z2"] = auroc(sc.z2, test_anomalous);
       tested = cat(", test AUROC ", std::round(line["test_auroc"].get<double>() * 1e4) / 1e4);
     }
     log.push_back(line);
-    write_log(log_path, log);
-    std::fprintf(stderr, "epoch %lld/%lld: loss %.5f, %.1f s%s\n", (long long)epoch, (long long)cfg.epochs, mean_loss,
-                 secs, tested.c_str());
+    if (root) {
+      write_log(log_path, log);
+      std::fprintf(stderr, "epoch %lld/%lld: loss %.5f, %.1f s%s\n", (long long)epoch, (long long)cfg.epochs,
+                   mean_loss, secs, tested.c_str());
+    }
     res.epochs_done = epoch;
     res.loss = mean_loss;
   }
-  if (n_val > 0 && res.epochs_done > 0 && res.epochs_done >= cfg.epochs)
+  if (root && n_val > 0 && res.epochs_done > 0 && res.epochs_done >= cfg.epochs)
     write_calibration(run_dir, flow, train, n, cfg.device, cfg.fpr, cfg.val_fraction, res.epochs_done);
+  // On return the run directory is complete for every rank (eval_run reads it next in oneclass).
+  comm.barrier();
   res.seconds = seconds_since(t0);
   return res;
 }
 
 // ---- evaluation --------------------------------------------------------------------------------------------
 
-json eval_run(const std::string& run_dir, const EvalOptions& opt) {
+json eval_run(const std::string& run_dir, const EvalOptions& opt, dist::Communicator& comm) {
   const auto t0 = std::chrono::steady_clock::now();
   RunConfig cfg = read_run_config(run_dir);
   if (opt.device) cfg.device = *opt.device;
@@ -366,11 +464,12 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt) {
   SANF_CHECK(flow->config().same_architecture(cfg.flow), ckpt, ": its flow config differs from ", run_dir,
              "/config.json");
 
-  const FeatureSet test = load_features(cfg.features(Split::Test));
+  const FeatureSet test = load_features(cfg.features(Split::Test), comm);
   const int64_t n = test.size();
   const std::vector<int> is_anom = anomalous_labels(test, cfg);
   const int64_t n_anom = std::count(is_anom.begin(), is_anom.end(), 1);
-  const Scores scores = score_rows(*flow, test, all_rows(n), cfg.device, "the test split");
+  const Scores scores = score_rows(*flow, test, all_rows(n), cfg.device, "the test split", comm);
+  if (!comm.is_root()) return json();  // rank 0 writes the outputs
   const std::vector<double>&nll_s = scores.nll, &z2_s = scores.z2;
 
   const double au = auroc(nll_s, is_anom), au_z2 = auroc(z2_s, is_anom), ap = average_precision(nll_s, is_anom);

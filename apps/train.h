@@ -30,6 +30,7 @@
 // schedule (epochs, lr) and where it runs (device, cache, extraction batch); an error lists what differs.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -38,7 +39,9 @@
 #include "apps/features.h"
 #include "apps/maps.h"
 #include "apps/thresholds.h"
-#include "flows/config.h"
+#include "dist/dist.h"
+#include "flows/flow.h"
+#include "nn/adam.h"
 
 namespace sanf::apps {
 
@@ -93,7 +96,38 @@ struct TrainResult {
 };
 // Trains into `run_dir` (created if needed). Without `resume`, a directory that already holds a run is an
 // error; with it, training continues from the last complete epoch (or from scratch if none completed).
-TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume);
+//
+// Data parallel over the ranks of `comm` (`mpirun -np N sanf train`; one process by default): every rank
+// draws the same order from the seed and takes its contiguous part of each global batch of --batch-size rows
+// (dist::part; a rank may get none of a small last batch); train_step sums the ranks' weighted gradients, so
+// every rank applies the Adam step one process would apply for the global batch. Rank 0's parameters are
+// broadcast at the start; rank 0 alone writes config.json, the checkpoints, the log and calibration.json and
+// prints. Every rank reads the run directory (it must be on a file system they all see); a checkpoint
+// resumes under any number of ranks. The feature cache is filled by all ranks together (load_features).
+TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume,
+                      dist::Communicator& comm = dist::Communicator::self());
+
+// One step's rows on this rank (host tensors y (b, D), P (b, N, D); b may be 0 on a rank when the global
+// batch has fewer rows than there are ranks) and the global batch's row count over all ranks.
+struct StepBatch {
+  Tensor y, P;
+  int64_t global_rows = 0;
+  int64_t rows() const { return y.defined() ? y.shape()[0] : 0; }
+};
+struct StepResult {
+  double loss = 0;          // the global batch's mean NLL / D
+  double grad_norm_sq = 0;  // of the global batch's gradient
+};
+// The training step, the same on every rank: forward and backward of this rank's rows (loss = their mean
+// NLL / D); with several ranks, one all-reduce of one flat buffer holding every gradient weighted by
+// rows / global_rows, a flag per parameter and the weighted loss (so every rank then holds the global batch's
+// mean loss and gradient); a check that the loss and the gradient are finite (after the all-reduce, so every
+// rank stops at the same step); the Adam step. `while_queued` runs once the forward and backward are queued
+// (on a GPU the host gathers the next batch meanwhile); a non-finite value throws stopped("the loss is nan")
+// (the caller says where and what is still on disk). The batch moves to `device` here.
+StepResult train_step(flows::Flow& flow, nn::Adam& adam, const StepBatch& batch, dist::Communicator& comm,
+                      Device device, const std::function<void()>& while_queued,
+                      const std::function<std::string(const std::string&)>& stopped);
 
 struct EvalOptions {
   std::optional<Device> device;           // where backbone and flow run; default: the run's
@@ -110,8 +144,11 @@ struct EvalOptions {
   bool masks = false;
 };
 // Scores the test split with RUN's flow and writes metrics.json, scores.csv, the plots and report.html.
-// Returns metrics.json's content.
-nlohmann::json eval_run(const std::string& run_dir, const EvalOptions& opt);
+// Returns metrics.json's content. With several ranks in `comm` (every rank calls it) the test split's
+// features are extracted and scored by all of them (load_features, score_rows); rank 0 alone computes
+// the metrics, maps and report and writes them, and the other ranks return an empty object.
+nlohmann::json eval_run(const std::string& run_dir, const EvalOptions& opt,
+                        dist::Communicator& comm = dist::Communicator::self());
 
 // Reads RUN/config.json (throws naming the file).
 RunConfig read_run_config(const std::string& run_dir);
@@ -119,12 +156,18 @@ RunConfig read_run_config(const std::string& run_dir);
 struct OneClassOptions {
   std::string classes = "all";  // "all" or a comma-separated list of class names / indices
   EvalOptions eval;
+  // With several ranks: "data", every class in turn trained and scored by all ranks together (train_run,
+  // eval_run); "classes", each rank trains and scores whole classes alone, as one process would (class i of
+  // the list on rank i mod N), after the ranks have extracted the shared test split together.
+  std::string parallel = "data";
 };
 // The paper's protocol: one run per normal class under out_dir/<label>-<name>/, skipping classes whose
 // run already has metrics.json for the same config, resuming those left unfinished; then
 // out_dir/results.csv and results.json (per-class AUROC, AUROC(z^2), AUPR, F1max, and their means),
 // out_dir/index.html (that table, each class linking to its report.html; apps/report.h index_html) and the
-// table on stdout. Returns results.json's content.
-nlohmann::json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneClassOptions& opt);
+// table on stdout. Returns results.json's content. With several ranks in `comm` (see OneClassOptions::parallel)
+// rank 0 writes the table, and the other ranks return an empty object.
+nlohmann::json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneClassOptions& opt,
+                            dist::Communicator& comm = dist::Communicator::self());
 
 }  // namespace sanf::apps

@@ -20,11 +20,15 @@
 //   sanf bench flow [--quick] [--device cpu|cuda]   flow training step and scoring, ViT-B shapes
 //   sanf bench extract [--limit 1000] [--data-dir DIR] extraction speed and peak memory
 //   sanf bench predict [--limit 1000] [--data-dir DIR] predict end to end, files to CSV
+//   sanf bench dist [--limit 256] [--dim 768] [--reps 10]  (alone or under mpirun) sharded extraction,
+//                  the data-parallel training step, its all-reduce
 //   (JSON lines; see apps/bench.h and bench/cpu_report.sh)
 //
 // Exit codes: 0 success, 2 usage errors (with the usage), 1 runtime errors (one line on stderr),
 // 130 interrupted (Ctrl-C; what was complete stays usable).
-// This is the only place errors become exit codes.
+// This is the only place errors become exit codes. Under mpirun / srun (dist/dist.h) extract, train, eval,
+// predict and oneclass run on every rank together; an error on any rank prints "sanf: rank R of N: ..."
+// and ends the whole job with that code (MPI_Abort).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -40,6 +44,7 @@
 #include "apps/predict.h"
 #include "apps/train.h"
 #include "core/safetensors.h"
+#include "dist/dist.h"
 #include "vit/convert.h"
 
 using namespace sanf;
@@ -75,9 +80,11 @@ const CLI::Validator kDeviceName(
     },
     "cpu|cuda|cuda:N");
 
+// With several ranks, plain `cuda` is GPU `local rank` of the node (one GPU per rank); cuda:N is GPU N.
 Device parse_device(const std::string& s) {
   if (s == "cpu") return Device::CPU;
   if (s.rfind("cuda:", 0) == 0) cuda_select_device(std::stoi(s.substr(5)));
+  else if (dist::Communicator::world().size() > 1) cuda_select_device(dist::Communicator::world().local_rank());
   return Device::CUDA;
 }
 
@@ -141,16 +148,19 @@ int run_extract(ExtractArgs a) {
   std::vector<int64_t> idx;
   const int64_t n = a.limit > 0 ? std::min(a.limit, ds->size()) : ds->size();
   for (int64_t i = 0; i < n; ++i) idx.push_back(i);
-  if (a.backbone.is_random())
+  dist::Communicator& comm = dist::Communicator::world();
+  if (a.backbone.is_random() && comm.is_root())
     fmt::print(stderr, "note: {} is a randomly initialised backbone (seed {}), not pretrained weights\n",
                a.backbone.spec, a.backbone.seed);
   apps::ExtractOptions eo;
   eo.batch_size = a.batch_size;
   eo.f16 = a.f16;
-  apps::extract_to_file(*model, *ds, idx, a.out,
-                        {{"backbone", a.backbone.spec}, {"dataset", a.dataset}, {"split", a.split},
-                         {"precision", a.precision}},
-                        eo);
+  // Several ranks: each extracts its part of the images; rank 0 writes the file (the same file, bit for bit).
+  apps::extract_to_file_parallel(*model, *ds, idx, a.out,
+                                 {{"backbone", a.backbone.spec}, {"dataset", a.dataset}, {"split", a.split},
+                                  {"precision", a.precision}},
+                                 eo, comm, comm.is_root());
+  if (!comm.is_root()) return 0;
   const vit::ViTConfig& cfg = model->config();
   fmt::print("wrote {}: {} images, cls ({}, {}), patches ({}, {}, {})\n", a.out, n, n, cfg.dim, n, cfg.num_patches(),
              cfg.dim);
@@ -161,7 +171,7 @@ int run_extract(ExtractArgs a) {
 
 struct RunArgs {
   apps::RunConfig cfg;
-  std::string device = "cpu", out, classes = "all";
+  std::string device = "cpu", out, classes = "all", parallel = "data";
   bool no_cache = false, resume = false;
 };
 
@@ -230,7 +240,9 @@ apps::RunConfig finish(RunArgs& a) {
 }
 
 int run_train(RunArgs& a) {
-  apps::TrainResult t = apps::train_run(finish(a), a.out, a.resume);
+  dist::Communicator& comm = dist::Communicator::world();
+  apps::TrainResult t = apps::train_run(finish(a), a.out, a.resume, comm);
+  if (!comm.is_root()) return 0;
   fmt::print("trained {}: epochs {}..{}, final loss {:.5f}, {:.1f} s\n", a.out, t.first_epoch, t.epochs_done, t.loss,
              t.seconds);
   return 0;
@@ -251,7 +263,9 @@ int run_eval(const EvalArgs& a) {
   if (a.fpr > 0) o.fpr = a.fpr;
   o.map = apps::parse_map_kind(a.map);
   o.masks = a.masks;
-  nlohmann::json m = apps::eval_run(a.run, o);
+  dist::Communicator& comm = dist::Communicator::world();
+  nlohmann::json m = apps::eval_run(a.run, o, comm);
+  if (!comm.is_root()) return 0;
   fmt::print("{}: AUROC {:.4f} (NLL), {:.4f} (mean z^2), AUPR {:.4f}, F1max {:.4f}; {} test images ({} normal)\n",
              a.run, m["auroc"].get<double>(), m["auroc_z2"].get<double>(), m["aupr"].get<double>(),
              m["f1_max"].get<double>(), m["n_test"].get<int64_t>(), m["n_normal"].get<int64_t>());
@@ -309,7 +323,8 @@ int run_predict(const PredictArgs& a) {
   std::optional<double> fpr;
   if (a.fpr > 0) fpr = a.fpr;
   const apps::Threshold t = apps::choose_threshold(d.thresholds, a.threshold, fpr, d.source);
-  fmt::print(stderr, "predict: threshold {:.9g} ({}: {})\n", t.value, t.kind, t.note);
+  if (dist::Communicator::world().is_root())
+    fmt::print(stderr, "predict: threshold {:.9g} ({}: {})\n", t.value, t.kind, t.note);
   apps::PredictOptions o;
   o.skip_corrupt = a.skip_corrupt;
   o.json_out = a.json ? stdout : nullptr;
@@ -318,7 +333,9 @@ int run_predict(const PredictArgs& a) {
     o.map_dir = (std::filesystem::path(a.out) / "maps").string();
     std::filesystem::create_directories(o.map_dir);
   }
-  const std::vector<apps::Prediction> rows = apps::predict(d, sources, t, o);
+  dist::Communicator& comm = dist::Communicator::world();
+  const std::vector<apps::Prediction> rows = apps::predict(d, sources, t, o, comm);
+  if (!comm.is_root()) return 0;
   std::filesystem::create_directories(a.out);
   const std::string csv = (std::filesystem::path(a.out) / "predictions.csv").string();
   apps::write_predictions_csv(csv, rows, t);
@@ -340,13 +357,44 @@ int run_export(const std::string& run, const std::string& out) {
 int run_oneclass(RunArgs& a) {
   apps::OneClassOptions o;
   o.classes = a.classes;
-  apps::oneclass_run(finish(a), a.out, o);
+  o.parallel = a.parallel;
+  apps::oneclass_run(finish(a), a.out, o, dist::Communicator::world());
   return 0;
 }
+
+// A failure on one rank of several: say which, and end the whole job (the others may wait in a collective).
+int fail(int code, const char* prefix, const char* what) {
+  dist::Communicator& w = dist::Communicator::world();
+  if (w.size() == 1) {
+    fmt::print(stderr, "{}sanf: {}\n", prefix, what);
+    return code;
+  }
+  fmt::print(stderr, "{}sanf: rank {} of {}: {}\n", prefix, w.rank(), w.size(), what);
+  dist::abort(code);
+}
+
+int run_main(int argc, char** argv);
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  try {
+    dist::init(&argc, &argv);
+    // With several ranks each drives GPU `local rank` of its node (when the node has that many), also where
+    // the device comes from a run's config (eval, predict); --device cuda:N still names one.
+    dist::Communicator& w = dist::Communicator::world();
+    if (w.size() > 1 && cuda_device_count() > w.local_rank()) cuda_select_device(w.local_rank());
+  } catch (const std::exception& e) {
+    return fail(1, "", e.what());
+  }
+  const int rc = run_main(argc, argv);
+  dist::finalize();
+  return rc;
+}
+
+namespace {
+
+int run_main(int argc, char** argv) {
   CLI::App app{"sanf: SANF-AD anomaly detection on a from-scratch C++/CUDA deep-learning framework"};
   app.require_subcommand(1);
 
@@ -442,6 +490,10 @@ int main(int argc, char** argv) {
   oneclass->add_option("--classes", oa.classes, "all, or a comma-separated list of class names / indices")
       ->capture_default_str();
   oneclass->add_option("--out", oa.out, "directory for the runs and results.csv / results.json")->required();
+  oneclass->add_option("--parallel", oa.parallel,
+                       "with several ranks (mpirun): data (every class by all ranks together) or classes (each "
+                       "rank trains whole classes alone)")
+      ->check(CLI::IsMember({"data", "classes"}))->capture_default_str();
 
   // The demo: everything offline on 2 CPU cores. No pretrained weights can be downloaded here, so the
   // backbone is a seeded RANDOM vit-tiny at 28x28 with 4x4 patches (49 tokens); it says so when it runs.
@@ -512,6 +564,18 @@ int main(int argc, char** argv) {
   bench_predict->add_option("--batch-size", bp.batch_size, "images per backbone batch")->check(CLI::PositiveNumber)
       ->capture_default_str();
   add_device(bench_predict);
+  apps::DistBenchOptions bd;
+  auto* bench_dist = bench->add_subcommand(
+      "dist", "alone or under mpirun: extraction, the data-parallel training step and its all-reduce, per rank count");
+  bench_dist->add_option("--limit", bd.extract.limit, "images to extract")->check(CLI::PositiveNumber)->capture_default_str();
+  bench_dist->add_option("--data-dir", bd.extract.data_dir, "Fashion-MNIST directory")->capture_default_str();
+  bench_dist->add_option("--arch", bd.extract.arch, "backbone architecture")->check(CLI::IsMember(vit::vit_config_names()))
+      ->capture_default_str();
+  bench_dist->add_option("--dim", bd.dim, "the flow's D and H (768: ViT-B)")->capture_default_str();
+  bench_dist->add_option("--tokens", bd.tokens, "patch tokens N")->capture_default_str();
+  bench_dist->add_option("--batch", bd.batch, "global batch")->capture_default_str();
+  bench_dist->add_option("--reps", bd.reps, "timed repetitions")->check(CLI::PositiveNumber)->capture_default_str();
+  add_device(bench_dist);
 
   try {
     app.parse(argc, argv);
@@ -529,6 +593,7 @@ int main(int argc, char** argv) {
       if (*bench_flow) apps::bench_flow(dev, bench_quick, bench_flow_dim);
       if (*bench_extract) be.device = dev, apps::bench_extract(be);
       if (*bench_predict) bp.device = dev, apps::bench_predict(bp);
+      if (*bench_dist) bd.extract.device = dev, apps::bench_dist(bd);
       return 0;
     }
     // The long commands check for Ctrl-C between batches and steps: exit 130, every output whole.
@@ -550,14 +615,13 @@ int main(int argc, char** argv) {
       return run_oneclass(da);
     }
   } catch (const CLI::ValidationError& e) {
-    std::fprintf(stderr, "sanf: %s\n", e.what());
-    return 2;
+    return fail(2, "", e.what());
   } catch (const apps::Interrupted& e) {
-    std::fprintf(stderr, "\nsanf: %s\n", e.what());
-    return 130;
+    return fail(130, "\n", e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "sanf: %s\n", e.what());
-    return 1;
+    return fail(1, "", e.what());
   }
   return 2;
 }
+
+}  // namespace

@@ -10,7 +10,7 @@ expect() {
   "$@" >"$tmp/out" 2>"$tmp/err"
   local got=$?
   if [ "$got" -ne "$want" ]; then
-    echo "FAIL: $what: exit $got, expected $want"; tail -5 "$tmp/out" "$tmp/err"; fail=1
+    echo "FAIL: $what: exit $got, expected $want"; tail -n 5 "$tmp/out" "$tmp/err"; fail=1
   else
     echo "ok: $what (exit $got)"
   fi
