@@ -86,10 +86,8 @@ void bench_fma() {
       sink += avx512 ? fma_chains_avx512(kFmaIters) : fma_chains_avx2(kFmaIters);
       best = std::max(best, double(threads) * kFmaIters * kChains * lanes * 2 / seconds_since(t0) / 1e9);
     }
-    std::printf("{\"impl\": \"sanf\", \"what\": \"fma_peak\", \"isa\": \"%s\", \"threads\": %d, \"gflops\": %.1f, "
-                "\"check\": %.3g}\n",
-                avx512 ? "avx512" : "avx2", threads, best, sink);
-    std::fflush(stdout);
+    bench::emit({{"what", "fma_peak"}, {"isa", avx512 ? "avx512" : "avx2"}, {"threads", threads},
+                 {"gflops", bench::rounded(best, 1)}, {"check", sink}});
     if (max_threads == 1) break;  // (one line, not the same figure twice)
   }
 }
@@ -135,12 +133,10 @@ void bench_gemm(const GemmBenchOptions& opt) {
       g.B = l.B->data_ptr(), g.ldb = l.B->shape()[1];
       g.C = c.data_ptr(), g.ldc = N;
       const double ms = bench::median_ms(s, [&] { kernels::gemm(opt.device, DType::F32, g); });
-      std::printf("{\"impl\": \"sanf\", \"what\": \"gemm\", \"device\": \"%s\", \"role\": \"%s\", \"M\": %lld, "
-                  "\"K\": %lld, \"N\": %lld, \"layout\": \"%s\", \"tile\": \"%s\", \"threads\": %d, \"ms\": %.3f, "
-                  "\"gflops\": %.1f}\n",
-                  device_name(opt.device), kn.role, (long long)M, (long long)K, (long long)N, l.name, tile.c_str(),
-                  omp_get_max_threads(), ms, 2.0 * double(M) * double(N) * double(K) / ms / 1e6);
-      std::fflush(stdout);
+      bench::emit({{"what", "gemm"}, {"device", device_name(opt.device)}, {"role", kn.role}, {"M", M}, {"K", K},
+                   {"N", N}, {"layout", l.name}, {"tile", tile}, {"threads", omp_get_max_threads()},
+                   {"ms", bench::rounded(ms, 3)},
+                   {"gflops", bench::rounded(2.0 * double(M) * double(N) * double(K) / ms / 1e6, 1)}});
     }
   }
 }
@@ -162,13 +158,10 @@ void bench_vit(const VitBenchOptions& opt) {
   // Whether the bf16 attention ran fused (kernels/fast/attention.h).
   const bool fused = bo.precision == BackbonePrecision::BF16 &&
                      kernels::fused_attention_used(opt.device, cfg.num_patches() + 1, cfg.dim / cfg.heads);
-  std::printf("{\"impl\": \"sanf\", \"what\": \"vit_forward\", \"arch\": \"%s\", \"image_size\": %lld, "
-              "\"batch\": %lld, \"device\": \"%s\", \"precision\": \"%s\", \"fused_attention\": %s, "
-              "\"threads\": %d, \"seconds\": %.4f, \"img_per_s\": %.3f}\n",
-              opt.arch.c_str(), (long long)cfg.image_size, (long long)opt.batch, device_name(opt.device),
-              precision_name(bo.precision), fused ? "true" : "false", omp_get_max_threads(), s,
-              double(opt.batch) / s);
-  std::fflush(stdout);
+  bench::emit({{"what", "vit_forward"}, {"arch", opt.arch}, {"image_size", cfg.image_size}, {"batch", opt.batch},
+               {"device", device_name(opt.device)}, {"precision", precision_name(bo.precision)},
+               {"fused_attention", fused}, {"threads", omp_get_max_threads()}, {"seconds", bench::rounded(s, 4)},
+               {"img_per_s", bench::rounded(double(opt.batch) / s, 3)}});
 }
 
 // ---- flow ---------------------------------------------------------------------------------------------------
@@ -222,13 +215,11 @@ void bench_extract(const ExtractBenchOptions& opt) {
   std::filesystem::remove(out);
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);  // ru_maxrss: the process's peak resident set, KiB on Linux
-  std::printf("{\"impl\": \"sanf\", \"what\": \"extract\", \"arch\": \"%s\", \"image_size\": %lld, \"images\": %lld, "
-              "\"batch\": %lld, \"device\": \"%s\", \"threads\": %d, \"seconds\": %.2f, \"img_per_s\": %.1f, "
-              "\"output_mib\": %.1f, \"peak_rss_mib\": %.1f}\n",
-              opt.arch.c_str(), (long long)model->config().image_size, (long long)n, (long long)opt.batch_size,
-              device_name(opt.device), omp_get_max_threads(), s, double(n) / s, double(bytes) / (1 << 20),
-              double(ru.ru_maxrss) / 1024);
-  std::fflush(stdout);
+  bench::emit({{"what", "extract"}, {"arch", opt.arch}, {"image_size", model->config().image_size}, {"images", n},
+               {"batch", opt.batch_size}, {"device", device_name(opt.device)}, {"threads", omp_get_max_threads()},
+               {"seconds", bench::rounded(s, 2)}, {"img_per_s", bench::rounded(double(n) / s, 1)},
+               {"output_mib", bench::rounded(double(bytes) / (1 << 20), 1)},
+               {"peak_rss_mib", bench::rounded(double(ru.ru_maxrss) / 1024, 1)}});
 }
 
 void bench_predict(const ExtractBenchOptions& opt) {
@@ -259,11 +250,9 @@ void bench_predict(const ExtractBenchOptions& opt) {
   auto files = open_image_files({(dir / "images").string()});
   write_predictions_csv((dir / "predictions.csv").string(), predict(d, {{files.get(), ""}}, t, po), t);
   const double s = seconds_since(t0);
-  std::printf("{\"impl\": \"sanf\", \"what\": \"predict\", \"arch\": \"%s\", \"image_size\": %lld, \"images\": %lld, "
-              "\"batch\": %lld, \"device\": \"%s\", \"threads\": %d, \"seconds\": %.2f, \"img_per_s\": %.1f}\n",
-              opt.arch.c_str(), (long long)d.backbone->config().image_size, (long long)n, (long long)opt.batch_size,
-              device_name(opt.device), omp_get_max_threads(), s, double(n) / s);
-  std::fflush(stdout);
+  bench::emit({{"what", "predict"}, {"arch", opt.arch}, {"image_size", d.backbone->config().image_size}, {"images", n},
+               {"batch", opt.batch_size}, {"device", device_name(opt.device)}, {"threads", omp_get_max_threads()},
+               {"seconds", bench::rounded(s, 2)}, {"img_per_s", bench::rounded(double(n) / s, 1)}});
 }
 
 // ---- dist ---------------------------------------------------------------------------------------------------
@@ -273,11 +262,11 @@ void bench_dist(const DistBenchOptions& opt) {
   const ExtractBenchOptions& eo = opt.extract;
   SANF_CHECK(opt.dim > 0 && opt.dim % 8 == 0 && opt.tokens > 0 && opt.batch > 0 && opt.reps > 0,
              "bench dist: --dim must be a positive multiple of 8 and --tokens, --batch, --reps positive");
-  auto print = [&](const std::string& fields) {
+  auto print = [&](nlohmann::ordered_json fields) {
     if (!comm.is_root()) return;
-    std::printf("{\"impl\": \"sanf\", %s, \"ranks\": %d, \"threads\": %d, \"device\": \"%s\"}\n", fields.c_str(),
-                comm.size(), omp_get_max_threads(), device_name(eo.device));
-    std::fflush(stdout);
+    fields["ranks"] = comm.size(), fields["threads"] = omp_get_max_threads();
+    fields["device"] = device_name(eo.device);
+    bench::emit(fields);
   };
   // Extraction: each rank its part of the images, rank 0 writing the file (deleted after).
   {
@@ -302,9 +291,9 @@ void bench_dist(const DistBenchOptions& opt) {
     }
     const double secs = seconds_since(t0);
     std::filesystem::remove(out);
-    print(cat("\"what\": \"dist_extract\", \"arch\": \"", eo.arch, "\", \"image_size\": ", model->config().image_size,
-              ", \"images\": ", n, ", \"batch\": ", eo.batch_size, ", \"seconds\": ", secs, ", \"img_per_s\": ",
-              double(n) / secs));
+    print({{"what", "dist_extract"}, {"arch", eo.arch}, {"image_size", model->config().image_size}, {"images", n},
+           {"batch", eo.batch_size}, {"seconds", bench::rounded(secs, 3)},
+           {"img_per_s", bench::rounded(double(n) / secs, 2)}});
   }
   // The training step: every rank draws the same global batch and takes its part of it.
   flows::FlowConfig cfg;
@@ -322,8 +311,8 @@ void bench_dist(const DistBenchOptions& opt) {
   const double step_ms = bench::median_ms(settings, [&] {
     train_step(flow, adam, batch, comm, eo.device, nullptr, [](const std::string& what) { return what; });
   });
-  print(cat("\"what\": \"dist_train_step\", \"shape\": \"", shape, "\", \"rows_per_rank\": ", mine.size(),
-            ", \"ms\": ", step_ms));
+  print({{"what", "dist_train_step"}, {"shape", shape}, {"rows_per_rank", mine.size()},
+         {"ms", bench::rounded(step_ms, 3)}});
   // The step's all-reduce alone: one f32 buffer of every parameter (plus a flag each and the loss). One
   // process has none to time.
   if (comm.size() == 1) return;
@@ -332,8 +321,8 @@ void bench_dist(const DistBenchOptions& opt) {
   Tensor flat = zeros({numel + params + 1}, DType::F32, eo.device);
   const double ar_ms = bench::median_ms(settings, [&] { comm.all_reduce_sum(flat); });
   const double bytes = double(flat.numel()) * 4;
-  print(cat("\"what\": \"dist_allreduce\", \"shape\": \"", shape, "\", \"parameters\": ", numel, ", \"bytes\": ",
-            int64_t(bytes), ", \"ms\": ", ar_ms, ", \"gb_per_s\": ", bytes / (ar_ms * 1e6)));
+  print({{"what", "dist_allreduce"}, {"shape", shape}, {"parameters", numel}, {"bytes", int64_t(bytes)},
+         {"ms", bench::rounded(ar_ms, 3)}, {"gb_per_s", bench::rounded(bytes / (ar_ms * 1e6), 3)}});
 }
 
 }  // namespace sanf::apps

@@ -1,7 +1,6 @@
 // apps/extract.cpp: backbone construction and batched, streaming feature extraction.
 #include "apps/extract.h"
 
-#include <chrono>
 #include <cstdio>
 
 #include <unistd.h>
@@ -10,6 +9,7 @@
 #include <filesystem>
 
 #include "apps/interrupt.h"
+#include "apps/progress.h"
 #include "core/safetensors.h"
 #include "kernels/copy.h"
 #include "kernels/cuda_options.h"
@@ -116,7 +116,7 @@ void extract_to_file(vit::VisionTransformer& model, const Dataset& ds, const std
   int64_t* idx = rows.data<int64_t>();
   const Device dev = model.cls_token.device();
   NoGradGuard no_grad;
-  const auto t0 = std::chrono::steady_clock::now();
+  Progress progress("extract", n, opt.progress);
   // Batch `start`'s images, decoded and preprocessed on the host; fills its labels and indices.
   auto load = [&](int64_t start) {
     const int64_t b = std::min(opt.batch_size, n - start);
@@ -134,13 +134,7 @@ void extract_to_file(vit::VisionTransformer& model, const Dataset& ds, const std
   auto write = [&](const Tensor& tokens, int64_t start) {
     w.write_rows("cls", start, select(tokens, 1, 0));
     w.write_rows("patches", start, narrow(tokens, 1, 1, N));
-    if (opt.progress) {
-      const int64_t done = start + tokens.shape()[0];
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const double rate = double(done) / std::max(s, 1e-9);
-      std::fprintf(stderr, "\rextract: %lld/%lld images, %.1f img/s, ETA %.0f s   ", (long long)done,
-                   (long long)n, rate, double(n - done) / rate);
-    }
+    progress.update(start + tokens.shape()[0]);
   };
   // A two-stage pipeline, so that on a GPU the host's work overlaps the device's. Once batch i's forward
   // is queued (kernel launches return at once on CUDA), the host writes batch i-1's tokens and decodes
@@ -160,7 +154,7 @@ void extract_to_file(vit::VisionTransformer& model, const Dataset& ds, const std
     pending = to(out, Device::CPU), pending_start = start;
   }
   if (pending.defined()) write(pending, pending_start);
-  if (opt.progress && n > 0) std::fprintf(stderr, "\n");
+  progress.finish();
   w.write_all("labels", labels);
   w.write_all("indices", rows);
   w.commit();

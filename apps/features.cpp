@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fmt/format.h>
 #include <fstream>
 #include <sstream>
 
@@ -27,11 +28,7 @@ uint64_t fnv1a(uint64_t h, const char* p, size_t n) {
   return h;
 }
 
-std::string hex16(uint64_t h) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
-  return buf;
-}
+std::string hex16(uint64_t h) { return fmt::format("{:016x}", h); }
 
 std::vector<int64_t> to_i64_vector(const Tensor& t) {
   std::vector<int64_t> v(size_t(t.numel()));
@@ -55,8 +52,8 @@ std::vector<int64_t> select_indices(const FeatureRequest& req, const Dataset& ds
 void report_reclaimed(const std::string& dir) {
   const ReclaimedFiles r = reclaim_stale_temp_files(dir);
   if (r.files > 0)
-    std::fprintf(stderr, "features: removed %lld temporary file%s (%.1f MB) that a killed process left in %s\n",
-                 (long long)r.files, r.files == 1 ? "" : "s", double(r.bytes) / 1e6, dir.c_str());
+    fmt::print(stderr, "features: removed {} temporary file{} ({:.1f} MB) that a killed process left in {}\n",
+               r.files, r.files == 1 ? "" : "s", double(r.bytes) / 1e6, dir);
 }
 
 }  // namespace
@@ -162,7 +159,7 @@ FeatureSet load_features(const FeatureRequest& req, dist::Communicator& comm) {
       try {
         hit = SafetensorsFile::open(path).metadata().at("cache_key") == key;
       } catch (const std::exception& e) {  // a damaged cache entry is rebuilt, not trusted
-        std::fprintf(stderr, "features: ignoring cache entry %s (%s)\n", path.c_str(), e.what());
+        fmt::print(stderr, "features: ignoring cache entry {} ({})\n", path, e.what());
       }
     }
     // One process: hit as seen. Several: a hit only when every rank has the file.
@@ -170,8 +167,7 @@ FeatureSet load_features(const FeatureRequest& req, dist::Communicator& comm) {
     if (all_hit) {
       FeatureSet s = FeatureSet::open(path, true);
       if (root)
-        std::fprintf(stderr, "features: %lld %s images from the cache (%s)\n", (long long)s.size(),
-                     split_name(req.split), path.c_str());
+        fmt::print(stderr, "features: {} {} images from the cache ({})\n", s.size(), split_name(req.split), path);
       return s;
     }
   } else {
@@ -181,10 +177,10 @@ FeatureSet load_features(const FeatureRequest& req, dist::Communicator& comm) {
             cat("sanf-features-", ::getpid(), "-", counter++, ".safetensors")).string();
   }
   if (root)
-    std::fprintf(stderr, "features: extracting %zu %s images of %s with %s%s%s\n", idx.size(), split_name(req.split),
-                 req.dataset.c_str(), req.backbone.spec.c_str(),
-                 req.backbone.is_random() ? cat(" (RANDOM weights, seed ", req.backbone.seed, ")").c_str() : "",
-                 comm.size() > 1 ? cat(", ", comm.size(), " ranks").c_str() : "");
+    fmt::print(stderr, "features: extracting {} {} images of {} with {}{}{}\n", idx.size(), split_name(req.split),
+               req.dataset, req.backbone.spec,
+               req.backbone.is_random() ? fmt::format(" (RANDOM weights, seed {})", req.backbone.seed) : "",
+               comm.size() > 1 ? fmt::format(", {} ranks", comm.size()) : "");
   auto model = open_backbone(req.backbone);
   std::map<std::string, std::string> meta{{"cache_key", key},
                                           {"dataset", req.dataset},

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fmt/format.h>
 #include <sstream>
 
 #include "apps/features.h"
@@ -66,14 +67,12 @@ json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneCl
         m = old;
         skipped = true;
         if (run_comm.is_root())
-          std::fprintf(stderr, "oneclass: class %lld (%s) already done in %s\n", (long long)label,
-                       names[size_t(label)].c_str(), run_dir.c_str());
+          fmt::print(stderr, "oneclass: class {} ({}) already done in {}\n", label, names[size_t(label)], run_dir);
       }
     }
     if (!skipped) {
       if (run_comm.is_root())
-        std::fprintf(stderr, "oneclass: class %lld (%s) -> %s\n", (long long)label, names[size_t(label)].c_str(),
-                     run_dir.c_str());
+        fmt::print(stderr, "oneclass: class {} ({}) -> {}\n", label, names[size_t(label)], run_dir);
       train_run(cfg, run_dir, fs::exists(run_file(run_dir, "config.json")), run_comm);
       m = eval_run(run_dir, opt.eval, run_comm);
       if (!run_comm.is_root()) {
@@ -113,27 +112,24 @@ json oneclass_run(const RunConfig& base, const std::string& out_dir, const OneCl
   std::string csv = "class,name,auroc,auroc_z2,aupr,f1_max\n", table;
   table += cat("\n", base.dataset, ", one-class AUROC (backbone ", base.backbone.spec,
                base.backbone.is_random() ? ", RANDOM weights" : "", base.flow.no_caff ? ", no CAFF" : "", ")\n");
-  char line[256];
-  std::snprintf(line, sizeof line, "%-5s %-14s %8s %9s %8s %8s\n", "class", "name", "AUROC", "AUROC_z2", "AUPR", "F1max");
-  table += line;
+  // Columns: class, name, AUROC, AUROC_z2, AUPR, F1max.
+  auto row = [&table](const std::string& cls, const std::string& name, double a, double az, double ap, double f1) {
+    table += fmt::format("{:<5} {:<14} {:>8.4f} {:>9.4f} {:>8.4f} {:>8.4f}\n", cls, name, a, az, ap, f1);
+  };
+  table += fmt::format("{:<5} {:<14} {:>8} {:>9} {:>8} {:>8}\n", "class", "name", "AUROC", "AUROC_z2", "AUPR", "F1max");
   for (const json& r : rows) {
     const std::string name = r.at("name");
     csv += cat(r.at("class").get<int64_t>(), ",", name, ",", r.at("auroc").get<double>(), ",",
                r.at("auroc_z2").get<double>(), ",", r.at("aupr").get<double>(), ",", r.at("f1_max").get<double>(), "\n");
-    std::snprintf(line, sizeof line, "%-5lld %-14s %8.4f %9.4f %8.4f %8.4f\n", (long long)r.at("class").get<int64_t>(),
-                  name.c_str(), r.at("auroc").get<double>(), r.at("auroc_z2").get<double>(), r.at("aupr").get<double>(),
-                  r.at("f1_max").get<double>());
-    table += line;
+    row(std::to_string(r.at("class").get<int64_t>()), name, r.at("auroc").get<double>(), r.at("auroc_z2").get<double>(),
+        r.at("aupr").get<double>(), r.at("f1_max").get<double>());
   }
-  std::snprintf(line, sizeof line, "%-5s %-14s %8.4f %9.4f %8.4f %8.4f\n", "mean", "", mean_of("auroc"),
-                mean_of("auroc_z2"), mean_of("aupr"), mean_of("f1_max"));
-  table += line;
+  row("mean", "", mean_of("auroc"), mean_of("auroc_z2"), mean_of("aupr"), mean_of("f1_max"));
   csv += cat("mean,,", mean_of("auroc"), ",", mean_of("auroc_z2"), ",", mean_of("aupr"), ",", mean_of("f1_max"), "\n");
   write_file_atomic((fs::path(out_dir) / "results.csv").string(), csv);
   write_json_file((fs::path(out_dir) / "results.json").string(), result);
   write_file_atomic((fs::path(out_dir) / "index.html").string(), index_html(result));
-  std::printf("%s", table.c_str());
-  std::printf("(%s/results.csv, results.json, index.html; %.0f s)\n", out_dir.c_str(), result["seconds"].get<double>());
+  fmt::print("{}({}/results.csv, results.json, index.html; {:.0f} s)\n", table, out_dir, result["seconds"].get<double>());
   return result;
 }
 

@@ -3,14 +3,15 @@
 
 #include <algorithm>
 #include <cctype>
-#include <chrono>
 #include <filesystem>
+#include <fmt/format.h>
 #include <map>
 #include <numeric>
 
 #include "apps/image_io.h"
 #include "apps/interrupt.h"
 #include "apps/metrics.h"
+#include "apps/progress.h"
 #include "apps/report.h"
 #include "apps/scoring.h"
 #include "core/atomic_file.h"
@@ -28,8 +29,10 @@ class SourceRun {
  public:
   // Images [lo, hi) of the source (all of it unless a rank of several takes a part).
   SourceRun(Detector& d, const PredictSource& src, const Threshold& t, const PredictOptions& opt,
-            std::vector<Prediction>& rows, int64_t done_before, int64_t total, int64_t lo, int64_t hi)
-      : d_(d), src_(src), t_(t), opt_(opt), rows_(rows), done_before_(done_before), total_(total), lo_(lo), hi_(hi) {}
+            std::vector<Prediction>& rows, int64_t done_before, int64_t total, int64_t lo, int64_t hi,
+            Progress& progress)
+      : d_(d), src_(src), t_(t), opt_(opt), rows_(rows), done_before_(done_before), total_(total), lo_(lo), hi_(hi),
+        progress_(progress) {}
 
   void run() {
     const Dataset& ds = *src_.images;
@@ -59,7 +62,7 @@ class SourceRun {
       processed_end_ = first_ + std::min(hi, start + bb) - lo;
       next = start + bb < hi ? load(start + bb) : Batch{};  // decoded while the device works
       collect();
-      progress(start - lo + std::min(bb, hi - start));
+      progress_.update(done_before_ + start - lo + std::min(bb, hi - start));
     }
     launch_full_chunks(true);
     collect();
@@ -143,7 +146,7 @@ class SourceRun {
     const int64_t waiting = queued_rows_.empty() ? processed_end_ : queued_rows_.front();
     for (; reported_ < waiting; ++reported_)
       if (opt_.json_out) {
-        std::fprintf(opt_.json_out, "%s\n", prediction_json(rows_[size_t(reported_)], t_).dump().c_str());
+        fmt::print(opt_.json_out, "{}\n", prediction_json(rows_[size_t(reported_)], t_).dump());
         std::fflush(opt_.json_out);
       }
   }
@@ -164,27 +167,19 @@ class SourceRun {
     }
   }
 
-  void progress(int64_t done) {
-    if (!opt_.progress) return;
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
-    const double rate = double(done) / std::max(s, 1e-9);
-    std::fprintf(stderr, "\rpredict: %lld/%lld images, %.1f img/s, ETA %.0f s   ", (long long)(done_before_ + done),
-                 (long long)total_, rate, double(total_ - done_before_ - done) / rate);
-  }
-
   Detector& d_;
   const PredictSource& src_;
   const Threshold& t_;
   const PredictOptions& opt_;
   std::vector<Prediction>& rows_;
   int64_t done_before_, total_, lo_, hi_, first_ = 0;
+  Progress& progress_;
   std::vector<Tensor> queue_;         // token batches (b, 1+N, D) on the device, not yet scored
   std::vector<int64_t> queued_rows_;  // their rows, in order
   std::vector<Chunk> chunks_;         // launched, not yet collected
   std::map<int64_t, Tensor> originals_;  // decoded images waiting for their map (maps only)
   int64_t processed_end_ = 0;  // rows before this have been through the backbone (or failed to decode)
   int64_t reported_ = 0;       // rows before this have been written as JSON lines
-  std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
 };
 
 json prediction_record(const Prediction& p) {
@@ -211,11 +206,11 @@ std::vector<Prediction> predict(Detector& detector, const std::vector<PredictSou
   rows.reserve(size_t(total));
   int64_t done = 0;
   if (comm.size() == 1) {
+    Progress progress("predict", total, opt.progress);
     for (const PredictSource& s : sources) {
-      SourceRun(detector, s, threshold, opt, rows, done, total, 0, s.images->size()).run();
+      SourceRun(detector, s, threshold, opt, rows, done, total, 0, s.images->size(), progress).run();
       done += s.images->size();
     }
-    if (opt.progress && total > 0) std::fprintf(stderr, "\n");
     return rows;
   }
   // Several ranks: each its part of each source, cut where both the backbone's and the flow's batches start
@@ -223,16 +218,16 @@ std::vector<Prediction> predict(Detector& detector, const std::vector<PredictSou
   const int64_t unit = std::lcm(detector.backbone_batch, kScoreBatch);
   PredictOptions mine = opt;
   mine.json_out = nullptr;
-  mine.progress = opt.progress && comm.is_root();
+  Progress progress("predict", total, opt.progress && comm.is_root());
   std::vector<std::vector<int64_t>> counts(sources.size());  // rows of source s from rank r
   for (size_t s = 0; s < sources.size(); ++s) {
     const dist::Part part = dist::part(sources[s].images->size(), unit, comm.rank(), comm.size());
-    SourceRun(detector, sources[s], threshold, mine, rows, done, total, part.lo, part.hi).run();
+    SourceRun(detector, sources[s], threshold, mine, rows, done, total, part.lo, part.hi, progress).run();
     done += sources[s].images->size();
     for (int r = 0; r < comm.size(); ++r)
       counts[s].push_back(dist::part(sources[s].images->size(), unit, r, comm.size()).size());
   }
-  if (mine.progress && total > 0) std::fprintf(stderr, "\n");
+  progress.finish();
   // Every rank's rows to rank 0 (one broadcast per rank), then put in source order there.
   json own = json::array();
   for (const Prediction& p : rows) own.push_back(prediction_record(p));
@@ -247,7 +242,7 @@ std::vector<Prediction> predict(Detector& detector, const std::vector<PredictSou
     for (int r = 0; r < comm.size(); ++r)
       for (int64_t k = 0; k < counts[s][size_t(r)]; ++k) all.push_back(prediction_from_record(from[size_t(r)].at(next[size_t(r)]++)));
   if (opt.json_out)
-    for (const Prediction& p : all) std::fprintf(opt.json_out, "%s\n", prediction_json(p, threshold).dump().c_str());
+    for (const Prediction& p : all) fmt::print(opt.json_out, "{}\n", prediction_json(p, threshold).dump());
   return all;
 }
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fmt/format.h>
 #include <fstream>
 #include <numeric>
 #include <optional>
@@ -319,9 +320,9 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume, di
   // Every rank has looked at the directory before rank 0 writes to it.
   comm.barrier();
   if (root && cfg.backbone.is_random())
-    std::fprintf(stderr, "note: the backbone is a RANDOMLY INITIALISED %s (seed %llu), not pretrained weights; "
-                 "AUROC will be far below the paper's (see the README for real weights)\n",
-                 cfg.backbone.spec.c_str() + 7, (unsigned long long)cfg.backbone.seed);
+    fmt::print(stderr, "note: the backbone is a RANDOMLY INITIALISED {} (seed {}), not pretrained weights; "
+               "AUROC will be far below the paper's (see the README for real weights)\n",
+               cfg.backbone.spec.substr(7), cfg.backbone.seed);
   const FeatureSet train = load_features(cfg.features(Split::Train), comm);
   SANF_CHECK(train.dim() == cfg.flow.dim && train.tokens() == cfg.flow.tokens, train.path(), ": features are ",
              train.tokens(), " x ", train.dim(), " but the backbone gives ", cfg.flow.tokens, " x ", cfg.flow.dim);
@@ -368,9 +369,8 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume, di
              "train on");
   const int64_t n = n_all - n_val, steps = (n + cfg.batch_size - 1) / cfg.batch_size;
   if (n_val > 0 && double(n_val) * cfg.fpr < 1.0 - 1e-9)
-    std::fprintf(stderr, "note: %lld held-out images cannot resolve a false-alarm rate of %g (that needs at least "
-                 "%.0f); the threshold will lie above all their scores\n", (long long)n_val, cfg.fpr,
-                 std::ceil(1.0 / cfg.fpr - 1e-9));
+    fmt::print(stderr, "note: {} held-out images cannot resolve a false-alarm rate of {} (that needs at least "
+               "{:.0f}); the threshold will lie above all their scores\n", n_val, cfg.fpr, std::ceil(1.0 / cfg.fpr - 1e-9));
   // The test split, scored after every epoch when asked (the authors' protocol, see eval's
   // auroc_max_over_epochs).
   std::optional<FeatureSet> test;
@@ -381,13 +381,11 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume, di
   }
 
   if (root && done >= cfg.epochs)
-    std::fprintf(stderr, "train: %s already has %lld of %lld epochs\n", run_dir.c_str(), (long long)done,
-                 (long long)cfg.epochs);
+    fmt::print(stderr, "train: {} already has {} of {} epochs\n", run_dir, done, cfg.epochs);
   else if (root)
-    std::fprintf(stderr, "train: class %lld (%s), %lld images%s, %lld steps per epoch, epochs %lld..%lld%s\n",
-                 (long long)cfg.normal_label, cfg.normal_name.c_str(), (long long)n,
-                 n_val > 0 ? cat(" (", n_val, " more held out)").c_str() : "", (long long)steps, (long long)done + 1,
-                 (long long)cfg.epochs, comm.size() > 1 ? cat(", ", comm.size(), " ranks").c_str() : "");
+    fmt::print(stderr, "train: class {} ({}), {} images{}, {} steps per epoch, epochs {}..{}{}\n", cfg.normal_label,
+               cfg.normal_name, n, n_val > 0 ? fmt::format(" ({} more held out)", n_val) : "", steps, done + 1,
+               cfg.epochs, comm.size() > 1 ? fmt::format(", {} ranks", comm.size()) : "");
   const std::string last_good =
       done > 0 ? cat(ckpt, " still holds epoch ", done) : std::string("no epoch had completed");
   for (int64_t epoch = done + 1; epoch <= cfg.epochs; ++epoch) {
@@ -436,8 +434,7 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume, di
     log.push_back(line);
     if (root) {
       write_log(log_path, log);
-      std::fprintf(stderr, "epoch %lld/%lld: loss %.5f, %.1f s%s\n", (long long)epoch, (long long)cfg.epochs,
-                   mean_loss, secs, tested.c_str());
+      fmt::print(stderr, "epoch {}/{}: loss {:.5f}, {:.1f} s{}\n", epoch, cfg.epochs, mean_loss, secs, tested);
     }
     res.epochs_done = epoch;
     res.loss = mean_loss;
@@ -527,19 +524,19 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt, dist::Communic
 
   ReportInput rep;
   rep.title = cat("sanf: ", cfg.dataset, ", normal class ", cfg.normal_label, " (", cfg.normal_name, ")");
-  auto fmt = [](double v) { return cat(std::round(v * 1e4) / 1e4); };
-  rep.metrics = {{"AUROC (NLL score)", fmt(au)},
-                 {"AUROC (mean z^2 score)", fmt(au_z2)},
-                 {"AUPR (NLL score)", fmt(ap)},
-                 {"F1 max (NLL score)", cat(fmt(f1.f1), " at score >= ", f1.threshold)},
+  auto round4 = [](double v) { return cat(std::round(v * 1e4) / 1e4); };
+  rep.metrics = {{"AUROC (NLL score)", round4(au)},
+                 {"AUROC (mean z^2 score)", round4(au_z2)},
+                 {"AUPR (NLL score)", round4(ap)},
+                 {"F1 max (NLL score)", cat(round4(f1.f1), " at score >= ", f1.threshold)},
                  {"test images", cat(n, " (", n - n_anom, " normal, ", n_anom, " anomalous)")},
                  {"backbone", cfg.backbone.spec + (cfg.backbone.is_random() ? " (random weights, not pretrained)" : "")},
                  {"flow", cat(cfg.flow.layers, " layers, hidden ", cfg.flow.hidden_width(),
                               cfg.flow.no_caff ? ", no CAFF" : ", CAFF", ", epoch ", epoch)}};
   auto rates_text = [&](const json& t) {
     const json& r = t.at("test");
-    return cat("score >= ", t.at("value").get<double>(), ": precision ", fmt(r.at("precision")), ", recall ",
-               fmt(r.at("recall")), ", false-positive rate ", fmt(r.at("fpr")), " on the test split");
+    return cat("score >= ", t.at("value").get<double>(), ": precision ", round4(r.at("precision")), ", recall ",
+               round4(r.at("recall")), ", false-positive rate ", round4(r.at("fpr")), " on the test split");
   };
   rep.metrics.emplace_back("threshold F1 (chosen on the test labels)",
                            rates_text(thresholds.at("f1")) +
@@ -550,7 +547,7 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt, dist::Communic
                              rates_text(thresholds.at("fpr")));
   if (tested > 0)
     rep.metrics.emplace_back("AUROC, best over epochs (authors' protocol, optimistic)",
-                             cat(fmt(best), " at epoch ", best_epoch, " of ", tested, " tested"));
+                             cat(round4(best), " at epoch ", best_epoch, " of ", tested, " tested"));
   rep.roc_svg = roc;
   rep.histogram_svg = hist;
   std::vector<int64_t> order(static_cast<size_t>(n));
@@ -593,7 +590,7 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt, dist::Communic
   if (opt.masks) {
     m["pixel_auroc"] = pixel_aurocs(*flow, test, *test_ds, backbone_config(cfg.backbone).image_size, cfg.device);
     for (auto& [kind, v] : m["pixel_auroc"].items())
-      if (v.is_number_float()) rep.metrics.emplace_back(cat("pixel AUROC, ", kind, " map"), fmt(v.get<double>()));
+      if (v.is_number_float()) rep.metrics.emplace_back(cat("pixel AUROC, ", kind, " map"), round4(v.get<double>()));
   }
   write_report_html(run_file(run_dir, "report.html"), rep);
   m["seconds"] = seconds_since(t0);

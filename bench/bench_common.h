@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -44,14 +46,27 @@ inline double median_ms(const Settings& s, const std::function<void()>& fn) {
   return t[t.size() / 2];
 }
 
+// x rounded to `decimals` places, for JSON lines a person reads too (the JSON writer then prints the short form).
+inline double rounded(double x, int decimals) {
+  const double k = std::pow(10.0, decimals);
+  return std::round(x * k) / k;
+}
+
+// Prints one JSON line, {"impl": "sanf", <fields in order>}, spaced as Python's json.dumps spaces the peers'
+// lines, and flushes it (a benchmark killed later keeps its earlier lines).
+inline void emit(const nlohmann::ordered_json& fields) {
+  std::string line = "{\"impl\": \"sanf\"";
+  for (const auto& [key, value] : fields.items()) line += ", " + nlohmann::json(key).dump() + ": " + value.dump();
+  std::puts((line + "}").c_str());
+  std::fflush(stdout);
+}
+
 // Times fn and prints one JSON line: impl, device, op, shape, threads, ms.
 inline void report(const Settings& s, const std::string& op, const std::string& shape,
                    const std::function<void()>& fn) {
   const double ms = median_ms(s, fn);
-  std::printf(
-      "{\"impl\": \"sanf\", \"device\": \"%s\", \"op\": \"%s\", \"shape\": \"%s\", \"threads\": %d, \"ms\": %.4f}\n",
-      device_name(s.device), op.c_str(), shape.c_str(), omp_get_max_threads(), ms);
-  std::fflush(stdout);
+  emit({{"device", device_name(s.device)}, {"op", op}, {"shape", shape}, {"threads", omp_get_max_threads()},
+        {"ms", rounded(ms, 4)}});
 }
 
 }  // namespace sanf::bench
