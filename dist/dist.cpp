@@ -169,6 +169,17 @@ Communicator& Communicator::self() {
   return s;
 }
 
+std::unique_ptr<Communicator> Communicator::nccl_loopback() {
+  SANF_CHECK(built_with_nccl(), "Communicator::nccl_loopback: this build has no NCCL");
+  std::unique_ptr<Communicator> l(new Communicator(0, 1, 0));
+  l->nccl_loopback_ = true;
+  return l;
+}
+
+bool Communicator::collective_needed(const Tensor& t) const {
+  return size_ > 1 || (nccl_loopback_ && t.device() == Device::CUDA);
+}
+
 // The NCCL communicator over this communicator's ranks, made the first time: rank 0's unique id is broadcast
 // through MPI, then every rank joins on its current CUDA device.
 void Communicator::ensure_nccl() {
@@ -177,7 +188,7 @@ void Communicator::ensure_nccl() {
 #if SANF_NCCL && SANF_MPI
   ncclUniqueId id;
   if (rank_ == 0) SANF_NCCL_CHECK(ncclGetUniqueId(&id));
-  SANF_MPI_CHECK(MPI_Bcast(&id, int(sizeof id), MPI_BYTE, 0, MPI_COMM_WORLD));
+  if (size_ > 1) SANF_MPI_CHECK(MPI_Bcast(&id, int(sizeof id), MPI_BYTE, 0, MPI_COMM_WORLD));
   SANF_NCCL_CHECK(ncclCommInitRank(&nccl_->comm, size_, id, rank_));
 #endif
 }
@@ -191,7 +202,7 @@ void Communicator::all_reduce_sum(Tensor& t) {
   check(t, "all_reduce_sum");
   SANF_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64 || t.dtype() == DType::I64, "all_reduce_sum: dtype ",
              dtype_name(t.dtype()), " is not summed (f32, f64 and i64 are)");
-  if (size_ == 1) return;
+  if (!collective_needed(t)) return;
 #if SANF_MPI
   if (t.device() == Device::CPU) {
     const MPI_Datatype type = mpi_sum_type(t.dtype());
@@ -219,7 +230,7 @@ void Communicator::all_reduce_sum(Tensor& t) {
 void Communicator::broadcast(Tensor& t, int root) {
   check(t, "broadcast");
   SANF_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " is not a rank of ", size_);
-  if (size_ == 1) return;
+  if (!collective_needed(t)) return;
   const int64_t bytes = t.numel() * int64_t(dtype_size(t.dtype()));
 #if SANF_MPI
   if (t.device() == Device::CPU) {

@@ -63,6 +63,10 @@ class Communicator {
   static Communicator& world();
   // A world of one: rank 0, size 1, local rank 0; collectives do nothing.
   static Communicator& self();
+  // A world of one whose CUDA collectives still go through NCCL, a communicator of one rank (CPU tensors are
+  // left as they are): the NCCL path exercised on a machine with one GPU (tests/dist/test_dist.cpp). Throws
+  // in a build without NCCL. The caller owns it (its NCCL communicator is destroyed with it).
+  static std::unique_ptr<Communicator> nccl_loopback();
 
   int rank() const { return rank_; }
   int size() const { return size_; }
@@ -86,8 +90,10 @@ class Communicator {
   friend void finalize();
   Communicator(int rank, int size, int local_rank);
   void ensure_nccl();
+  bool collective_needed(const Tensor& t) const;  // false: a world of one, nothing to do
   void check(const Tensor& t, const char* what) const;
   int rank_, size_, local_rank_;
+  bool nccl_loopback_ = false;
   struct Nccl;
   std::unique_ptr<Nccl> nccl_;  // made at the first CUDA collective
 };

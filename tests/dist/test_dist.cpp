@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "dist/dist.h"
@@ -139,6 +140,29 @@ TEST_CASE("dist: CUDA tensors are summed and broadcast through NCCL, one GPU per
   Tensor b = Tensor::from_vector({double(r), 7}, {2}, DType::F32, Device::CUDA);
   world().broadcast(b, n - 1);
   CHECK(b.to_vector() == std::vector<double>{double(n - 1), 7});
+}
+
+TEST_CASE("dist: the NCCL path with one rank on one GPU (a loopback communicator)") {
+  // One process, one GPU: the same NCCL calls as several ranks make (communicator set-up, all-reduce,
+  // broadcast, on the default stream), over a communicator of one rank. The sum over one rank is the
+  // tensor itself, so the values must come back unchanged.
+  if (!dist::built_with_nccl() || cuda_device_count() == 0 || world().size() > 1) {
+    MESSAGE("SKIPPED: no CUDA device (or no NCCL, or several processes: the case above covers them)");
+    return;
+  }
+  std::unique_ptr<dist::Communicator> c = dist::Communicator::nccl_loopback();
+  std::vector<double> v(1000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = double(i) - 3.5;
+  for (DType dt : {DType::F32, DType::F64, DType::I64}) {
+    Tensor t = Tensor::from_vector(v, {1000}, dt, Device::CUDA);
+    const std::vector<double> before = t.to_vector();
+    c->all_reduce_sum(t);
+    CHECK(t.to_vector() == before);
+  }
+  Tensor b = Tensor::from_vector({4, 7}, {2}, DType::F32, Device::CUDA);
+  c->broadcast(b, 0);
+  CHECK(b.to_vector() == std::vector<double>{4, 7});
+  CHECK_THROWS_WITH_AS(c->broadcast(b, 1), doctest::Contains("broadcast: root 1 is not a rank of 1"), Error);
 }
 
 TEST_CASE("dist: Slurm's variables count inside an srun step only") {

@@ -15,11 +15,14 @@
 #              usable the script stops here with the reason. Also started, in the background: whether
 #              compute-sanitizer works on this machine (the probe under memcheck) and PyTorch's versions.
 #   build      configure (Ninja, Release, CMAKE_CUDA_ARCHITECTURES=<SANF_CUDA_ARCH, default 90>-real, -lineinfo)
-#              and build test_cuda, sanf and the bench/ programs only (everything with SANF_DEVICE_ALL_TESTS=1);
+#              and build test_cuda, test_dist, sanf and the bench/ programs only (everything with
+#              SANF_DEVICE_ALL_TESTS=1);
 #              then checks that each executable links one CUDA runtime (the shared libcudart, not also the
 #              static one).
-#   tests      ctest -R '^cuda' -j8 with CUDA_LAUNCH_BLOCKING=1, each test case in its own process, once; the
-#              full verbose output in ctest.log. No test found, a failure or a skipped case fails the run.
+#   tests      ctest -R '^cuda|^dist: communicator, one process' -j8 with CUDA_LAUNCH_BLOCKING=1, each
+#              CUDA test case in its own process, once (the dist test's NCCL loopback case runs NCCL on the
+#              one GPU when CMake found NCCL); the full verbose output in ctest.log. No test found, a failure
+#              or a skipped case fails the run.
 #   memcheck   compute-sanitizer, in parallel jobs (SANF_CHECK_PARALLEL, default 8), --print-limit 10: first
 #              every failing CUDA test case alone under memcheck (at most SANF_CHECK_MEMCHECK_FAILED_MAX, 8),
 #              then memcheck over our own kernels (fused attention; reductions and softmax; layer norm,
@@ -33,7 +36,7 @@
 #
 # A targeted rerun (the machine stays warm a short while; the build folder is kept, so the build stage only
 # recompiles what changed):
-#   SANF_CHECK_STAGES=build,tests SANF_CHECK_TESTS='gemm|bf16'   ctest -R on the test names (default '^cuda')
+#   SANF_CHECK_STAGES=build,tests SANF_CHECK_TESTS='gemm|bf16'   ctest -R on the test names (default: as above)
 #   SANF_CHECK_STAGES=build,memcheck SANF_CHECK_MEMCHECK='ln=cuda parity: layer_norm;gemm=cuda parity: gemm*'
 #                     memcheck jobs, 'label=doctest -tc filter' separated by ';' (in a filter ',' separates
 #                     patterns; write '*' for a comma inside a name); SANF_CHECK_RACECHECK likewise
@@ -267,7 +270,7 @@ if want build; then
     GEN=(-G "Unix Makefiles")
     BUILD_CMD=(make -C "$BUILD" -j"$JOBS" -k)
   fi
-  TARGETS=(test_cuda sanf)
+  TARGETS=(test_cuda sanf test_dist)
   for f in bench/*.cpp; do TARGETS+=("$(basename "$f" .cpp)"); done
   [ "${SANF_DEVICE_ALL_TESTS:-0}" = 1 ] && TARGETS=(all)
   run_capped "$(budget 120 30)" cmake -S . -B "$BUILD" "${GEN[@]}" -DSANF_CUDA=ON \
@@ -276,6 +279,7 @@ if want build; then
     >>"$BLOG" 2>&1
   CONFIGURE_RC=$?
   echo "configure rc: $CONFIGURE_RC"
+  grep -E -- '-- sanf: (no )?(MPI|NCCL)' "$BLOG" | sed 's/^-- //'  # whether test_dist's NCCL case can run
   BUILD_RC=skipped
   RUNTIME_NOTE=""
   if [ "$CONFIGURE_RC" = 0 ]; then
@@ -327,7 +331,9 @@ if want tests; then
   section "tests"
   T0=$(now)
   CLOG="$OUT/ctest.log"
-  SELECT=(-R "${SANF_CHECK_TESTS:-^cuda}")
+  # The CUDA cases, and the communicator's one-process test, whose NCCL loopback case runs the NCCL path
+  # on the one GPU (when CMake found NCCL: build.log's "sanf: NCCL" line).
+  SELECT=(-R "${SANF_CHECK_TESTS:-^cuda|^dist: communicator, one process}")
   if [ "${SANF_DEVICE_ALL_TESTS:-0}" = 1 ] && [ -z "${SANF_CHECK_TESTS:-}" ]; then
     SELECT=()
     FMNIST=/usr/share/datasets/fashion-mnist
