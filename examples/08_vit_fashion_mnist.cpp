@@ -1,8 +1,8 @@
 // examples/08_vit_fashion_mnist.cpp: the capstone. A small Vision Transformer learns Fashion-MNIST from
 // scratch with nothing but this framework, and its backbone is saved as a checkpoint that `sanf` loads.
 //
-//   build/examples/08_vit_fashion_mnist --short            a few hundred images, one epoch (what ctest runs)
-//   build/examples/08_vit_fashion_mnist --epochs 5         all 60,000 training images, all 10,000 test images
+//   build/examples/08_vit_fashion_mnist --short   2,048 training images, 2 epochs, 500 test images (what ctest runs)
+//   build/examples/08_vit_fashion_mnist           all 60,000 training images, 5 epochs, all 10,000 test images
 //   options: --train N --test N (0 = all)  --epochs E  --lr LR  --batch B  --out CKPT.safetensors
 //
 // What to notice:
@@ -90,30 +90,31 @@ double accuracy(Classifier& model, const apps::Dataset& ds, int64_t n, const vit
 int main(int argc, char** argv) {
   try {
     bool is_short = false;
-    int64_t n_train = 0, n_test = 0, epochs = 5, bs = 128;
+    int64_t n_train = 0, n_test = 0, epochs = 5, bs = 64;
     double lr = 1e-3;
     std::string out = "vit-fashion-mnist.safetensors", data = apps::kDefaultFashionMnistDir;
     for (int i = 1; i < argc; ++i) {
       auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : throw Error("missing value after an option"); };
       const std::string a = argv[i];
-      if (a == "--short")
-        is_short = true, n_train = 512, n_test = 500, epochs = 1, bs = 32;
-      else if (a == "--train")
+      if (a == "--short") {
+        is_short = true, n_train = 2048, n_test = 500, epochs = 2, bs = 16;
+      } else if (a == "--train") {
         n_train = std::stoll(next());
-      else if (a == "--test")
+      } else if (a == "--test") {
         n_test = std::stoll(next());
-      else if (a == "--epochs")
+      } else if (a == "--epochs") {
         epochs = std::stoll(next());
-      else if (a == "--lr")
+      } else if (a == "--lr") {
         lr = std::stod(next());
-      else if (a == "--batch")
+      } else if (a == "--batch") {
         bs = std::stoll(next());
-      else if (a == "--out")
+      } else if (a == "--out") {
         out = next();
-      else if (a == "--data-dir")
+      } else if (a == "--data-dir") {
         data = next();
-      else
+      } else {
         throw Error("unknown option " + a + " (see the comment at the top of examples/08_vit_fashion_mnist.cpp)");
+      }
     }
     auto train = apps::open_dataset("fashion-mnist", data, apps::Split::Train);
     auto test = apps::open_dataset("fashion-mnist", data, apps::Split::Test);
@@ -174,11 +175,13 @@ int main(int argc, char** argv) {
     std::printf("saved the backbone to %s (%zu tensors; the head is not saved); reloaded tokens %s\n", out.c_str(),
                 model.vit.state_dict().size(), same ? "identical" : "DIFFER");
 
-    // Checks: the loss fell from its first value (about log 10 = 2.30 for a fresh model) and the classifier
-    // beats chance (0.10) by far, even in the short form; the checkpoint round-trips.
-    bool ok = same && epoch_loss < first_loss && acc > 0.5;
-    std::printf("first loss %.3f, last epoch's mean loss %.3f, final held-out accuracy %.4f: %s\n", first_loss,
-                epoch_loss, acc, ok ? "ok" : "FAILED");
+    // Checks: the loss fell from its first value (about log 10 = 2.30 for a fresh model), the classifier beats
+    // chance (0.10) clearly (twice over in the short form, which sees 2,048 images; 0.8 for a full run), and
+    // the checkpoint round-trips.
+    const double floor = is_short ? 0.2 : 0.8;
+    const bool ok = same && epoch_loss < first_loss && acc > floor;
+    std::printf("first loss %.3f, last epoch's mean loss %.3f, final held-out accuracy %.4f (floor %.2f): %s\n",
+                first_loss, epoch_loss, acc, floor, ok ? "ok" : "FAILED");
     return ok ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "08_vit_fashion_mnist: %s\n", e.what());
