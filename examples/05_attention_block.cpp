@@ -32,8 +32,8 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
 // The attention above, op by op, with the weights of an nn::Attention. Returns out; A through `weights`.
 Tensor attention_by_hand(const nn::Attention& attn, const Tensor& x, Tensor* weights) {
   const int64_t B = x.size(0), N = x.size(1), D = x.size(2), H = attn.heads, hd = D / H;
-  Tensor qkv = linear(x, attn.qkv.weight, attn.qkv.bias);                   // (B, N, 3D)
-  qkv = permute(reshape(qkv, {B, N, 3, H, hd}), {2, 0, 3, 1, 4});           // (3, B, H, N, hd): a view
+  Tensor qkv = linear(x, attn.qkv.weight, attn.qkv.bias);          // (B, N, 3D)
+  qkv = permute(reshape(qkv, {B, N, 3, H, hd}), {2, 0, 3, 1, 4});  // (3, B, H, N, hd): a view
   Tensor q = select(qkv, 0, 0), k = select(qkv, 0, 1), v = select(qkv, 0, 2);
   Tensor scores = mul(matmul(q, transpose(k, -2, -1)), 1.0 / std::sqrt(double(hd)));  // (B, H, N, N)
   Tensor A = softmax(scores, -1);
@@ -59,8 +59,9 @@ int main() {
   check(max_abs_diff(mine, lib) < 1e-12, "written out == nn::Attention (max difference %.1e)", max_abs_diff(mine, lib));
   check(max_abs_diff(sum(A, {-1}), ones({B, H, N}, DType::F64)) < 1e-12, "every row of A sums to 1");
   const std::vector<double> a0 = A.to_vector();
-  std::printf("token 0, head 0 reads from tokens 0..4 with weights %.3f %.3f %.3f %.3f %.3f (fresh weights: near 1/N)\n", a0[0], a0[1], a0[2],
-              a0[3], a0[4]);
+  std::printf(
+      "token 0, head 0 reads from tokens 0..4 with weights %.3f %.3f %.3f %.3f %.3f (fresh weights: near 1/N)\n", a0[0],
+      a0[1], a0[2], a0[3], a0[4]);
 
   // Permutation equivariance: reverse the tokens, and the output comes out reversed.
   const Tensor rev = Tensor::from_vector({4, 3, 2, 1, 0}, {N}, DType::I64);

@@ -85,8 +85,8 @@ int main() {
   }
   const double numeric = log_abs_det(J, D), layer = out.logdet.item();
   std::printf("log|det J|: the layer's sum c(s1) + sum c(s2) = %.9f, numerical Jacobian's = %.9f\n", layer, numeric);
-  check(std::abs(layer) > 0.1, "the layer is not volume-preserving here (log|det| = %.3f), so the check means something",
-        layer);
+  check(std::abs(layer) > 0.1,
+        "the layer is not volume-preserving here (log|det| = %.3f), so the check means something", layer);
   check(std::abs(layer - numeric) < 1e-6, "the cheap log-determinant equals the numerical one (difference %.1e)",
         std::abs(layer - numeric));
   return example::finish("06_coupling_layer");
