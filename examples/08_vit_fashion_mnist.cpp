@@ -2,7 +2,7 @@
 // scratch with nothing but this framework, and its backbone is saved as a checkpoint that `sanf` loads.
 //
 //   build/examples/08_vit_fashion_mnist --short   2,048 training images, 2 epochs, 500 test images (what ctest runs)
-//   build/examples/08_vit_fashion_mnist           all 60,000 training images, 3 epochs, all 10,000 test images
+//   build/examples/08_vit_fashion_mnist           all 60,000 training images, 6 epochs, all 10,000 test images
 //   options: --train N --test N (0 = all)  --epochs E  --lr LR  --batch B  --out CKPT.safetensors
 //
 // What to notice:
@@ -90,7 +90,7 @@ double accuracy(Classifier& model, const apps::Dataset& ds, int64_t n, const vit
 int main(int argc, char** argv) {
   try {
     bool is_short = false;
-    int64_t n_train = 0, n_test = 0, epochs = 3, bs = 128;
+    int64_t n_train = 0, n_test = 0, epochs = 6, bs = 128;
     double lr = 1e-3;
     std::string out = "vit-fashion-mnist.safetensors", data = apps::kDefaultFashionMnistDir;
     for (int i = 1; i < argc; ++i) {
