@@ -88,7 +88,7 @@ inline Tensor operator*(double s, const Tensor& x) { return mul(x, s); }
 inline Tensor operator/(const Tensor& x, double s) { return mul(x, 1.0 / s); }
 inline Tensor operator/(double s, const Tensor& x) { return mul(pow(x, -1.0), s); }
 
-// ---- reductions (autograd/ops/reduce.cpp, autograd/ops/softmax.cpp) -----------------------------------
+// ---- reductions (autograd/ops/reduce.cpp, softmax.cpp, cross_entropy.cpp) ------------------------------
 // Over the given dims (negative allowed; empty = all dims), keeping them as size 1 with keepdim.
 Tensor sum(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
 Tensor mean(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
@@ -97,6 +97,10 @@ Tensor max(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = fa
 Tensor sum_to(const Tensor& g, const Shape& shape);
 Tensor softmax(const Tensor& x, int dim);
 Tensor log_softmax(const Tensor& x, int dim);
+// The classification loss (autograd/ops/cross_entropy.cpp): logits (N, C), labels (N) i64 in [0, C) on any
+// device -> the scalar mean over rows of -log softmax(logits[r])[labels[r]], computed stably (max-subtracted
+// log-sum-exp). Differentiable in the logits; a label out of range is an error naming it and its row.
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels);
 
 // ---- normalisation and linear algebra (autograd/ops/layernorm.cpp, autograd/ops/matmul.cpp) -------------
 // Over the last dim; weight, bias: (D).

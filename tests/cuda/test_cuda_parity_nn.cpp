@@ -1,5 +1,5 @@
-// tests/cuda/test_cuda_parity_nn.cpp: CPU-CUDA parity of reductions, softmax, layer norm, matmul and
-// linear, joining and indexing, patchify and token pooling: forward outputs and input gradients, f32 and
+// tests/cuda/test_cuda_parity_nn.cpp: CPU-CUDA parity of reductions, softmax, cross-entropy, layer norm,
+// matmul and linear, joining and indexing, patchify and token pooling: forward outputs and input gradients, f32 and
 // f64, with sizes chosen to reach every thread mapping of the CUDA kernels (rows shorter and longer than a
 // block, column reductions, several layer-norm slabs, grids larger than one wave, more reduction tasks than
 // blocks in a grid).
@@ -245,6 +245,32 @@ TEST_CASE("cuda parity: concat, split and chunk") {
                     },
                     {x});
   check_parity_both("chunk", [](const V& v) { return mul(chunk(v[0], 2, 0)[1], 3.0); }, {x});
+}
+
+TEST_CASE("cuda parity: cross_entropy") {
+  SANF_SKIP_WITHOUT_CUDA();
+  // Labels on the host (moved by the op) and on the device (moved by check_parity); rows shorter and longer
+  // than a block, and more rows than one grid of row blocks.
+  auto labels = [](int64_t n, int64_t c) {
+    std::vector<double> v;
+    for (int64_t r = 0; r < n; ++r) v.push_back(double((r * 7 + 3) % c));
+    return index_tensor(v);
+  };
+  const Tensor y = labels(37, 10);
+  check_parity_both("cross_entropy (37, 10)", [y](const V& v) { return cross_entropy(v[0], y); },
+                    {rin({37, 10}, 270, 3.0)});
+  check_parity_both("cross_entropy labels on the device", [](const V& v) { return cross_entropy(v[0], v[1]); },
+                    {rin({37, 10}, 271, 3.0), y});
+  check_parity_both("cross_entropy of large logits", [y](const V& v) { return cross_entropy(v[0], y); },
+                    {rin({37, 10}, 272, 5.0, 1e3)});
+  const Tensor y_long = labels(3, 3000);
+  check_parity_both("cross_entropy long rows", [y_long](const V& v) { return cross_entropy(v[0], y_long); },
+                    {rin({3, 3000}, 273, 4.0)});
+  const Tensor y_many = labels(70000, 13);
+  check_parity("cross_entropy many rows", [y_many](const V& v) { return cross_entropy(v[0], y_many); },
+               {rin({70000, 13}, 274, 2.0)});
+  CHECK_THROWS_WITH_AS(cross_entropy(zeros({2, 3}, DType::F32, Device::CUDA), to(index_tensor({0, 3}), Device::CUDA)),
+                       doctest::Contains("label 3 (row 1)"), Error);
 }
 
 TEST_CASE("cuda parity: index_select") {
