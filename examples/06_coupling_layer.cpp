@@ -3,8 +3,9 @@
 //
 // The layer maps y (D numbers) to y' (D numbers), conditioned on patch tokens P (N x D) (flows/coupling.h):
 //   permute y's channels, split them in halves [a, b]
-//   s1, t1 = CAFF1(a, P);   b' = b * exp(c(s1)) + t1        b changes, a only steers
-//   s2, t2 = CAFF2(b', P);  a' = a * exp(c(s2)) + t2        then the other way round
+//   s1, t1 = CAFF1(a, Pa);   b' = b * exp(c(s1)) + t1       b changes, a only steers
+//   s2, t2 = CAFF2(b', Pb);  a' = a * exp(c(s2)) + t2       then the other way round
+// where Pa and Pb are the same channel halves of the (permuted) patch tokens P as a and b are of y.
 // What to notice:
 //   * Invertible whatever the networks CAFF1/CAFF2 compute: s and t are never inverted, only recomputed
 //     (a' and b' give back b' -> s2, t2 -> a, and then a -> s1, t1 -> b).

@@ -4,6 +4,7 @@
 //   build/examples/08_vit_fashion_mnist --short   2,048 training images, 2 epochs, 500 test images (what ctest runs)
 //   build/examples/08_vit_fashion_mnist           all 60,000 training images, 6 epochs, all 10,000 test images
 //   options: --train N --test N (0 = all)  --epochs E  --lr LR  --batch B  --out CKPT.safetensors
+//            (default: vit-fashion-mnist.safetensors in the current directory)
 //
 // What to notice:
 //   * The model is vit::VisionTransformer, the same class `sanf` runs as its backbone, plus one nn::Linear
