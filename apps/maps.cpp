@@ -122,10 +122,9 @@ Tensor fit_to_cell(const Tensor& image_u8, int64_t cell) {
   const Tensor img = contiguous(to(image_u8, Device::CPU));
   SANF_CHECK(img.dim() == 3 && img.dtype() == DType::U8 && (img.size(0) == 1 || img.size(0) == 3 || img.size(0) == 4),
              "[image sheet] an image must be u8 (C, H, W) with C = 1, 3 or 4, got ", img.info());
-  const int64_t C = img.size(0), H = img.size(1), W = img.size(2), side = std::max(H, W);
-  Tensor rgb = Tensor::empty({3, H, W}, DType::U8);
-  for (int64_t c = 0; c < 3; ++c)
-    std::copy_n(img.data<uint8_t>() + (C == 1 ? 0 : c) * H * W, H * W, rgb.data<uint8_t>() + c * H * W);
+  const int64_t H = img.size(1), W = img.size(2), side = std::max(H, W);
+  // Grey repeated (a broadcast view), alpha dropped (a narrowed view), then one copy.
+  const Tensor rgb = contiguous(img.size(0) == 1 ? expand(img, {3, H, W}) : narrow(img, 0, 0, 3));
   if (side <= cell) {  // enlarge by a whole factor, nearest neighbour
     const int64_t k = cell / side;
     Tensor out = Tensor::empty({3, H * k, W * k}, DType::U8);
