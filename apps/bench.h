@@ -37,11 +37,16 @@ struct GemmBenchOptions {
 };
 void bench_gemm(const GemmBenchOptions& opt);
 
+// One model (a random ViT-L takes seconds to draw), then one JSON line per batch size and attention setting.
 struct VitBenchOptions {
   std::string arch = "vit-base";
   Device device = Device::CPU;
-  int64_t batch = 8, image_size = 0, reps = 3;
+  std::vector<int64_t> batches{8};
+  int64_t image_size = 0, reps = 3;
   std::string precision = "f32";  // the backbone's GEMMs: f32 | tf32 (CUDA) | bf16 (apps/extract.h)
+  // bf16 on CUDA: the fused attention kernel (kernels/fast/attention.h) as set at start-up ("default"), "off",
+  // "on", or "both" (each batch with it off, then on).
+  std::string fused_attention = "default";
 };
 void bench_vit(const VitBenchOptions& opt);
 

@@ -181,14 +181,17 @@ bool Communicator::collective_needed(const Tensor& t) const {
 }
 
 // The NCCL communicator over this communicator's ranks, made the first time: rank 0's unique id is broadcast
-// through MPI, then every rank joins on its current CUDA device.
+// through MPI, then every rank joins on its current CUDA device. (A build without MPI has one rank, so NCCL
+// then serves the loopback communicator alone, and there is nothing to broadcast.)
 void Communicator::ensure_nccl() {
   if (nccl_) return;
   nccl_ = std::make_unique<Nccl>();
-#if SANF_NCCL && SANF_MPI
+#if SANF_NCCL
   ncclUniqueId id;
   if (rank_ == 0) SANF_NCCL_CHECK(ncclGetUniqueId(&id));
+#if SANF_MPI
   if (size_ > 1) SANF_MPI_CHECK(MPI_Bcast(&id, int(sizeof id), MPI_BYTE, 0, MPI_COMM_WORLD));
+#endif
   SANF_NCCL_CHECK(ncclCommInitRank(&nccl_->comm, size_, id, rank_));
 #endif
 }

@@ -15,7 +15,7 @@
 //   sanf demo [--out DIR] [--no-caff] [options]   the one-class protocol on Fashion-MNIST, offline
 //   sanf bench fma                                  the machine's FMA peak, 1 thread and all
 //   sanf bench gemm [--rows 1576] [--all-layouts]    f32 GEMM at the ViT-B shapes
-//   sanf bench vit [--arch vit-base] [--batch 8] [--image-size 224] [--reps 3] [--device cpu|cuda]
+//   sanf bench vit [--arch vit-base] [--batch 8[,32...]] [--image-size 224] [--reps 3] [--device cpu|cuda]
 //                  [--precision f32|tf32|bf16]
 //   sanf bench flow [--quick] [--device cpu|cuda]   flow training step and scoring, ViT-B shapes
 //   sanf bench extract [--limit 1000] [--data-dir DIR] extraction speed and peak memory
@@ -529,11 +529,19 @@ int run_main(int argc, char** argv) {
   apps::VitBenchOptions bv;
   auto* bench_vit = bench->add_subcommand("vit", "ViT forward throughput on random weights");
   bench_vit->add_option("--arch", bv.arch, "architecture")->check(CLI::IsMember(vit::vit_config_names()));
-  bench_vit->add_option("--batch", bv.batch, "batch size")->check(CLI::PositiveNumber);
+  bench_vit->add_option("--batch", bv.batches, "batch sizes, comma-separated (one model, a line for each)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   bench_vit->add_option("--image-size", bv.image_size, "input size (default: the architecture's)");
   bench_vit->add_option("--reps", bv.reps, "timed repetitions")->check(CLI::PositiveNumber);
   bench_vit->add_option("--precision", bv.precision, "matrix multiplies: f32, tf32 (cuda only) or bf16")
       ->check(CLI::IsMember({"f32", "tf32", "bf16"}))
+      ->capture_default_str();
+  bench_vit->add_option("--fused-attention", bv.fused_attention,
+                        "bf16 on cuda: the fused attention kernel as set at start-up (default), off, on, or both "
+                        "(each batch with it off, then on)")
+      ->check(CLI::IsMember({"default", "off", "on", "both"}))
       ->capture_default_str();
   add_device(bench_vit);
   bool bench_quick = false;

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # tools/device/cuda_check.sh: the CUDA check on a GPU machine (an H100/H200): preflight, build for sm_90, the
-# CUDA tests, compute-sanitizer, then the benchmarks against PyTorch; a summary table at the end.
+# CUDA tests, compute-sanitizer, `sanf demo --device cuda` against the CPU's table, then the benchmarks against
+# PyTorch; a summary table at the end.
 #
 # Usage (it changes to the repository root itself):   OUT=/some/dir bash tools/device/cuda_check.sh
 # Through the device tool, after `bash tools/device/make_devdeps.sh` here:
 #   run(command='bash tools/device/cuda_check.sh', carry=[".devdeps"], timeout_s=420)
-# The whole run aims at SANF_DEADLINE_S (default 300 s): each stage gets its own cap or what is left of the
+# The whole run aims at SANF_DEADLINE_S (default 330 s): each stage gets its own cap or what is left of the
 # deadline, whichever is less, so one run leaves time for a targeted rerun on the same machine.
 #
-# Stages (SANF_CHECK_STAGES, comma-separated; default preflight,build,tests,memcheck,bench):
+# Stages (SANF_CHECK_STAGES, comma-separated; default preflight,build,tests,memcheck,demo,bench):
 #   preflight  seconds: nvidia-smi's driver, GPU and compute mode; nvcc; the cuBLAS and cuRAND headers and
 #              libraries of nvcc's toolkit; tools/device/cuda_probe.cu built with nvcc and run (runtime and
 #              driver versions, cudaGetDeviceCount, cudaMalloc, a kernel, cuBLAS, cuRAND). If CUDA is not
@@ -28,27 +29,29 @@
 #              then memcheck over our own kernels (fused attention; reductions and softmax; layer norm,
 #              pooling and index_select; copies, fills and elementwise; random) and racecheck over the fused
 #              attention. Each job at most SANF_CHECK_MEMCHECK_S (75 s).
+#   demo       `sanf demo --device cuda` (10 classes, fresh feature cache, at most 150 s): every class's AUROC
+#              within SANF_CHECK_DEMO_TOL (0.005) of tools/device/demo_cpu_results.csv (a CPU run's); demo.log.
 #   bench      only when the tests passed (SANF_CHECK_BENCH_ALWAYS=1: regardless), most important first:
 #              SANF_CHECK_BENCH groups (default vit,flow,ops): vit = ViT-L/16 forward, bf16 at batch 64 and
-#              256 with the fused attention off and on, TF32 at 64 and 256, f32 at 64, then PyTorch's same
-#              configurations in one process; flow = the flow training step at ViT-L width; ops = per-op
+#              256 with the fused attention off and on (`--fused-attention both`), TF32 at 64 and 256, f32 at
+#              64, then PyTorch's same configurations in one process; flow = the flow training step at ViT-L width; ops = per-op
 #              times at ViT-L shapes. Both sides in the same precision; JSON lines in bench.jsonl.
 #
-# A targeted rerun (the machine stays warm a short while; the build folder is kept, so the build stage only
-# recompiles what changed):
+# A targeted rerun (a machine stays warm only 30 s after a call, so a rerun usually starts a fresh one and
+# builds again; on a warm one the build folder is kept and only what changed is recompiled):
 #   SANF_CHECK_STAGES=build,tests SANF_CHECK_TESTS='gemm|bf16'   ctest -R on the test names (default: as above)
 #   SANF_CHECK_STAGES=build,memcheck SANF_CHECK_MEMCHECK='ln=cuda parity: layer_norm;gemm=cuda parity: gemm*'
 #                     memcheck jobs, 'label=doctest -tc filter' separated by ';' (in a filter ',' separates
 #                     patterns; write '*' for a comma inside a name); SANF_CHECK_RACECHECK likewise
 #                     (empty: none)
 #   SANF_CHECK_STAGES=build,bench SANF_CHECK_BENCH=vit SANF_CHECK_BENCH_ALWAYS=1
-# Other settings: SANF_DEADLINE_S (300), SANF_BUILD_DIR (build-sm90), SANF_CUDA_ARCH (90), SANF_CHECK_JOBS
+# Other settings: SANF_DEADLINE_S (330), SANF_BUILD_DIR (build-sm90), SANF_CUDA_ARCH (90), SANF_CHECK_JOBS
 # (build jobs: all cores), SANF_CHECK_SANITIZER (the compute-sanitizer to use), SANF_DEVICE_ALL_TESTS=1 (also
 # the CPU tests: the whole build and every ctest test), SANF_CHECK_SKIP_PREFLIGHT=1 (go on after a failed
 # preflight: a dry run of the later stages on a machine without a GPU).
 #
-# $OUT (default ./out-device) receives 7 files, within the device tool's 8: preflight.log, build.log,
-# ctest.log, memcheck.log, bench.jsonl, bench.err, summary.txt. Scratch files go to $SANF_BUILD_DIR/check/.
+# $OUT (default ./out-device) receives 8 files, the device tool's limit: preflight.log, build.log,
+# ctest.log, memcheck.log, demo.log, bench.jsonl, bench.err, summary.txt. Scratch files go to $SANF_BUILD_DIR/check/.
 # The last lines printed are the summary table (also summary.txt) and "RESULT: PASS|FAIL|INCOMPLETE"; the
 # exit status is 0 only for PASS: every stage that ran succeeded, the tests ran and all passed (none
 # skipped), and compute-sanitizer ran and reported no error (benchmark failures are reported, not counted).
@@ -65,11 +68,11 @@ WORK="$BUILD/check"
 ARCH="${SANF_CUDA_ARCH:-90}"
 JOBS="${SANF_CHECK_JOBS:-$(nproc 2>/dev/null || echo 16)}"
 PARALLEL="${SANF_CHECK_PARALLEL:-8}"
-STAGES=",${SANF_CHECK_STAGES:-preflight,build,tests,memcheck,bench},"
+STAGES=",${SANF_CHECK_STAGES:-preflight,build,tests,memcheck,demo,bench},"
 START=$(date +%s)
-DEADLINE=$((START + ${SANF_DEADLINE_S:-300}))
+DEADLINE=$((START + ${SANF_DEADLINE_S:-330}))
 mkdir -p "$WORK" || exit 1
-rm -f "$OUT"/{preflight.log,build.log,ctest.log,memcheck.log,bench.jsonl,bench.err,summary.txt}
+rm -f "$OUT"/{preflight.log,build.log,ctest.log,memcheck.log,demo.log,bench.jsonl,bench.err,summary.txt}
 
 want() { [[ "$STAGES" == *",$1,"* ]]; }
 now() { date +%s; }
@@ -103,7 +106,7 @@ summary() {
     echo "sanf CUDA check of ${commit:-a tree without git}"
     [ -z "$GPU_LINE" ] &&
       GPU_LINE="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
-    echo "gpu: ${GPU_LINE:-unknown}; $(elapsed) s of ${SANF_DEADLINE_S:-300}; logs in $OUT"
+    echo "gpu: ${GPU_LINE:-unknown}; $(elapsed) s of ${SANF_DEADLINE_S:-330}; logs in $OUT"
     printf '%-10s %-11s %5s  %s\n' stage result secs detail
     printf '%s\n' "${ROWS[@]}"
     local d
@@ -150,7 +153,7 @@ if want preflight; then
     echo "date: $(date -u)"
     echo "host: $(uname -a)"
     echo "cpus: $(nproc 2>/dev/null)"
-    echo "stages: ${STAGES//,/ }; deadline ${SANF_DEADLINE_S:-300} s; build dir $BUILD; arch sm_$ARCH"
+    echo "stages: ${STAGES//,/ }; deadline ${SANF_DEADLINE_S:-330} s; build dir $BUILD; arch sm_$ARCH"
     echo "--- nvidia-smi"
     nvidia-smi 2>&1 || echo "nvidia-smi failed or is missing (rc $?)"
     echo "--- nvcc: ${NVCC:-not found}"
@@ -249,7 +252,7 @@ $(probe runtime_version), compute mode $(probe compute_mode); cuBLAS ${CUBLAS_H_
     VERDICT_FAIL=1
     if [ "${SANF_CHECK_SKIP_PREFLIGHT:-0}" != 1 ]; then
       echo "stopping here (SANF_CHECK_SKIP_PREFLIGHT=1 goes on, for a dry run)"
-      for st in build tests memcheck bench; do want "$st" && row "$st" "not run" 0 "the preflight failed"; done
+      for st in build tests memcheck demo bench; do want "$st" && row "$st" "not run" 0 "the preflight failed"; done
       summary
     fi
     echo "SANF_CHECK_SKIP_PREFLIGHT=1: going on regardless (a dry run)"
@@ -270,13 +273,27 @@ if want build; then
     GEN=(-G "Unix Makefiles")
     BUILD_CMD=(make -C "$BUILD" -j"$JOBS" -k)
   fi
+  # NCCL: the toolkit's when it has one, else the one PyTorch's wheels bring (nvidia-nccl), given to CMake by
+  # path; the executables then find libnccl through their build RPATH.
+  NCCL_ARGS=()
+  if [ -n "$CUDA_ROOT" ] && ! ls "$CUDA_ROOT"/include/nccl.h "$CUDA_ROOT"/targets/*/include/nccl.h >/dev/null 2>&1; then
+    NCCL_PY="$(python3 -c 'import nvidia.nccl as m; print(list(m.__path__)[0])' 2>/dev/null)"
+    NCCL_LIB="$(ls "$NCCL_PY"/lib/libnccl.so* 2>/dev/null | head -1)"
+    if [ -n "$NCCL_PY" ] && [ -f "$NCCL_PY/include/nccl.h" ] && [ -n "$NCCL_LIB" ]; then
+      NCCL_ARGS=(-DSANF_NCCL_INCLUDE_DIR="$NCCL_PY/include" -DSANF_NCCL_LIBRARY="$NCCL_LIB")
+      echo "NCCL: not in the toolkit; using PyTorch's ($NCCL_LIB)" | tee -a "$BLOG"
+    else
+      echo "NCCL: neither in the toolkit nor in python3's nvidia.nccl" | tee -a "$BLOG"
+    fi
+  fi
+  echo "MPI launcher: $(command -v mpirun || echo none)" | tee -a "$BLOG"
   TARGETS=(test_cuda sanf test_dist)
   for f in bench/*.cpp; do TARGETS+=("$(basename "$f" .cpp)"); done
   [ "${SANF_DEVICE_ALL_TESTS:-0}" = 1 ] && TARGETS=(all)
   run_capped "$(budget 120 30)" cmake -S . -B "$BUILD" "${GEN[@]}" -DSANF_CUDA=ON \
     -DCMAKE_CUDA_ARCHITECTURES="$ARCH-real" -DCMAKE_CUDA_FLAGS=-lineinfo -DCMAKE_CUDA_RUNTIME_LIBRARY=Shared \
     -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$ROOT/.devdeps" ${NVCC:+-DCMAKE_CUDA_COMPILER="$NVCC"} \
-    >>"$BLOG" 2>&1
+    "${NCCL_ARGS[@]}" >>"$BLOG" 2>&1
   CONFIGURE_RC=$?
   echo "configure rc: $CONFIGURE_RC"
   grep -E -- '-- sanf: (no )?(MPI|NCCL)' "$BLOG" | sed 's/^-- //'  # whether test_dist's NCCL case can run
@@ -319,6 +336,16 @@ if want build; then
   fi
 fi
 
+# Fashion-MNIST where the tests and the demo expect it (Debian's path), from the copy in .devdeps.
+FMNIST=/usr/share/datasets/fashion-mnist
+install_fmnist() {
+  if [ ! -d "$FMNIST" ] && [ -d .devdeps/datasets/fashion-mnist ]; then
+    mkdir -p "$(dirname "$FMNIST")" && cp -r .devdeps/datasets/fashion-mnist "$FMNIST" ||
+      echo "could not install Fashion-MNIST at $FMNIST"
+  fi
+  [ -d "$FMNIST" ]
+}
+
 # ---- tests: the CUDA test cases through ctest, once --------------------------------------------------------
 # One process per test case: a crash or a sticky CUDA error (an illegal address poisons the context) fails
 # that case alone, and the log names it. CUDA_LAUNCH_BLOCKING=1 makes every launch synchronous, so an error
@@ -336,12 +363,7 @@ if want tests; then
   SELECT=(-R "${SANF_CHECK_TESTS:-^cuda|^dist: communicator, one process}")
   if [ "${SANF_DEVICE_ALL_TESTS:-0}" = 1 ] && [ -z "${SANF_CHECK_TESTS:-}" ]; then
     SELECT=()
-    FMNIST=/usr/share/datasets/fashion-mnist
-    if [ ! -d "$FMNIST" ] && [ -d .devdeps/datasets/fashion-mnist ]; then
-      mkdir -p "$(dirname "$FMNIST")" && cp -r .devdeps/datasets/fashion-mnist "$FMNIST" ||
-        echo "could not install Fashion-MNIST at $FMNIST"
-    fi
-    if [ ! -d "$FMNIST" ]; then
+    if ! install_fmnist; then
       SELECT=(-E '^apps')
       echo "no $FMNIST: the apps tests are left out of ctest" | tee -a "$CLOG"
     fi
@@ -507,6 +529,58 @@ else
   row memcheck "not run" 0 "not in SANF_CHECK_STAGES"
 fi
 
+# ---- demo: `sanf demo --device cuda` against the CPU's table ----------------------------------------------
+# The README's main job on the GPU: all 10 Fashion-MNIST classes, the same seeds (weights are drawn on the
+# host, so the GPU starts from the CPU's exact weights). Each class's AUROC must be within SANF_CHECK_DEMO_TOL
+# (0.005) of tools/device/demo_cpu_results.csv, which a CPU run of the same command wrote. Fresh feature cache,
+# so the wall time includes the backbone; its output in demo.log.
+if want demo; then
+  section "demo"
+  T0=$(now)
+  DLOG="$OUT/demo.log"
+  REF=tools/device/demo_cpu_results.csv
+  if [ ! -x "$BUILD/sanf" ]; then
+    VERDICT_INCOMPLETE=1
+    row demo "not run" 0 "no $BUILD/sanf"
+  elif ! install_fmnist; then
+    VERDICT_INCOMPLETE=1
+    row demo "not run" 0 "no Fashion-MNIST at $FMNIST (make_devdeps.sh copies it into .devdeps)"
+  else
+    rm -rf "$WORK/demo" "$WORK/demo-cache"
+    run_capped "$(budget 150 60)" "$BUILD/sanf" demo --device cuda --out "$WORK/demo" --cache-dir "$WORK/demo-cache" \
+      >"$DLOG" 2>&1
+    DEMO_RC=$?
+    DEMO_S=$(($(now) - T0))
+    if [ "$DEMO_RC" != 0 ] || [ ! -f "$WORK/demo/results.csv" ]; then
+      VERDICT_FAIL=1
+      tail -5 "$DLOG"
+      row demo FAIL "$DEMO_S" "sanf demo --device cuda exited with $DEMO_RC (124: time limit)"
+    else
+      { echo "---- results.csv"; cat "$WORK/demo/results.csv"; } >>"$DLOG"
+      # class,name,auroc,... in both files: the largest difference of the auroc column, row by row.
+      CMP="$(awk -F, -v tol="${SANF_CHECK_DEMO_TOL:-0.005}" '
+        NR == FNR { if (FNR > 1) ref[$1] = $3; next }
+        FNR > 1 { if (!($1 in ref)) { missing++; next }
+                  d = $3 - ref[$1]; if (d < 0) d = -d; if (d > worst) { worst = d; at = $1 } ; n++ }
+        END { printf "%d classes compared, largest |GPU - CPU| AUROC %.4f (class %s)%s, tolerance %s\n", n, worst,
+                     at, missing ? ", " missing " not in the reference" : "", tol;
+              exit (n < 11 || missing || worst > tol) }' "$REF" "$WORK/demo/results.csv")"
+      CMP_RC=$?
+      sed -n '/one-class AUROC/,/results.csv/p' "$DLOG"
+      echo "demo: $CMP; wall ${DEMO_S} s"
+      if [ "$CMP_RC" = 0 ]; then
+        row demo ok "$DEMO_S" "$CMP"
+      else
+        VERDICT_FAIL=1
+        row demo FAIL "$DEMO_S" "$CMP"
+      fi
+    fi
+  fi
+else
+  VERDICT_INCOMPLETE=1
+  row demo "not run" 0 "not in SANF_CHECK_STAGES"
+fi
+
 # ---- bench: only when the tests passed; most important first ----------------------------------------------
 # Each command at most its cap or what is left of the deadline; one that would start within 15 s of the
 # deadline is skipped (and listed in bench.err). Benchmark failures are reported and do not change RESULT.
@@ -551,13 +625,10 @@ if want bench; then
     BENCH_GROUPS="${SANF_CHECK_BENCH:-vit,flow,ops}"
     for g in ${BENCH_GROUPS//,/ }; do
       case "$g" in
-        vit)  # ViT-L/16 forward: bf16 (fused attention off, on), TF32, f32; then PyTorch, one process
-          for batch in 64 256; do
-            for fused in 0 1; do
-              SANF_FUSED_ATTENTION=$fused run_bench 60 "$BUILD/sanf" "${VIT[@]}" --batch "$batch" --precision bf16
-            done
-          done
-          for batch in 64 256; do run_bench 60 "$BUILD/sanf" "${VIT[@]}" --batch "$batch" --precision tf32; done
+        vit)  # ViT-L/16 forward: bf16 (fused attention off, on), TF32, f32 (one model per precision: a random
+              # ViT-L takes seconds to draw on the host); then PyTorch, one process
+          run_bench 90 "$BUILD/sanf" "${VIT[@]}" --batch 64,256 --precision bf16 --fused-attention both
+          run_bench 60 "$BUILD/sanf" "${VIT[@]}" --batch 64,256 --precision tf32
           run_bench 60 "$BUILD/sanf" "${VIT[@]}" --batch 64 --precision f32
           run_bench 150 "$PY" bench/bench_vit_torch.py --arch vit-large --device cuda --reps 5 \
             --configs bf16:64,bf16:256,tf32:64,tf32:256,f32:64
