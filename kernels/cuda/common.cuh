@@ -15,6 +15,7 @@
 
 #include "core/cuda_utils.h"
 #include "core/shape.h"
+#include "core/tensor.h"
 
 namespace sanf::kernels::cuda_detail {
 
@@ -89,5 +90,15 @@ __device__ T block_reduce(T v, Op op) {
   __syncthreads();  // the buffer may be reused by the next call
   return r;
 }
+
+// Scratch device memory from the caching allocator, returned when the scope ends (also on an exception).
+// Freeing right after queuing the kernels is safe: the next user of the block runs later on the same stream.
+struct DeviceScratch {
+  void* p;
+  explicit DeviceScratch(int64_t nbytes) : p(cuda_alloc(nbytes)) {}
+  ~DeviceScratch() { cuda_free(p); }
+  DeviceScratch(const DeviceScratch&) = delete;
+  DeviceScratch& operator=(const DeviceScratch&) = delete;
+};
 
 }  // namespace sanf::kernels::cuda_detail

@@ -125,16 +125,6 @@ __global__ void layernorm_dwdb_final_kernel(const double* __restrict__ part_w, c
 
 unsigned row_blocks(int64_t rows) { return unsigned(std::min<int64_t>(rows, 1 << 16)); }
 
-// Scratch device memory from the caching allocator, returned when the scope ends (also on an exception).
-// Freeing right after queuing the kernels is safe: the next user of the block runs later on the same stream.
-struct DeviceScratch {
-  void* p;
-  explicit DeviceScratch(int64_t nbytes) : p(cuda_alloc(nbytes)) {}
-  ~DeviceScratch() { cuda_free(p); }
-  DeviceScratch(const DeviceScratch&) = delete;
-  DeviceScratch& operator=(const DeviceScratch&) = delete;
-};
-
 }  // namespace
 
 void layernorm(DType dt, const void* x, const void* w, const void* b, void* y, void* mean, void* rstd, int64_t rows,

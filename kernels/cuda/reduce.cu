@@ -10,6 +10,11 @@
 //                  of a warp read 32 consecutive values of one r: coalesced), threadIdx.y in [0, 8) walks
 //                  r = y, y + 8, y + 16, ...; the 8 partials per column meet in shared memory and are
 //                  combined in a fixed order, so results are reproducible run to run.
+// Both split the reduced axis when the outputs alone are too few to fill the GPU (a full sum: M = 1, I = 1;
+// a bias gradient: M = 1, I = 4096 over 12,608 rows): the R axis is cut into S fixed pieces (S depends only
+// on the shape), a second grid dimension runs one piece each and writes a partial (a double sum, or a
+// (value, r) pair) to scratch, and a second kernel combines each output's S partials in piece order. The
+// result is therefore the same on every run.
 // The first-max rule is order-independent: a partial is a (value, r) pair and two pairs combine by
 // "NaN beats number, larger beats smaller, equal values (or two NaNs): smaller r", which picks exactly what
 // a left-to-right scan picks, however the work was split.
@@ -60,31 +65,48 @@ __device__ ArgMax<T> block_reduce_argmax(ArgMax<T> p) {
   return r;
 }
 
-// ---- I == 1: one block per row -------------------------------------------------------------------------
+// ---- I == 1: one block per row (or per piece of a row) ----------------------------------------------------
+// With S pieces (gridDim.y), block (x, y) reduces piece y = [y * piece, min(R, (y + 1) * piece)) of rows m;
+// S == 1 writes the result itself, S > 1 a partial (part_sum, or part_val / part_idx) at m * S + y.
 
 template <typename T>
-__global__ void sum_rows_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t M, int64_t R) {
+__global__ void sum_rows_kernel(const T* __restrict__ x, T* __restrict__ out, double* __restrict__ part_sum,
+                                int64_t M, int64_t R, int64_t piece) {
+  const int64_t r0 = blockIdx.y * piece, r1 = std::min(R, r0 + piece);
   for (int64_t m = blockIdx.x; m < M; m += gridDim.x) {
     const T* row = x + m * R;
     double acc = 0;
-    for (int64_t r = threadIdx.x; r < R; r += blockDim.x) acc += double(row[r]);
+    for (int64_t r = r0 + threadIdx.x; r < r1; r += blockDim.x) acc += double(row[r]);
     acc = block_reduce(acc, SumOp{});
-    if (threadIdx.x == 0) out[m] = T(acc);
+    if (threadIdx.x == 0) {
+      if (gridDim.y == 1) {
+        out[m] = T(acc);
+      } else {
+        part_sum[m * gridDim.y + blockIdx.y] = acc;
+      }
+    }
   }
 }
 
 template <typename T>
-__global__ void max_rows_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t* __restrict__ argmax, int64_t M,
-                                int64_t R) {
+__global__ void max_rows_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t* __restrict__ argmax,
+                                T* __restrict__ part_val, int64_t* __restrict__ part_idx, int64_t M, int64_t R,
+                                int64_t piece) {
+  const int64_t r0 = blockIdx.y * piece, r1 = std::min(R, r0 + piece);
   for (int64_t m = blockIdx.x; m < M; m += gridDim.x) {
     const T* row = x + m * R;
     ArgMax<T> best{T(0), -1};
-    for (int64_t r = threadIdx.x; r < R; r += blockDim.x) best = better(best, ArgMax<T>{row[r], r});
+    for (int64_t r = r0 + threadIdx.x; r < r1; r += blockDim.x) best = better(best, ArgMax<T>{row[r], r});
     best = block_reduce_argmax(best);
     if (threadIdx.x == 0) {
-      // R == 0 (the op rejects it; kept total as on the CPU): -inf at position 0.
-      out[m] = best.r < 0 ? -std::numeric_limits<T>::infinity() : best.v;
-      if (argmax) argmax[m] = best.r < 0 ? 0 : best.r;
+      if (gridDim.y == 1) {
+        // R == 0 (the op rejects it; kept total as on the CPU): -inf at position 0.
+        out[m] = best.r < 0 ? -std::numeric_limits<T>::infinity() : best.v;
+        if (argmax) argmax[m] = best.r < 0 ? 0 : best.r;
+      } else {
+        part_val[m * gridDim.y + blockIdx.y] = best.v;
+        part_idx[m * gridDim.y + blockIdx.y] = best.r;
+      }
     }
   }
 }
@@ -93,44 +115,111 @@ __global__ void max_rows_kernel(const T* __restrict__ x, T* __restrict__ out, in
 
 constexpr int kColX = 32, kColY = 8;
 
+// With S pieces (gridDim.y), block (x, y) walks only the rows of piece y and, when S > 1, writes partials at
+// (m * S + y) * I + i.
 template <typename T>
 __global__ void reduce_cols_kernel(ReduceOp op, const T* __restrict__ x, T* __restrict__ out,
-                                   int64_t* __restrict__ argmax, int64_t M, int64_t R, int64_t I) {
+                                   int64_t* __restrict__ argmax, double* __restrict__ part_sum,
+                                   T* __restrict__ part_val, int64_t* __restrict__ part_idx, int64_t M, int64_t R,
+                                   int64_t I, int64_t piece) {
   __shared__ double sums[kColY][kColX];
   __shared__ T vals[kColY][kColX];
   __shared__ int64_t idx[kColY][kColX];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t col_blocks = (I + kColX - 1) / kColX;
+  const int64_t r0 = blockIdx.y * piece, r1 = std::min(R, r0 + piece);
+  const bool partial = gridDim.y > 1;
   for (int64_t task = blockIdx.x; task < M * col_blocks; task += gridDim.x) {
     const int64_t m = task / col_blocks, i = (task % col_blocks) * kColX + tx;
     const T* base = x + m * R * I + i;  // x[m, 0, i]; only dereferenced when i < I
     if (op == ReduceOp::Sum) {
       double acc = 0;
       if (i < I)
-        for (int64_t r = ty; r < R; r += kColY) acc += double(base[r * I]);
+        for (int64_t r = r0 + ty; r < r1; r += kColY) acc += double(base[r * I]);
       sums[ty][tx] = acc;
     } else {
       ArgMax<T> best{T(0), -1};
       if (i < I)
-        for (int64_t r = ty; r < R; r += kColY) best = better(best, ArgMax<T>{base[r * I], r});
+        for (int64_t r = r0 + ty; r < r1; r += kColY) best = better(best, ArgMax<T>{base[r * I], r});
       vals[ty][tx] = best.v;
       idx[ty][tx] = best.r;
     }
     __syncthreads();
     if (ty == 0 && i < I) {
+      const int64_t at = (m * gridDim.y + blockIdx.y) * I + i;  // the partial's place (S > 1)
       if (op == ReduceOp::Sum) {
         double acc = sums[0][tx];
         for (int y = 1; y < kColY; ++y) acc += sums[y][tx];
-        out[m * I + i] = T(acc);
+        if (partial) {
+          part_sum[at] = acc;
+        } else {
+          out[m * I + i] = T(acc);
+        }
       } else {
         ArgMax<T> best{vals[0][tx], idx[0][tx]};
         for (int y = 1; y < kColY; ++y) best = better(best, ArgMax<T>{vals[y][tx], idx[y][tx]});
-        out[m * I + i] = best.r < 0 ? -std::numeric_limits<T>::infinity() : best.v;
-        if (argmax) argmax[m * I + i] = best.r < 0 ? 0 : best.r;
+        if (partial) {
+          part_val[at] = best.v;
+          part_idx[at] = best.r;
+        } else {
+          out[m * I + i] = best.r < 0 ? -std::numeric_limits<T>::infinity() : best.v;
+          if (argmax) argmax[m * I + i] = best.r < 0 ? 0 : best.r;
+        }
       }
     }
     __syncthreads();  // the shared partials are rewritten by the next task
   }
+}
+
+// The second kernel of a split reduction: output (m, i) combines its S partials, at (m * S + s) * I + i, in
+// piece order. One block per output when I == 1 (S can be large: its threads stride over the partials in a
+// fixed pattern and meet in a block reduction); else one thread per output.
+template <typename T>
+__global__ void combine_partials_kernel(ReduceOp op, const double* __restrict__ part_sum,
+                                        const T* __restrict__ part_val, const int64_t* __restrict__ part_idx,
+                                        T* __restrict__ out, int64_t* __restrict__ argmax, int64_t M, int64_t S,
+                                        int64_t I) {
+  auto finish_max = [&](ArgMax<T> best, int64_t o) {
+    out[o] = best.r < 0 ? -std::numeric_limits<T>::infinity() : best.v;
+    if (argmax) argmax[o] = best.r < 0 ? 0 : best.r;
+  };
+  if (I == 1) {
+    for (int64_t m = blockIdx.x; m < M; m += gridDim.x) {
+      if (op == ReduceOp::Sum) {
+        double acc = 0;
+        for (int64_t s = threadIdx.x; s < S; s += blockDim.x) acc += part_sum[m * S + s];
+        acc = block_reduce(acc, SumOp{});
+        if (threadIdx.x == 0) out[m] = T(acc);
+      } else {
+        ArgMax<T> best{T(0), -1};
+        for (int64_t s = threadIdx.x; s < S; s += blockDim.x)
+          best = better(best, ArgMax<T>{part_val[m * S + s], part_idx[m * S + s]});
+        best = block_reduce_argmax(best);
+        if (threadIdx.x == 0) finish_max(best, m);
+      }
+    }
+    return;
+  }
+  for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < M * I; o += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t m = o / I, i = o % I;
+    if (op == ReduceOp::Sum) {
+      double acc = 0;
+      for (int64_t s = 0; s < S; ++s) acc += part_sum[(m * S + s) * I + i];
+      out[o] = T(acc);
+    } else {
+      ArgMax<T> best{T(0), -1};
+      for (int64_t s = 0; s < S; ++s) best = better(best, ArgMax<T>{part_val[(m * S + s) * I + i], part_idx[(m * S + s) * I + i]});
+      finish_max(best, o);
+    }
+  }
+}
+
+// How many pieces to cut R into: enough that about 1024 blocks run, when the outputs alone give fewer, with
+// every piece at least kMinPiece rows; at most 1024 pieces. Depends on the shape alone.
+constexpr int64_t kMinPiece = 256;
+int64_t pieces_for(int64_t blocks, int64_t R) {
+  if (blocks >= 1024 || R < 2 * kMinPiece) return 1;
+  return std::clamp<int64_t>(std::min((1024 + blocks - 1) / blocks, R / kMinPiece), 1, 1024);
 }
 
 // dx[m, r, i] = dout[m, i] where r == argmax[m, i], else 0: one thread per element of dx (a gather, so
@@ -150,21 +239,35 @@ __global__ void max_backward_kernel(const T* __restrict__ dout, const int64_t* _
 void reduce(ReduceOp op, DType dt, const void* x, void* out, int64_t* argmax, int64_t M, int64_t R, int64_t I) {
   if (M * I == 0) return;
   SANF_DISPATCH_FLOAT(dt, op == ReduceOp::Sum ? "sum" : "max", [&] {
-    const auto* px = static_cast<const scalar_t*>(x);
-    auto* po = static_cast<scalar_t*>(out);
+    using T = scalar_t;
+    const auto* px = static_cast<const T*>(x);
+    auto* po = static_cast<T*>(out);
+    const int64_t tasks = I == 1 ? M : M * ((I + kColX - 1) / kColX);  // blocks the outputs alone give
+    const unsigned blocks = unsigned(std::min<int64_t>(tasks, 1 << 16));
+    const int64_t S = pieces_for(tasks, R), piece = (R + S - 1) / S;
+    // Partials of a split reduction: sums in double, maxima as (value, r).
+    const int64_t nparts = S > 1 ? M * S * I : 0;
+    DeviceScratch scratch(nparts * int64_t(op == ReduceOp::Sum ? sizeof(double) : sizeof(T) + sizeof(int64_t)));
+    auto* part_sum = static_cast<double*>(scratch.p);
+    auto* part_idx = static_cast<int64_t*>(scratch.p);
+    auto* part_val = reinterpret_cast<T*>(part_idx + nparts);
+    const dim3 grid(blocks, unsigned(S));
     if (I == 1) {
-      const unsigned blocks = unsigned(std::min<int64_t>(M, 1 << 16));
       if (op == ReduceOp::Sum) {
-        sum_rows_kernel<<<blocks, row_threads(R)>>>(px, po, M, R);
+        sum_rows_kernel<<<grid, row_threads(S > 1 ? piece : R)>>>(px, po, part_sum, M, R, piece);
       } else {
-        max_rows_kernel<<<blocks, row_threads(R)>>>(px, po, argmax, M, R);
+        max_rows_kernel<<<grid, row_threads(S > 1 ? piece : R)>>>(px, po, argmax, part_val, part_idx, M, R, piece);
       }
     } else {
-      const int64_t tasks = M * ((I + kColX - 1) / kColX);
-      const unsigned blocks = unsigned(std::min<int64_t>(tasks, 1 << 16));
-      reduce_cols_kernel<<<blocks, dim3(kColX, kColY)>>>(op, px, po, argmax, M, R, I);
+      reduce_cols_kernel<<<grid, dim3(kColX, kColY)>>>(op, px, po, argmax, part_sum, part_val, part_idx, M, R, I,
+                                                        piece);
     }
     SANF_CUDA_LAUNCH_CHECK();
+    if (S > 1) {
+      const unsigned cblocks = I == 1 ? unsigned(std::min<int64_t>(M, 1 << 16)) : grid_for(M * I);
+      combine_partials_kernel<<<cblocks, kThreads>>>(op, part_sum, part_val, part_idx, po, argmax, M, S, I);
+      SANF_CUDA_LAUNCH_CHECK();
+    }
   });
 }
 

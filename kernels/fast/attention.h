@@ -15,8 +15,9 @@
 // a score row per lane's registers); anything else takes the composite. ViTs at 224 with patch 16
 // (N = 197, hd = 64) qualify.
 //
-// Off by default (kernels/cuda_options.h, set_fused_attention or SANF_FUSED_ATTENTION=1) until it has been
-// measured and validated on a GPU: it was written without one.
+// On by default (kernels/cuda_options.h; set_fused_attention(false) or SANF_FUSED_ATTENTION=0 turns it
+// off): on an H200 it passed the CUDA tests, memcheck and racecheck, and ran ViT-L/16 in bf16 1.10x faster
+// than the composite at batch 64 and 256 (docs/PERFORMANCE.md).
 #pragma once
 
 #include "kernels/cuda_options.h"

@@ -101,6 +101,47 @@ TEST_CASE("cuda parity: max argmax ties and NaN (kernel level, exact)") {
   }
 }
 
+TEST_CASE("cuda parity: split reductions (few outputs over a long axis: a full sum, a bias gradient)") {
+  SANF_SKIP_WITHOUT_CUDA();
+  // Few outputs cut the reduced axis into pieces, one block each, and a second kernel combines the partials
+  // (kernels/cuda/reduce.cu): a full sum (M = I = 1, a million values: 1024 pieces), a bias gradient's column
+  // sum (I = 100 over 5000 rows: 4 column blocks, 19 pieces), and several m with a short last piece.
+  check_parity("sum of a million values", [](const V& v) { return sum(v[0]); }, {rin({1000, 1000}, 180)});
+  check_parity("max of a million values", [](const V& v) { return max(v[0], {0, 1}); }, {rin({1000, 1000}, 181)});
+  check_parity("column sum over 5000 rows", [](const V& v) { return sum(v[0], {0}); }, {rin({5000, 100}, 182)});
+  check_parity("column max over 5000 rows", [](const V& v) { return max(v[0], {0}); }, {rin({5000, 100}, 183)});
+  check_parity("middle sum, 3 x 3001 x 40", [](const V& v) { return sum(v[0], {1}); }, {rin({3, 3001, 40}, 184)});
+  // Kernel level, exact against the CPU: the maximum and its first position when ties and a NaN fall in
+  // different pieces (rows of 100000: 391 pieces of 256).
+  const int64_t R = 100000;
+  std::vector<double> v(size_t(3 * R));
+  for (int64_t k = 0; k < 3 * R; ++k) v[size_t(k)] = std::sin(double(k));
+  v[size_t(0 * R + 70000)] = v[size_t(0 * R + 99999)] = v[size_t(0 * R + 200)] = 3.0;  // tie: 200 wins
+  v[size_t(1 * R + 50000)] = std::nan("");                                                // NaN wins
+  v[size_t(1 * R + 90000)] = std::nan("");
+  v[size_t(2 * R + R - 1)] = 7.0;  // the very last
+  for (DType dt : {DType::F32, DType::F64}) {
+    INFO("dtype ", dtype_name(dt));
+    const Tensor xc = Tensor::from_vector(v, {3, R}, dt), xg = xc.copy_to_device(Device::CUDA);
+    Tensor oc = Tensor::empty({3}, dt), og = full({3}, NAN, dt).copy_to_device(Device::CUDA);
+    Tensor ac = Tensor::empty({3}, DType::I64), ag = full({3}, -1, DType::I64).copy_to_device(Device::CUDA);
+    kernels::reduce(kernels::ReduceOp::Max, xc, oc, ac, 3, R, 1);
+    kernels::reduce(kernels::ReduceOp::Max, xg, og, ag, 3, R, 1);
+    expect_equal("split max rows values", og, oc);
+    expect_equal("split max rows argmax", ag, ac);
+    CHECK(ac.to_vector() == std::vector<double>{200, 50000, double(R - 1)});
+    // The same as columns: (1, R, 3).
+    const Tensor tc = contiguous(transpose(xc, 0, 1)), tg = contiguous(transpose(xg, 0, 1));
+    kernels::reduce(kernels::ReduceOp::Max, tc, oc, ac, 1, R, 3);
+    kernels::reduce(kernels::ReduceOp::Max, tg, og, ag, 1, R, 3);
+    expect_equal("split max columns values", og, oc);
+    expect_equal("split max columns argmax", ag, ac);
+    kernels::reduce(kernels::ReduceOp::Sum, tc, oc, Tensor(), 1, R, 3);
+    kernels::reduce(kernels::ReduceOp::Sum, tg, og, Tensor(), 1, R, 3);
+    expect_close("split sum columns", og, oc, tol_for(dt));
+  }
+}
+
 TEST_CASE("cuda parity: reductions with more tasks than one grid has blocks (column tasks and rows)") {
   SANF_SKIP_WITHOUT_CUDA();
   // The column kernel (I > 1) has one task per (m, 32 adjacent columns): M * ceil(I / 32) tasks on a grid
@@ -145,6 +186,10 @@ TEST_CASE("cuda parity: softmax and log_softmax") {
                       {rin({9, 6}, 132)});
     check_parity_both(n + " one column", [sm](const V& v) { return sm(v[0], -1); }, {rin({4, 1}, 133)});
     check_parity_both(n + " long rows", [sm](const V& v) { return sm(v[0], -1); }, {rin({3, 3000}, 134, 4.0)});
+    // Each register count of the one-warp-per-row kernel at its edges, and the first width past it.
+    for (int64_t cols : {128, 129, 256, 300, 512, 1000, 1024, 1025})
+      check_parity_both(n + " width " + std::to_string(cols), [sm](const V& v) { return sm(v[0], -1); },
+                        {rin({5, cols}, 138 + cols, 3.0)});
     check_parity(n + " many rows (attention-sized)", [sm](const V& v) { return sm(v[0], -1); },
                  {rin({70000, 13}, 135, 2.0)});
     check_parity_both(n + " large logits", [sm](const V& v) { return sm(v[0], -1); }, {rin({4, 50}, 136, 1.0, 80.0)});

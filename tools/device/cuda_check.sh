@@ -32,10 +32,12 @@
 #   demo       `sanf demo --device cuda` (10 classes, fresh feature cache, at most 150 s): every class's AUROC
 #              within SANF_CHECK_DEMO_TOL (0.005) of tools/device/demo_cpu_results.csv (a CPU run's); demo.log.
 #   bench      only when the tests passed (SANF_CHECK_BENCH_ALWAYS=1: regardless), most important first:
-#              SANF_CHECK_BENCH groups (default vit,flow,ops): vit = ViT-L/16 forward, bf16 at batch 64 and
+#              SANF_CHECK_BENCH groups (default vit,flow,ops,profile): vit = ViT-L/16 forward, bf16 at batch 64 and
 #              256 with the fused attention off and on (`--fused-attention both`), TF32 at 64 and 256, f32 at
 #              64, then PyTorch's same configurations in one process; flow = the flow training step at ViT-L width; ops = per-op
-#              times at ViT-L shapes. Both sides in the same precision; JSON lines in bench.jsonl.
+#              times at ViT-L shapes; profile = Nsight Compute's kernel durations over a bf16 ViT-L forward,
+#              summed per kernel (tools/device/ncu_table.py, into bench.err and the output). Both sides in
+#              the same precision; JSON lines in bench.jsonl.
 #
 # A targeted rerun (a machine stays warm only 30 s after a call, so a rerun usually starts a fresh one and
 # builds again; on a warm one the build folder is kept and only what changed is recompiled):
@@ -409,6 +411,7 @@ fi
 # sanitizer's summary, leaves the run INCOMPLETE.
 MEMCHECK_DEFAULT="attention=cuda bf16: the fused attention kernel*,cuda bf16: a bf16 ViT with the fused attention*"
 MEMCHECK_DEFAULT+=";reduce-softmax=cuda parity: sum,cuda parity: mean,cuda parity: max*,cuda parity: reductions*"
+MEMCHECK_DEFAULT+=",cuda parity: split reductions*"
 MEMCHECK_DEFAULT+=",cuda parity: softmax and log_softmax,cuda bf16: softmax_bf16*"
 MEMCHECK_DEFAULT+=";layernorm-pool-index=cuda parity: layer_norm,cuda parity: adaptive_avg_pool_tokens"
 MEMCHECK_DEFAULT+=",cuda parity: index_select,cuda parity: patchify"
@@ -622,7 +625,7 @@ if want bench; then
     }
     PY="$(command -v python3 || echo python3)"
     VIT=(bench vit --arch vit-large --device cuda --reps 5)
-    BENCH_GROUPS="${SANF_CHECK_BENCH:-vit,flow,ops}"
+    BENCH_GROUPS="${SANF_CHECK_BENCH:-vit,flow,ops,profile}"
     for g in ${BENCH_GROUPS//,/ }; do
       case "$g" in
         vit)  # ViT-L/16 forward: bf16 (fused attention off, on), TF32, f32 (one model per precision: a random
@@ -641,7 +644,34 @@ if want bench; then
           for exe in "$BUILD"/bench_*; do [ -x "$exe" ] && run_bench 60 "$exe" cuda; done
           run_bench 90 "$PY" bench/bench_ops_torch.py cuda
           ;;
-        *) echo "unknown benchmark group '$g' (vit, flow, ops)" | tee -a "$BENCH_ERR" ;;
+        profile)  # where a bf16 ViT-L forward spends its time: Nsight Compute's duration of every kernel
+                  # (two forwards: the warm-up and one timed), summed per kernel name, largest first
+          NCU="$(command -v ncu || ls "$CUDA_ROOT"/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)"
+          if [ -z "$NCU" ]; then
+            echo "profile: no ncu found" | tee -a "$BENCH_ERR"
+          else
+            # Not through run_bench: the profiled run's own JSON line (its time inflated by the profiler)
+            # must not reach bench.jsonl.
+            if (($(now) > DEADLINE - 15)); then
+              echo "skipped (deadline): ncu profile" | tee -a "$BENCH_ERR"
+              BENCH_SKIPPED=$((BENCH_SKIPPED + 1))
+            else
+              echo "+ ncu profile of sanf bench vit (bf16, batch 64)" >>"$BENCH_ERR"
+              run_capped "$(budget 120)" "$NCU" --clock-control none --csv --metrics gpu__time_duration.sum \
+                --log-file "$WORK/ncu.csv" "$BUILD/sanf" bench vit --arch vit-large --device cuda --batch 64 \
+                --reps 1 --precision bf16 >"$WORK/ncu.stdout" 2>&1
+              rc=$?
+              BENCH_RUN=$((BENCH_RUN + 1))
+              if [ "$rc" != 0 ]; then
+                BENCH_FAILED=$((BENCH_FAILED + 1))
+                { echo "failed (rc $rc): ncu profile"; tail -5 "$WORK/ncu.stdout"; } | tee -a "$BENCH_ERR"
+              fi
+            fi
+            { echo "---- ncu: kernel time per name, bf16 ViT-L/16 batch 64, two forwards"
+              "$PY" tools/device/ncu_table.py "$WORK/ncu.csv" 2>&1 | head -40; } | tee -a "$BENCH_ERR"
+          fi
+          ;;
+        *) echo "unknown benchmark group '$g' (vit, flow, ops, profile)" | tee -a "$BENCH_ERR" ;;
       esac
     done
     NLINES="$(grep -c '^{' "$BENCH_OUT")"
