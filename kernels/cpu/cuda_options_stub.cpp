@@ -11,7 +11,7 @@
 
 namespace sanf::kernels {
 namespace {
-std::atomic<bool> g_tf32{false}, g_fused_attention{true};  // the CUDA build's defaults
+std::atomic<bool> g_tf32{false}, g_fused_attention{false};  // the CUDA build's defaults
 }  // namespace
 void set_tf32(bool on) { g_tf32 = on; }
 bool tf32_enabled() { return g_tf32; }

@@ -28,7 +28,7 @@ namespace sanf::kernels {
 namespace {
 std::atomic<bool> g_fused_attention{[] {
   const char* e = std::getenv("SANF_FUSED_ATTENTION");
-  return e == nullptr || std::strcmp(e, "0") != 0;  // on unless SANF_FUSED_ATTENTION=0
+  return e != nullptr && std::strcmp(e, "1") == 0;
 }()};
 }  // namespace
 
