@@ -108,7 +108,7 @@ Detector open_model_file(const std::string& path, Device device) {
   d.run_config = meta_json(meta, "run.config", path);
   d.thresholds = meta_json(meta, "run.thresholds", path);
   d.epoch = meta_int(meta, "run.epoch", path);
-  const std::string& f16 = meta_at(meta, "run.f16_tokens", path);
+  const std::string f16 = meta_at(meta, "run.f16_tokens", path);  // a copy (GCC 13 warned of a dangling ref)
   SANF_CHECK(f16 == "0" || f16 == "1", path, ": metadata 'run.f16_tokens' must be 0 or 1, got '", f16, "'");
   d.f16_tokens = f16 == "1";
   d.backbone_batch = meta_int(meta, "run.backbone_batch", path);

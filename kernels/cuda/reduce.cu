@@ -70,8 +70,8 @@ __device__ ArgMax<T> block_reduce_argmax(ArgMax<T> p) {
 // S == 1 writes the result itself, S > 1 a partial (part_sum, or part_val / part_idx) at m * S + y.
 
 template <typename T>
-__global__ void sum_rows_kernel(const T* __restrict__ x, T* __restrict__ out, double* __restrict__ part_sum,
-                                int64_t M, int64_t R, int64_t piece) {
+__global__ void sum_rows_kernel(const T* __restrict__ x, T* __restrict__ out, double* __restrict__ part_sum, int64_t M,
+                                int64_t R, int64_t piece) {
   const int64_t r0 = blockIdx.y * piece, r1 = std::min(R, r0 + piece);
   for (int64_t m = blockIdx.x; m < M; m += gridDim.x) {
     const T* row = x + m * R;
@@ -208,7 +208,8 @@ __global__ void combine_partials_kernel(ReduceOp op, const double* __restrict__ 
       out[o] = T(acc);
     } else {
       ArgMax<T> best{T(0), -1};
-      for (int64_t s = 0; s < S; ++s) best = better(best, ArgMax<T>{part_val[(m * S + s) * I + i], part_idx[(m * S + s) * I + i]});
+      for (int64_t s = 0; s < S; ++s)
+        best = better(best, ArgMax<T>{part_val[(m * S + s) * I + i], part_idx[(m * S + s) * I + i]});
       finish_max(best, o);
     }
   }
@@ -260,7 +261,7 @@ void reduce(ReduceOp op, DType dt, const void* x, void* out, int64_t* argmax, in
       }
     } else {
       reduce_cols_kernel<<<grid, dim3(kColX, kColY)>>>(op, px, po, argmax, part_sum, part_val, part_idx, M, R, I,
-                                                        piece);
+                                                       piece);
     }
     SANF_CUDA_LAUNCH_CHECK();
     if (S > 1) {

@@ -117,7 +117,7 @@ TEST_CASE("cuda parity: split reductions (few outputs over a long axis: a full s
   std::vector<double> v(size_t(3 * R));
   for (int64_t k = 0; k < 3 * R; ++k) v[size_t(k)] = std::sin(double(k));
   v[size_t(0 * R + 70000)] = v[size_t(0 * R + 99999)] = v[size_t(0 * R + 200)] = 3.0;  // tie: 200 wins
-  v[size_t(1 * R + 50000)] = std::nan("");                                                // NaN wins
+  v[size_t(1 * R + 50000)] = std::nan("");                                             // NaN wins
   v[size_t(1 * R + 90000)] = std::nan("");
   v[size_t(2 * R + R - 1)] = 7.0;  // the very last
   for (DType dt : {DType::F32, DType::F64}) {

@@ -32,12 +32,12 @@
 #   demo       `sanf demo --device cuda` (10 classes, fresh feature cache, at most 150 s): every class's AUROC
 #              within SANF_CHECK_DEMO_TOL (0.005) of tools/device/demo_cpu_results.csv (a CPU run's); demo.log.
 #   bench      only when the tests passed (SANF_CHECK_BENCH_ALWAYS=1: regardless), most important first:
-#              SANF_CHECK_BENCH groups (default vit,flow,ops,profile): vit = ViT-L/16 forward, bf16 at batch 64 and
-#              256 with the fused attention off and on (`--fused-attention both`), TF32 at 64 and 256, f32 at
-#              64, then PyTorch's same configurations in one process; flow = the flow training step at ViT-L width; ops = per-op
-#              times at ViT-L shapes; profile = Nsight Compute's kernel durations over a bf16 ViT-L forward,
-#              summed per kernel (tools/device/ncu_table.py, into bench.err and the output). Both sides in
-#              the same precision; JSON lines in bench.jsonl.
+#              SANF_CHECK_BENCH groups (default vit,flow,ops,profile): vit = ViT-L/16 forward, bf16 at batch
+#              64 and 256 with the fused attention off and on (`--fused-attention both`), TF32 at 64 and 256,
+#              f32 at 64, then PyTorch's same configurations in one process; flow = the flow training step
+#              at ViT-L width; ops = per-op times at ViT-L shapes; profile = Nsight Compute's kernel
+#              durations over a bf16 ViT-L forward, summed per kernel (tools/device/ncu_table.py, into
+#              bench.err and the output). Both sides in the same precision; JSON lines in bench.jsonl.
 #
 # A targeted rerun (a machine stays warm only 30 s after a call, so a rerun usually starts a fresh one and
 # builds again; on a warm one the build folder is kept and only what changed is recompiled):
@@ -105,6 +105,9 @@ summary() {
   {
     local commit
     commit="$(git -C "$ROOT" log -1 --format='%h %s' 2>/dev/null | cut -c1-80)"
+    # The device tool sends the working tree, which can be ahead of the .git it carries.
+    [ -n "$commit" ] && [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | head -1)" ] &&
+      commit="$commit (plus uncommitted changes)"
     echo "sanf CUDA check of ${commit:-a tree without git}"
     [ -z "$GPU_LINE" ] &&
       GPU_LINE="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
