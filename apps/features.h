@@ -19,6 +19,19 @@
 // their process is gone and they are 10 minutes old, and prints one line on stderr with their count and size.
 // Either way the FeatureSet reads the file through a memory map: resident memory stays bounded while
 // training samples batches from a split far larger than RAM.
+//
+// Several ranks (mpirun) write a cache entry as shards instead, one per rank, each rank its own part of the
+// rows as it extracted them, with no gather:
+//   <cache_dir>/<hash>.shard-<r>-of-<n>.safetensors   rank r's rows (its metadata: the key and the row range)
+//   <cache_dir>/<hash>.index.json                     the key, the shards and their row ranges, every row's
+//                                                     label and dataset index; written last, by every rank
+//                                                     (identical files, atomic renames), so its presence
+//                                                     marks a complete entry
+// On a shared file system every rank sees every shard and reads rows itself, as from one file. On each
+// node's local disk a node holds only its own ranks' shards, and a rank that needs a row it cannot see gets
+// it from the lowest rank that can (FeatureSet::batch with the communicator). A later run with any number of
+// ranks, one process included, uses the entry when every shard is visible to some rank (and every rank
+// has the index); otherwise it is a miss and the set is extracted again.
 #pragma once
 
 #include <string>
@@ -41,26 +54,44 @@ struct FeatureRequest {
 
 class FeatureSet {
  public:
-  int64_t size() const { return cls_.shape()[0]; }
-  int64_t dim() const { return cls_.shape()[1]; }
-  int64_t tokens() const { return patches_.shape()[1]; }
+  int64_t size() const { return rows_; }
+  int64_t dim() const { return dim_; }
+  int64_t tokens() const { return tokens_; }
   const std::vector<int64_t>& labels() const { return labels_; }
   const std::vector<int64_t>& indices() const { return indices_; }  // each row's index in the dataset
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return path_; }                 // the file, or a sharded entry's index
   bool from_cache() const { return from_cache_; }
+  // Whether every rank can read every row itself (always, except a sharded entry on per-node disks).
+  bool all_local() const { return all_local_; }
 
   // Rows `rows` as f32 host tensors: y (b, D) and P (b, N, D). (The training and scoring loops move them
   // to the device themselves, after gathering the next batch while the device works: apps/train.cpp.)
+  // Every row must be readable here (all_local(), or a shard this rank sees); else it throws naming it.
   std::pair<Tensor, Tensor> batch(const std::vector<int64_t>& rows) const;
+  // The same, collectively: every rank of `comm` (the ranks the set was loaded with) calls it, each with its
+  // own rows (any number, none included), and gets its rows. When all_local() it is batch(rows) and sends
+  // nothing; otherwise, rank after rank, the requester's row list is broadcast and each row is filled in
+  // by the lowest rank that sees its shard, every other rank contributing -0.0, and one all-reduce sum
+  // delivers it: x + (-0.0) is x for every x, so the rows arrive bit for bit.
+  std::pair<Tensor, Tensor> batch(const std::vector<int64_t>& rows, dist::Communicator& comm) const;
 
   // Opens a features file (written by extract_to_file) and checks its tensors agree with each other.
   static FeatureSet open(const std::string& path, bool from_cache);
 
  private:
-  Tensor cls_, patches_;  // views of the mapped file (f32 or f16)
+  friend FeatureSet load_features(const FeatureRequest& req, dist::Communicator& comm);
+  struct Shard {
+    int64_t lo = 0, hi = 0;  // its rows [lo, hi)
+    int server = 0;          // the lowest rank that sees it (sharded entries read across ranks)
+    Tensor cls, patches;     // views of the mapped file (f32 or f16); undefined where this rank cannot see it
+  };
+  const Shard& shard_of(int64_t row) const;
+  std::vector<Shard> shards_;
+  int64_t rows_ = 0, dim_ = 0, tokens_ = 0;
   std::vector<int64_t> labels_, indices_;
   std::string path_;
-  bool from_cache_ = false;
+  bool from_cache_ = false, all_local_ = true;
+  int ranks_ = 1;  // the ranks it was loaded with (Shard::server counts in them)
 };
 
 // The canonical key text of a request (see above).
@@ -72,13 +103,12 @@ std::string default_cache_dir();
 // The tokens of `req`: from the cache when present, else extracted (the backbone is built only then) and,
 // with a cache directory, stored for next time. Prints one line on stderr saying which.
 //
-// With several ranks in `comm` every rank calls it and every rank gets the whole feature set (each maps the
-// file). The ranks agree on a miss (one all-reduce: a miss on any rank is a miss for all) and then extract
-// together (extract_to_file_parallel: each rank its part of the images). The file is written by the ranks
-// that missed and have local rank 0, one per node, into the cache directory, which may therefore be a
-// shared file system (the nodes' identical files replace each other atomically) or each node's local disk;
-// without a cache directory every rank writes its own temporary file. The whole set is one file: every
-// rank maps all of it (the pages it reads come in as needed).
+// With several ranks in `comm` every rank calls it. A single-file entry that every rank has is used as it
+// is (every rank maps all of it; the pages it reads come in as needed); else a sharded entry whose every
+// shard some rank sees (above). On a miss the ranks extract together, each its part of the images
+// (cut at multiples of the extraction batch, so each batch is one process's), and with a cache directory
+// each rank writes its part as its shard; without one, the parts are gathered into a temporary file that
+// every rank writes and maps (extract_to_file_parallel).
 FeatureSet load_features(const FeatureRequest& req, dist::Communicator& comm = dist::Communicator::self());
 
 // FNV-1a 64-bit hash of a file's bytes, streamed; 16 hex digits.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <tuple>
 
 #include "apps/interrupt.h"
@@ -27,38 +28,47 @@ void collect_scores(const PendingScores& pending, Scores& out, const std::functi
 
 Scores score_rows(flows::Flow& flow, const FeatureSet& features, const std::vector<int64_t>& rows, Device device,
                   const std::string& what, dist::Communicator& comm) {
-  if (comm.size() > 1) {
-    const dist::Part mine = dist::part(int64_t(rows.size()), kScoreBatch, comm.rank(), comm.size());
-    const Scores part = score_rows(flow, features, std::vector<int64_t>(rows.begin() + mine.lo, rows.begin() + mine.hi),
-                                   device, what);
-    const auto n = int64_t(rows.size());
-    Tensor all = Tensor::empty({2, n}, DType::F64);
-    double* a = all.data<double>();
-    std::fill(a, a + 2 * n, 0.0);
-    std::copy(part.nll.begin(), part.nll.end(), a + mine.lo);
-    std::copy(part.z2.begin(), part.z2.end(), a + n + mine.lo);
-    comm.all_reduce_sum(all);
-    return Scores{std::vector<double>(a, a + n), std::vector<double>(a + n, a + 2 * n)};
-  }
-  const auto n = int64_t(rows.size());
-  Scores out;
-  out.nll.reserve(rows.size());
-  out.z2.reserve(rows.size());
-  if (n == 0) return out;
-  auto gather = [&](int64_t b0) {  // rows[b0 .. b0 + kScoreBatch), on the host
-    const int64_t b = std::min(kScoreBatch, n - b0);
-    return features.batch(std::vector<int64_t>(rows.begin() + b0, rows.begin() + b0 + b));
+  const auto n_all = int64_t(rows.size());
+  // This rank's rows: its contiguous part cut at multiples of kScoreBatch (all of them in a world of one).
+  const dist::Part mine = dist::part(n_all, kScoreBatch, comm.rank(), comm.size());
+  const std::vector<int64_t> part(rows.begin() + mine.lo, rows.begin() + mine.hi);
+  const auto n = int64_t(part.size());
+  auto batches = [](int64_t k) { return (k + kScoreBatch - 1) / kScoreBatch; };
+  // A set that some rank cannot read alone is read collectively (FeatureSet::batch with comm): every rank
+  // then makes as many reads as the rank with the most batches, the extra ones empty.
+  int64_t steps = batches(n);
+  if (!features.all_local())
+    for (int r = 0; r < comm.size(); ++r)
+      steps = std::max(steps, batches(dist::part(n_all, kScoreBatch, r, comm.size()).size()));
+  auto gather = [&](int64_t s) {  // this rank's batch s, on the host (empty past its part)
+    const int64_t b0 = std::min(s * kScoreBatch, n), b = std::min(kScoreBatch, n - b0);
+    return features.batch(std::vector<int64_t>(part.begin() + b0, part.begin() + b0 + b), comm);
   };
-  auto [host_y, host_P] = gather(0);
-  for (int64_t b0 = 0; b0 < n; b0 += kScoreBatch) {
-    check_interrupt(cat("while scoring ", what, " (", b0, "/", n, ")"));
-    const PendingScores pending = launch_scores(flow, to(host_y, device), to(host_P, device));
-    if (b0 + kScoreBatch < n) std::tie(host_y, host_P) = gather(b0 + kScoreBatch);  // while the device works
-    collect_scores(pending, out, [&](size_t k) {
-      return cat("image ", features.indices()[size_t(rows[size_t(b0) + k])], " of ", what);
-    });
+  Scores out;
+  out.nll.reserve(part.size());
+  out.z2.reserve(part.size());
+  std::pair<Tensor, Tensor> host;
+  if (steps > 0) host = gather(0);
+  for (int64_t s = 0; s < steps; ++s) {
+    const int64_t b0 = s * kScoreBatch;
+    check_interrupt(cat("while scoring ", what, " (", std::min(b0, n), "/", n, ")"));
+    std::optional<PendingScores> pending;
+    if (b0 < n) pending = launch_scores(flow, to(host.first, device), to(host.second, device));
+    if (s + 1 < steps) host = gather(s + 1);  // while the device works
+    if (pending)
+      collect_scores(*pending, out, [&](size_t k) {
+        return cat("image ", features.indices()[size_t(part[size_t(b0) + k])], " of ", what);
+      });
   }
-  return out;
+  if (comm.size() == 1) return out;
+  // Every rank's part put together on every rank: one all-reduce of a zero-filled buffer in which each rank
+  // wrote its own part (adding zeros is exact).
+  Tensor all = zeros({2, n_all}, DType::F64);
+  double* a = all.data<double>();
+  std::copy(out.nll.begin(), out.nll.end(), a + mine.lo);
+  std::copy(out.z2.begin(), out.z2.end(), a + n_all + mine.lo);
+  comm.all_reduce_sum(all);
+  return Scores{std::vector<double>(a, a + n_all), std::vector<double>(a + n_all, a + 2 * n_all)};
 }
 
 }  // namespace sanf::apps

@@ -44,7 +44,8 @@ void collect_scores(const PendingScores& pending, Scores& out, const std::functi
 // contiguous part of the rows, cut at multiples of kScoreBatch (dist::part), so each batch is one that one
 // process would score and every score is bit for bit one process's; the parts are then put together on every
 // rank by one all-reduce of a zero-filled f64 buffer in which each rank has written its own part (a sum
-// with zeros is exact).
+// with zeros is exact). A feature set that some rank cannot read alone (a sharded cache on per-node disks)
+// is read collectively, batch by batch (FeatureSet::batch with comm).
 Scores score_rows(flows::Flow& flow, const FeatureSet& features, const std::vector<int64_t>& rows, Device device,
                   const std::string& what, dist::Communicator& comm = dist::Communicator::self());
 

@@ -29,10 +29,11 @@ std::optional<double> threshold_number(const std::string& text) {
 }
 
 void write_calibration(const std::string& run_dir, flows::Flow& flow, const FeatureSet& train, int64_t n_train,
-                       Device device, double fpr, double val_fraction, int64_t epoch) {
+                       Device device, double fpr, double val_fraction, int64_t epoch, dist::Communicator& comm) {
   std::vector<int64_t> rows(static_cast<size_t>(train.size() - n_train));
   std::iota(rows.begin(), rows.end(), n_train);
-  const Scores sc = score_rows(flow, train, rows, device, "the held-out normal images");
+  const Scores sc = score_rows(flow, train, rows, device, "the held-out normal images", comm);
+  if (!comm.is_root()) return;
   const FprThreshold t = threshold_at_fpr(sc.nll, fpr);
   std::vector<int64_t> indices;
   for (int64_t r : rows) indices.push_back(train.indices()[size_t(r)]);

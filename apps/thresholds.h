@@ -18,9 +18,11 @@
 namespace sanf::apps {
 
 // Scores the held-out rows [n_train, train.size()) with the trained flow and writes RUN/calibration.json
-// with the threshold for target `fpr`; prints one line saying what it reaches.
+// with the threshold for target `fpr`; prints one line saying what it reaches. With several ranks every rank
+// calls it and they score the rows together (score_rows); rank 0 alone writes and prints.
 void write_calibration(const std::string& run_dir, flows::Flow& flow, const FeatureSet& train, int64_t n_train,
-                       Device device, double fpr, double val_fraction, int64_t epoch);
+                       Device device, double fpr, double val_fraction, int64_t epoch,
+                       dist::Communicator& comm = dist::Communicator::self());
 
 // RUN/calibration.json, or null when there is none; one from another epoch than the flow's (`flow_epoch`)
 // is left out with a note on stderr (sanf train --resume recalibrates).

@@ -398,7 +398,8 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume, di
     auto gather = [&](int64_t s) {
       const int64_t b0 = s * cfg.batch_size, b = std::min(cfg.batch_size, n - b0);
       const dist::Part mine = dist::part(b, 1, comm.rank(), comm.size());
-      auto [y, P] = train.batch(std::vector<int64_t>(order.begin() + b0 + mine.lo, order.begin() + b0 + mine.hi));
+      auto [y, P] =
+          train.batch(std::vector<int64_t>(order.begin() + b0 + mine.lo, order.begin() + b0 + mine.hi), comm);
       return StepBatch{y, P, b};
     };
     StepBatch batch = gather(0);
@@ -439,8 +440,8 @@ TrainResult train_run(RunConfig cfg, const std::string& run_dir, bool resume, di
     res.epochs_done = epoch;
     res.loss = mean_loss;
   }
-  if (root && n_val > 0 && res.epochs_done > 0 && res.epochs_done >= cfg.epochs)
-    write_calibration(run_dir, flow, train, n, cfg.device, cfg.fpr, cfg.val_fraction, res.epochs_done);
+  if (n_val > 0 && res.epochs_done > 0 && res.epochs_done >= cfg.epochs)  // every rank: the scoring is shared
+    write_calibration(run_dir, flow, train, n, cfg.device, cfg.fpr, cfg.val_fraction, res.epochs_done, comm);
   // On return the run directory is complete for every rank (eval_run reads it next in oneclass).
   comm.barrier();
   res.seconds = seconds_since(t0);
@@ -465,9 +466,23 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt, dist::Communic
   const int64_t n = test.size();
   const std::vector<int> is_anom = anomalous_labels(test, cfg);
   const int64_t n_anom = std::count(is_anom.begin(), is_anom.end(), 1);
+  SANF_CHECK(!opt.masks || test.all_local(), "--masks reads every test image's tokens on rank 0, but ", test.path(),
+             " is sharded over per-node disks, not all of it on every node: evaluate with --masks on one "
+             "node, or put the feature cache on a shared file system");
   const Scores scores = score_rows(*flow, test, all_rows(n), cfg.device, "the test split", comm);
-  if (!comm.is_root()) return json();  // rank 0 writes the outputs
   const std::vector<double>&nll_s = scores.nll, &z2_s = scores.z2;
+  // The test rows from most to least anomalous, and the tokens of the first k for the anomaly maps, read
+  // here by every rank together (a sharded set may hold them on other nodes) before rank 0 goes on alone.
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[size_t(i)] = i;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return nll_s[size_t(a)] > nll_s[size_t(b)]; });
+  const int64_t k = std::min<int64_t>(opt.thumbnails, n);
+  const MapKind map_kind = opt.map == MapKind::Attention && cfg.flow.no_caff ? MapKind::Gradient : opt.map;
+  const std::vector<int64_t> top(order.begin(), order.begin() + k);
+  const bool want_maps = map_kind != MapKind::None && k > 0;
+  std::pair<Tensor, Tensor> top_tokens;
+  if (want_maps) top_tokens = test.batch(comm.is_root() ? top : std::vector<int64_t>{}, comm);
+  if (!comm.is_root()) return json();  // rank 0 writes the outputs
 
   const double au = auroc(nll_s, is_anom), au_z2 = auroc(z2_s, is_anom), ap = average_precision(nll_s, is_anom);
   const F1Max f1 = f1_max(nll_s, is_anom);
@@ -550,10 +565,6 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt, dist::Communic
                              cat(round4(best), " at epoch ", best_epoch, " of ", tested, " tested"));
   rep.roc_svg = roc;
   rep.histogram_svg = hist;
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) order[size_t(i)] = i;
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return nll_s[size_t(a)] > nll_s[size_t(b)]; });
-  const int64_t k = std::min<int64_t>(opt.thumbnails, n);
   auto thumb = [&](int64_t row) {
     const int64_t i = test.indices()[size_t(row)], label = test.labels()[size_t(row)];
     return Thumbnail{encode_png(test_ds->image(i)),
@@ -563,10 +574,8 @@ json eval_run(const std::string& run_dir, const EvalOptions& opt, dist::Communic
   for (int64_t j = 0; j < k; ++j) rep.most_anomalous.push_back(thumb(order[size_t(j)]));
   for (int64_t j = 0; j < k; ++j) rep.most_normal.push_back(thumb(order[size_t(n - 1 - j)]));
   // Anomaly maps of the most anomalous images, each over its image and normalised to its own range.
-  const MapKind map_kind = opt.map == MapKind::Attention && cfg.flow.no_caff ? MapKind::Gradient : opt.map;
-  if (map_kind != MapKind::None && k > 0) {
-    const std::vector<int64_t> top(order.begin(), order.begin() + k);
-    auto [y, P] = test.batch(top);
+  if (want_maps) {
+    const auto& [y, P] = top_tokens;
     const Tensor maps = patch_maps(*flow, map_kind, to(y, cfg.device), to(P, cfg.device));
     rep.maps_title = cat("Anomaly maps (", map_kind_name(map_kind), ") of the most anomalous test images");
     // The same maps as one picture, maps.png: a row per image, the image, its ground-truth mask when the

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/apps/dist_test.sh SANF CHECKPOINT_DIFF MPIRUN: the commands under `mpirun -np 2` against one process, on a
 # slice of Fashion-MNIST with the demo's random vit-tiny (28x28, patch 4), OMP_NUM_THREADS=1 per rank:
-#   - extraction by 2 ranks writes the file 1 process writes, bit for bit (sanf extract, and the feature cache
-#     that train fills);
+#   - extraction by 2 ranks writes the file 1 process writes, bit for bit (sanf extract); the feature cache
+#     that train fills under 2 ranks is two shards and an index, one per entry of the 1-process cache;
 #   - training by 2 ranks for 50 steps (global batch 11: ranks take 6 and 5 rows, and the last batch of each
 #     epoch, 1 row, leaves rank 1 none) ends with the parameters 1 process ends with, to 1e-5 relative (measured
 #     here: 3e-6; the four attention key biases, whose gradient is zero in exact arithmetic, hold rounding
@@ -10,6 +10,10 @@
 #   - rank 0's checkpoint resumes under 1 process to the same parameters;
 #   - eval by 2 ranks writes the scores 1 process writes, and predict the predictions and maps, bit for bit;
 #   - oneclass --parallel classes over 2 classes writes the table 1 process writes;
+#   - per-node caches (each rank its own cache directory, as two nodes' local disks): each directory holds only
+#     its rank's shard (and the index); training, eval with maps, and a second run that finds the entry read
+#     the other rank's rows through the ranks and give what the shared cache gives, bit for bit; a lost shard
+#     is a miss, extracted again;
 #   - a rank that fails (a bad data directory, a NaN loss) ends the job with exit 1 and a message naming it;
 #     a killed rank ends the job too (mpirun's exit code, naming the rank), the last checkpoint intact.
 set -u
@@ -38,9 +42,13 @@ expect 0 "train, 1 process" -- "$sanf" train "${run[@]}" --cache-dir "$tmp/c1" -
 expect 0 "train, 2 ranks" -- "${mpi[@]}" "$sanf" train "${run[@]}" --cache-dir "$tmp/c2" --lr 2e-4 --epochs 5 --out "$tmp/t2"
 has "$tmp/err" "10 steps per epoch, epochs 1..5, 2 ranks"
 [ "$(grep -c "^epoch 5/5" "$tmp/err")" = 1 ] || { echo "FAIL: not one 'epoch 5/5' line (rank 0 alone reports)"; fail=1; }
+# The 2-rank cache: for each 1-process entry <hash>.safetensors, <hash>.index.json and a shard per rank (the
+# rows themselves are checked through the scores: eval on it gives 1 process's scores bit for bit, below).
 for f in "$tmp"/c1/*.safetensors; do
-  cmp "$f" "$tmp/c2/$(basename "$f")" && echo "ok: 2-rank feature cache $(basename "$f") = 1 process's" ||
-    { echo "FAIL: the 2-rank feature cache differs"; fail=1; }
+  h=$(basename "$f" .safetensors)
+  [ -f "$tmp/c2/$h.index.json" ] && [ -f "$tmp/c2/$h.shard-0-of-2.safetensors" ] &&
+    [ -f "$tmp/c2/$h.shard-1-of-2.safetensors" ] && [ ! -e "$tmp/c2/$h.safetensors" ] &&
+    echo "ok: 2-rank feature cache $h: an index and 2 shards" || { echo "FAIL: the 2-rank cache of $h"; ls "$tmp/c2"; fail=1; }
 done
 "$diff" "$tmp/t1/flow.safetensors" "$tmp/t2/flow.safetensors" 1e-5 --skip adam. --tiny 1e-6 ||
   { echo "FAIL: 2-rank training differs from 1-process training"; fail=1; }
@@ -59,6 +67,39 @@ expect 0 "eval, 1 process" -- "$sanf" eval --run "$tmp/t1" --cache-dir "$tmp/c1"
 expect 0 "eval, 2 ranks" -- "${mpi[@]}" "$sanf" eval --run "$tmp/e2" --cache-dir "$tmp/c2" --map none --thumbnails 0
 cmp "$tmp/t1/scores.csv" "$tmp/e2/scores.csv" && echo "ok: 2-rank eval scores = 1 process's" ||
   { echo "FAIL: 2-rank eval scores differ"; fail=1; }
+
+# Per-node disks: each rank its own cache directory. Training (the flow and Adam's state compared exactly) and
+# eval (with maps: rank 0 needs rows that only rank 1 holds) give what the shared cache gives, bit for bit.
+pernode=(bash -c 'exec "$0" "$@" --cache-dir "$SANF_TEST_TMP/node$OMPI_COMM_WORLD_RANK"' "$sanf")
+export SANF_TEST_TMP=$tmp
+expect 0 "train, 2 ranks, per-node caches" -- "${mpi[@]}" "${pernode[@]}" train "${run[@]}" --lr 2e-4 --epochs 5 \
+  --out "$tmp/t4"
+for r in 0 1; do
+  o=$((1 - r))
+  [ "$(ls "$tmp/node$r"/*.shard-$r-of-2.safetensors 2>/dev/null | wc -l)" = 1 ] &&
+    [ "$(ls "$tmp/node$r"/*.index.json | wc -l)" = 1 ] && ! ls "$tmp/node$r"/*.shard-$o-of-2.safetensors >/dev/null 2>&1 &&
+    echo "ok: node $r holds its own shard of the train split and the index only" || { echo "FAIL: node $r's cache"; ls "$tmp/node$r"; fail=1; }
+done
+"$diff" "$tmp/t2/flow.safetensors" "$tmp/t4/flow.safetensors" 0 ||
+  { echo "FAIL: training on per-node caches differs from training on the shared cache"; fail=1; }
+cp -r "$tmp/t4" "$tmp/t5"
+expect 0 "eval with maps, 2 ranks, per-node caches" -- "${mpi[@]}" "${pernode[@]}" eval --run "$tmp/t4" --thumbnails 3
+expect 0 "eval with maps, 2 ranks, shared cache" -- "${mpi[@]}" "$sanf" eval --run "$tmp/t5" --cache-dir "$tmp/c2" \
+  --thumbnails 3
+cmp "$tmp/t4/scores.csv" "$tmp/t5/scores.csv" && cmp "$tmp/t4/maps.png" "$tmp/t5/maps.png" &&
+  echo "ok: per-node caches give the shared cache's scores and maps" || { echo "FAIL: per-node eval differs"; fail=1; }
+# A second eval finds the test split's entry, half on each node.
+expect 0 "eval again, 2 ranks, per-node caches" -- "${mpi[@]}" "${pernode[@]}" eval --run "$tmp/t4" --map none \
+  --thumbnails 0
+has "$tmp/err" "100 test images from the cache (.*2 shards, each rank reading the ones its node holds)"
+cmp "$tmp/t4/scores.csv" "$tmp/t5/scores.csv" && echo "ok: the per-node entry found again, the same scores" ||
+  { echo "FAIL: scores from the found per-node entry differ"; fail=1; }
+# A lost shard: the entry is incomplete, so it is extracted again.
+rm "$tmp"/node1/*.shard-1-of-2.safetensors
+expect 0 "eval, 2 ranks, a shard lost" -- "${mpi[@]}" "${pernode[@]}" eval --run "$tmp/t4" --map none --thumbnails 0
+has "$tmp/err" "features: extracting 100 test images"
+cmp "$tmp/t4/scores.csv" "$tmp/t5/scores.csv" && echo "ok: re-extracted after a lost shard, the same scores" ||
+  { echo "FAIL: scores after re-extraction differ"; fail=1; }
 
 # predict: 300 test images (rank 0 takes the first 256, a multiple of the backbone and flow batches) and loose
 # files, with attention maps and JSON lines: the same rows, lines and map PNGs as 1 process, bit for bit.
