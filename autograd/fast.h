@@ -6,9 +6,11 @@
 // it.
 //
 // Under autograd (grad mode on and an input that requires grad) every op here throws, naming itself; use
-// them under NoGradGuard. Sources: autograd/fast/*.cpp; kernels: kernels/fast/ (the bf16 GEMM and the
-// fused CUDA attention) and kernels/softmax.h (softmax_to_bf16).
+// them under NoGradGuard. Sources: autograd/fast/*.cpp; kernels: kernels/fast/ (the bf16 GEMM, the q/k/v
+// split and the fused CUDA attention) and kernels/softmax.h (softmax_to_bf16).
 #pragma once
+
+#include <array>
 
 #include "core/tensor.h"
 
@@ -25,6 +27,11 @@ Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias = T
 Tensor matmul_bf16(const Tensor& a, const Tensor& b, DType out = DType::F32);
 // to(softmax(x, dim), BF16) bit for bit, in one pass (autograd/fast/softmax_bf16.cpp).
 Tensor softmax_bf16(const Tensor& x, int dim);
+// The heads' q, k and v from the qkv projection's output (B, N, 3D) f32, timm's (3, H, hd) channel layout:
+// each (B, H, N, hd) bf16 contiguous, q multiplied by `scale` in f32 first; bit for bit the rounded
+// to(mul(q, scale), BF16), to(k, BF16), to(v, BF16) of the permuted views, in one pass
+// (kernels/fast/split_qkv.h).
+std::array<Tensor, 3> split_qkv_bf16(const Tensor& qkv, int64_t heads, double scale);
 // Multi-head self-attention from the qkv projection's output (B, N, 3D), timm's (3, H, hd) channel layout,
 // to the heads side by side (B, N, D) in `out` (f32 or bf16): the products in bf16 as matmul_bf16, the
 // weights as softmax_bf16 (autograd/fast/attention_bf16.cpp; one fused kernel on CUDA when switched on).

@@ -2,17 +2,36 @@
 // projection's output to the heads side by side (what proj takes):
 //   qkv (B, N, 3D) f32, laid out (B, N, 3, H, hd)  ->  (B, N, D), f32 or bf16
 //   [q, k, v] = split;  P = bf16(softmax(bf16(q * scale) bf16(k)^T));  out = P bf16(v)
-// As ops (the composite, on every device): permute and select the heads, matmul_bf16 for the scores,
-// softmax_bf16 for the weights, matmul_bf16 for P v, and one transpose copy. On CUDA, when the fused kernel
+// As ops (the composite, on every device): split_qkv_bf16 for the heads' bf16 q (scaled), k and v in one
+// pass, matmul_bf16 for the scores, softmax_bf16 for the weights, matmul_bf16 for P v, and one transpose
+// copy. On CUDA, when the fused kernel
 // is switched on (kernels/cuda_options.h) and fits the shape on this device, kernels/fast/attention.h computes
 // the same in one kernel, without writing the (B, H, N, N) scores. Inference only.
 #include "kernels/fast/attention.h"
 #include "autograd/fast.h"
 #include "autograd/ops/common.h"
+#include "kernels/fast/split_qkv.h"
 
 namespace sanf {
 
 using namespace ops_detail;
+
+std::array<Tensor, 3> split_qkv_bf16(const Tensor& qkv, int64_t heads, double scale) {
+  const char* op = "split_qkv_bf16";
+  SANF_CHECK(qkv.defined() && qkv.dtype() == DType::F32 && qkv.dim() == 3, "[", op,
+             "] qkv must be an f32 (B, N, 3 * D) tensor, got ", qkv.defined() ? qkv.info() : "an undefined tensor");
+  const int64_t B = qkv.size(0), N = qkv.size(1), D3 = qkv.size(2);
+  SANF_CHECK(heads > 0 && D3 % (3 * heads) == 0, "[", op, "] qkv's width ", D3, " is not 3 x ", heads,
+             " heads x a head width");
+  check_inference(op, {qkv});
+  const int64_t hd = D3 / 3 / heads;
+  const Tensor x = dense(qkv);
+  std::array<Tensor, 3> out;
+  for (Tensor& t : out) t = Tensor::empty({B, heads, N, hd}, DType::BF16, qkv.device());
+  kernels::split_qkv_bf16(qkv.device(), x.data<float>(), out[0].data<bf16>(), out[1].data<bf16>(),
+                          out[2].data<bf16>(), B, N, heads, hd, float(scale));
+  return out;
+}
 
 Tensor attention_bf16(const Tensor& qkv, int64_t heads, double scale, DType out) {
   const char* op = "attention_bf16";
@@ -33,9 +52,7 @@ Tensor attention_bf16(const Tensor& qkv, int64_t heads, double scale, DType out)
     return o;
   }
   // (B, N, 3D) -> (B, N, 3, H, hd) -> (3, B, H, N, hd): timm's reshape(B, N, 3, H, hd).permute(2, 0, 3, 1, 4).
-  Tensor t = permute(reshape(qkv, {B, N, 3, heads, hd}), {2, 0, 3, 1, 4});
-  Tensor q = mul(select(t, 0, 0), scale);  // (B, H, N, hd), scaled before the product as timm does
-  Tensor k = select(t, 0, 1), v = select(t, 0, 2);
+  const auto [q, k, v] = split_qkv_bf16(qkv, heads, scale);  // (B, H, N, hd) bf16, q scaled as timm does
   Tensor p = softmax_bf16(matmul_bf16(q, transpose(k, -2, -1)), -1);  // (B, H, N, N), bf16
   Tensor o = matmul_bf16(p, v, out);                                  // (B, H, N, hd)
   return reshape(transpose(o, 1, 2), {B, N, D});                      // heads side by side

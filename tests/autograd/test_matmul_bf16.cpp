@@ -7,7 +7,9 @@
 // where autograd would record, since they have no backward.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "autograd/fast.h"
@@ -201,4 +203,50 @@ TEST_CASE("bf16 ops: attention_bf16 (the composite on the CPU): shapes, dtypes, 
   CHECK(kernels::fused_attention_enabled());
   CHECK(attention_bf16(qkv, H, 0.5).to_vector() == attention_bf16(qkv, H, 0.5).to_vector());
   kernels::set_fused_attention(was);
+}
+
+TEST_CASE("bf16 ops: split_qkv_bf16 is the permuted, scaled and rounded q, k and v, bit for bit") {
+  NoGradGuard no_grad;
+  // ViT-like and odd shapes; values spread over many binades with exact bf16 ties, zeros of both signs,
+  // infinities and a NaN among them.
+  for (const auto& [B, N, H, hd] : std::vector<std::array<int64_t, 4>>{{2, 5, 3, 4}, {1, 197, 2, 64}, {3, 1, 5, 3}}) {
+    INFO("B ", B, " N ", N, " H ", H, " hd ", hd);
+    const int64_t D = H * hd;
+    Tensor qkv = f32(rnd({B, N, 3 * D}, 80 + uint64_t(hd))) * 100.0;
+    float* p = qkv.data<float>();
+    p[0] = -0.0f, p[1] = 0.0f, p[2] = INFINITY, p[3 * D - 1] = -INFINITY, p[D] = NAN;
+    p[D + 1] = 1.0f + 0x1p-8f;   // exactly halfway between two bf16: rounds to even (1.0)
+    p[2 * D] = 1.0f + 0x3p-8f;   // halfway, rounds up to even (1 + 2^-6)
+    const double scale = 1.0 / std::sqrt(double(hd));
+    const auto [q, k, v] = split_qkv_bf16(qkv, H, scale);
+    for (const Tensor& t : {q, k, v}) {
+      CHECK(t.dtype() == DType::BF16);
+      CHECK(t.shape() == Shape{B, H, N, hd});
+      CHECK(t.is_contiguous());
+    }
+    const Tensor t = permute(reshape(qkv, {B, N, 3, H, hd}), {2, 0, 3, 1, 4});
+    const std::vector<Tensor> want = {to(mul(select(t, 0, 0), scale), DType::BF16), to(select(t, 0, 1), DType::BF16),
+                                      to(select(t, 0, 2), DType::BF16)};
+    const Tensor got[3] = {q, k, v};
+    for (int w = 0; w < 3; ++w) {
+      INFO("output ", w);
+      // Compared as bit patterns (NaN included).
+      const Tensor g = contiguous(got[w]), e = contiguous(want[size_t(w)]);
+      CHECK(std::memcmp(g.data<bf16>(), e.data<bf16>(), size_t(g.numel()) * sizeof(bf16)) == 0);
+    }
+  }
+  // The attention built on it is the one built on the strided ops, bit for bit.
+  const int64_t B = 2, N = 7, H = 3, hd = 8, D = H * hd;
+  const Tensor qkv = f32(rnd({B, N, 3 * D}, 90)) * 3.0;
+  const Tensor t = permute(reshape(qkv, {B, N, 3, H, hd}), {2, 0, 3, 1, 4});
+  const Tensor p = softmax_bf16(matmul_bf16(mul(select(t, 0, 0), 0.3), transpose(select(t, 0, 1), -2, -1)), -1);
+  const Tensor o = reshape(transpose(matmul_bf16(p, select(t, 0, 2)), 1, 2), {B, N, D});
+  const bool was = kernels::fused_attention_enabled();
+  kernels::set_fused_attention(false);
+  check_same_values("attention_bf16 vs the strided composite", attention_bf16(qkv, H, 0.3), o);
+  kernels::set_fused_attention(was);
+  // Errors: the width, the dtype, autograd.
+  CHECK_THROWS_WITH_AS(split_qkv_bf16(f32(rnd({2, 3, 10}, 91)), 3, 1.0),
+                       doctest::Contains("[split_qkv_bf16] qkv's width 10 is not 3 x 3 heads"), Error);
+  CHECK_THROWS_WITH_AS(split_qkv_bf16(rnd({2, 3, 9}, 92), 3, 1.0), doctest::Contains("must be an f32"), Error);
 }

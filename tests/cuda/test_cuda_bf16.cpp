@@ -71,6 +71,24 @@ TEST_CASE("cuda bf16: matmul_bf16 matches the CPU's: batched, transposed, broadc
   CHECK_THROWS_WITH_AS(matmul_bf16(cuda(a2), bm), doctest::Contains("[matmul_bf16] devices differ"), Error);
 }
 
+TEST_CASE("cuda bf16: split_qkv_bf16 is the CPU's, bit for bit (ViT and odd shapes, more rows than one grid)") {
+  SANF_SKIP_WITHOUT_CUDA();
+  NoGradGuard no_grad;
+  // ViT-L's heads at batch 2; odd widths; 70000 rows of one head (the grid's 65536 blocks then loop).
+  for (const auto& [B, N, H, hd] :
+       std::vector<std::array<int64_t, 4>>{{2, 197, 16, 64}, {3, 5, 5, 3}, {70000, 1, 1, 2}}) {
+    INFO("B ", B, " N ", N, " H ", H, " hd ", hd);
+    const Tensor qkv = f32(rin({B, N, 3 * H * hd}, 62, 50.0));
+    const double scale = 1.0 / std::sqrt(double(hd));
+    const auto want = split_qkv_bf16(qkv, H, scale);
+    const auto got = split_qkv_bf16(cuda(qkv), H, scale);
+    for (int w = 0; w < 3; ++w) {
+      CHECK(got[size_t(w)].device() == Device::CUDA);
+      expect_equal(cat("split_qkv_bf16 output ", w), to(got[size_t(w)], Device::CPU), want[size_t(w)]);
+    }
+  }
+}
+
 TEST_CASE("cuda bf16: softmax_bf16 is the device's f32 softmax rounded, bit for bit, and matches the CPU's") {
   SANF_SKIP_WITHOUT_CUDA();
   NoGradGuard no_grad;
