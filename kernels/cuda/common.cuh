@@ -37,15 +37,33 @@ inline int row_threads(int64_t cols) {
 }
 
 // The element offset of row-major linear index i in a strided layout: peel the multi-index off from the
-// last dim, adding index * stride per dim.
-__device__ __forceinline__ int64_t layout_offset(const Layout& l, int64_t i) {
-  int64_t off = 0;
+// last dim, adding index * stride per dim. I is int64_t, or uint32_t for a layout that layout_fits_32 (the GPU
+// divides 32-bit integers in a few instructions and emulates 64-bit division in dozens: on an H200 the
+// 64-bit form held strided copies to about a quarter of the memory bandwidth).
+template <typename I>
+__device__ __forceinline__ I layout_offset(const Layout& l, I i) {
+  I off = 0;
   for (int d = l.ndim - 1; d >= 0; --d) {
-    const int64_t n = l.shape[d];
-    off += (i % n) * l.strides[d];
+    const I n = I(l.shape[d]);
+    off += (i % n) * I(l.strides[d]);
     i /= n;
   }
   return off;
+}
+
+// Whether every linear index and every offset of the layout is below 2^31 (no negative strides): then the
+// uint32_t form of layout_offset gives the same offsets, and a grid-stride loop over its n elements cannot
+// wrap (n + the grid's 2^24 threads < 2^32).
+inline bool layout_fits_32(const Layout& l) {
+  constexpr int64_t kLimit = int64_t(1) << 31;
+  int64_t n = 1, span = 0;
+  for (int d = 0; d < l.ndim; ++d) {
+    if (l.strides[d] < 0) return false;
+    n *= l.shape[d];
+    if (l.shape[d] > 0) span += (l.shape[d] - 1) * l.strides[d];
+    if (n >= kLimit || span >= kLimit) return false;
+  }
+  return true;
 }
 
 // layout_is_contiguous / layout_numel: core/shape.h.

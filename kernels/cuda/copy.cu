@@ -1,7 +1,8 @@
 // kernels/cuda/copy.cu: strided copy with dtype conversion, and fill, on the GPU.
 //
 // copy: one thread per element of the common shape. The thread turns its row-major linear index into an
-// offset in the source layout and one in the destination layout (layout_offset: div/mod per dim), loads,
+// offset in the source layout and one in the destination layout (layout_offset: div/mod per dim, in 32 bits
+// when both layouts allow), loads,
 // converts through double (as kernels/cpu/copy.cpp: exact for every pair of storage types, rounding to
 // nearest even into bf16/f16) and stores. Same-dtype copies move the bits unchanged. When both sides are
 // contiguous and of one dtype, the copy is a single cudaMemcpyAsync on the default stream; contiguous and of
@@ -19,10 +20,11 @@ using namespace cuda_detail;
 
 namespace {
 
-template <typename S, typename D>
-__global__ void copy_kernel(const S* __restrict__ src, Layout ls, D* __restrict__ dst, Layout ld, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t so = layout_offset(ls, i), dof = layout_offset(ld, i);
+// I: the index type, uint32_t when both layouts fit (layout_fits_32), else int64_t.
+template <typename S, typename D, typename I>
+__global__ void copy_kernel(const S* __restrict__ src, Layout ls, D* __restrict__ dst, Layout ld, I n) {
+  for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < n; i += I(gridDim.x) * I(blockDim.x)) {
+    const I so = layout_offset(ls, i), dof = layout_offset(ld, i);
     if constexpr (std::is_same_v<S, D>) {
       dst[dof] = src[so];
     } else {
@@ -59,8 +61,11 @@ void copy(DType src_dt, const void* src, Layout ls, DType dst_dt, void* dst, Lay
       if (dense) {
         convert_dense_kernel<S, scalar_t>
             <<<grid_for(n), kThreads>>>(static_cast<const S*>(src), static_cast<scalar_t*>(dst), n);
+      } else if (layout_fits_32(ls) && layout_fits_32(ld)) {
+        copy_kernel<S, scalar_t, uint32_t><<<grid_for(n), kThreads>>>(static_cast<const S*>(src), ls,
+                                                                       static_cast<scalar_t*>(dst), ld, uint32_t(n));
       } else {
-        copy_kernel<S, scalar_t>
+        copy_kernel<S, scalar_t, int64_t>
             <<<grid_for(n), kThreads>>>(static_cast<const S*>(src), ls, static_cast<scalar_t*>(dst), ld, n);
       }
       SANF_CUDA_LAUNCH_CHECK();

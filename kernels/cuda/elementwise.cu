@@ -35,16 +35,17 @@ __global__ void binary_dense_kernel(BinaryOp op, const T* a, const T* b, T* out,
     out[i] = binary_value(op, a[i], b[i]);
 }
 
-// la and lb share out's shape; one decomposition of i gives both offsets.
-template <typename T>
-__global__ void binary_strided_kernel(BinaryOp op, const T* a, Layout la, const T* b, Layout lb, T* out, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t rem = i, oa = 0, ob = 0;
+// la and lb share out's shape; one decomposition of i gives both offsets. I: the index type, uint32_t when
+// both layouts fit (layout_fits_32, common.cuh), else int64_t.
+template <typename T, typename I>
+__global__ void binary_strided_kernel(BinaryOp op, const T* a, Layout la, const T* b, Layout lb, T* out, I n) {
+  for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < n; i += I(gridDim.x) * I(blockDim.x)) {
+    I rem = i, oa = 0, ob = 0;
     for (int d = la.ndim - 1; d >= 0; --d) {
-      const int64_t k = rem % la.shape[d];
-      rem /= la.shape[d];
-      oa += k * la.strides[d];
-      ob += k * lb.strides[d];
+      const I k = rem % I(la.shape[d]);
+      rem /= I(la.shape[d]);
+      oa += k * I(la.strides[d]);
+      ob += k * I(lb.strides[d]);
     }
     out[i] = binary_value(op, a[oa], b[ob]);
   }
@@ -81,7 +82,11 @@ void binary(BinaryOp op, DType dt, const void* a, Layout la, const void* b, Layo
     if (layout_is_contiguous(la) && layout_is_contiguous(lb)) {
       binary_dense_kernel<<<grid_for(n), kThreads>>>(op, pa, pb, po, n);
     } else {
-      binary_strided_kernel<<<grid_for(n), kThreads>>>(op, pa, la, pb, lb, po, n);
+      if (layout_fits_32(la) && layout_fits_32(lb)) {
+        binary_strided_kernel<<<grid_for(n), kThreads>>>(op, pa, la, pb, lb, po, uint32_t(n));
+      } else {
+        binary_strided_kernel<<<grid_for(n), kThreads>>>(op, pa, la, pb, lb, po, n);
+      }
     }
     SANF_CUDA_LAUNCH_CHECK();
   });

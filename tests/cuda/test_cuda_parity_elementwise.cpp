@@ -268,3 +268,28 @@ TEST_CASE("cuda parity: elementwise and copy kernels past the grid cap (a second
     }
   }
 }
+
+TEST_CASE("cuda parity: a strided copy past 2^32 elements takes the 64-bit index path and stays right") {
+  SANF_SKIP_WITHOUT_CUDA();
+  // Copies and binary ops index in 32 bits when a layout allows (layout_fits_32, kernels/cuda/common.cuh).
+  // (4, 2^30 + 5) bf16 is 2^32 + 20 elements (8 GiB): its transposed copy must take the 64-bit path, and a
+  // 32-bit index would wrap for the last elements, so they are checked against the source.
+  const int64_t R = 4, C = (int64_t(1) << 30) + 5;
+  Tensor x, y;
+  try {
+    Generator gen(7);
+    x = to(randn({R, C}, DType::F32, Device::CUDA, &gen), DType::BF16);
+    y = contiguous(transpose(x, 0, 1));  // (C, R)
+  } catch (const Error& e) {  // a GPU with less memory than this takes (about 34 GiB at the peak)
+    MESSAGE("SKIPPED: ", e.what());
+    return;
+  }
+  auto at = [](const Tensor& t, int64_t i, int64_t j) {
+    return to(narrow(narrow(t, 0, i, 1), 1, j, 1), Device::CPU).to_vector()[0];
+  };
+  for (int64_t c : {int64_t(0), int64_t(1) << 29, (int64_t(1) << 30) - 1, C - 2, C - 1})
+    for (int64_t r = 0; r < R; ++r) {
+      INFO("c ", c, " r ", r);
+      CHECK(at(y, c, r) == at(x, r, c));
+    }
+}
