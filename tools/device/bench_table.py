@@ -4,8 +4,8 @@
 
 ViT forward: one row per (arch, batch, precision) with sanf's images/s (bf16: the composite and the fused
 attention separately), PyTorch's, and sanf / PyTorch for sanf's faster variant. Ops and the flow step: one row
-per (op, shape) with both sides' milliseconds and PyTorch ms / sanf ms (above 1: sanf is faster). Lines that
-are not JSON are skipped. Standard library only.
+per (op, shape) with both sides' milliseconds and PyTorch ms / sanf ms (above 1: sanf is faster); a sanf
+figure on the CPU gets its own row, marked "cpu". Lines that are not JSON are skipped. Standard library only.
 """
 import json
 import sys
@@ -43,7 +43,9 @@ if vit:
 ops = {}
 for d in rows:
     if "op" in d and "ms" in d:
-        ops.setdefault((d["op"], d.get("shape", "")), {})[d.get("impl")] = d["ms"]
+        # A CPU figure (the GPU's own host, for comparison) is its own row, marked "cpu".
+        cpu = " cpu" if d.get("device") == "cpu" else ""
+        ops.setdefault((d["op"] + cpu, d.get("shape", "")), {})[d.get("impl")] = d["ms"]
 if ops:
     print(f"{'op (ms)':<44} {'sanf':>9} {'torch':>9} {'torch/sanf':>10}")
     for (op, shape), v in ops.items():
