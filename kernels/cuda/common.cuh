@@ -3,8 +3,9 @@
 //
 // Thread mapping conventions used in kernels/cuda/*.cu:
 //   - elementwise kernels: one thread per output element, in a grid-stride loop (a capped grid walks any n);
-//   - row kernels (softmax, layer norm, reductions with I == 1): one block per row, the block's threads
-//     stride over the row's columns and combine with block_reduce();
+//   - row kernels (layer norm, reductions with I == 1, softmax past 1024 columns): one block per row, the
+//     block's threads stride over the row's columns and combine with block_reduce(); softmax rows up to 1024
+//     columns take one warp each (kernels/cuda/softmax.cu);
 //   - column kernels (reductions with I > 1, layer norm's dweight/dbias): a (32 x 8) block, threadIdx.x over
 //     32 adjacent columns (coalesced loads), threadIdx.y over 8 interleaved slices of the rows.
 // Everything is launched on the legacy default stream (stream 0), which orders it with cudaMemcpy.

@@ -13,7 +13,7 @@
 // Both split the reduced axis when the outputs alone are too few to fill the GPU (a full sum: M = 1, I = 1;
 // a bias gradient: M = 1, I = 4096 over 12,608 rows): the R axis is cut into S fixed pieces (S depends only
 // on the shape), a second grid dimension runs one piece each and writes a partial (a double sum, or a
-// (value, r) pair) to scratch, and a second kernel combines each output's S partials in piece order. The
+// (value, r) pair) to scratch, and a second kernel combines each output's S partials in a fixed order. The
 // result is therefore the same on every run.
 // The first-max rule is order-independent: a partial is a (value, r) pair and two pairs combine by
 // "NaN beats number, larger beats smaller, equal values (or two NaNs): smaller r", which picks exactly what
