@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "apps/run_dir.h"
@@ -395,6 +396,20 @@ FeatureSet load_features(const FeatureRequest& req, dist::Communicator& comm) {
                          {"labels", labels},
                          {"indices", idx}});
     comm.barrier();
+    // Shards of this entry that the new index does not list (an earlier extraction with another number of
+    // ranks) are removed, one rank per node. A process still mapping one keeps reading it: on POSIX the
+    // data stays until the last mapping goes.
+    if (comm.local_rank() == 0) {
+      std::set<std::string> listed;
+      for (const json& sh : shards) listed.insert(sh.at("file").get<std::string>());
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator(req.cache_dir, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind(hash + ".shard-", 0) == 0 && name.size() > 12 &&
+            name.compare(name.size() - 12, 12, ".safetensors") == 0 && listed.count(name) == 0)
+          fs::remove(entry.path(), ec);
+      }
+    }
     std::optional<FeatureSet> s = open_sharded(false);
     SANF_CHECK(s.has_value(), req.cache_dir, ": the shards just written to the feature cache cannot be read back");
     return std::move(*s);

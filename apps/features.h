@@ -31,7 +31,8 @@
 // node's local disk a node holds only its own ranks' shards, and a rank that needs a row it cannot see gets
 // it from the lowest rank that can (FeatureSet::batch with the communicator). A later run with any number of
 // ranks, one process included, uses the entry when every shard is visible to some rank (and every rank
-// has the index); otherwise it is a miss and the set is extracted again.
+// has the index); otherwise it is a miss and the set is extracted again (shards of the entry that the new
+// index does not list, from an extraction by another number of ranks, are then removed).
 #pragma once
 
 #include <string>

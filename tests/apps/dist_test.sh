@@ -94,10 +94,18 @@ expect 0 "eval again, 2 ranks, per-node caches" -- "${mpi[@]}" "${pernode[@]}" e
 has "$tmp/err" "100 test images from the cache (.*2 shards, each rank reading the ones its node holds)"
 cmp "$tmp/t4/scores.csv" "$tmp/t5/scores.csv" && echo "ok: the per-node entry found again, the same scores" ||
   { echo "FAIL: scores from the found per-node entry differ"; fail=1; }
-# A lost shard: the entry is incomplete, so it is extracted again.
-rm "$tmp"/node1/*.shard-1-of-2.safetensors
+# A lost shard: the entry is incomplete, so it is extracted again; a shard of the entry that the new index
+# does not list (as an extraction by 5 ranks would have left) is removed.
+h=$(grep -o '[0-9a-f]\{16\}\.index\.json' "$tmp/err" | head -1)  # the test split's entry, named by the eval above
+h=${h%.index.json}
+lost=$h.shard-1-of-2.safetensors
+rm "$tmp/node1/$lost"
+cp "$tmp/node0/$h.shard-0-of-2.safetensors" "$tmp/node0/$h.shard-4-of-5.safetensors"
 expect 0 "eval, 2 ranks, a shard lost" -- "${mpi[@]}" "${pernode[@]}" eval --run "$tmp/t4" --map none --thumbnails 0
 has "$tmp/err" "features: extracting 100 test images"
+[ -n "$h" ] && [ -f "$tmp/node1/$lost" ] && [ ! -e "$tmp/node0/$h.shard-4-of-5.safetensors" ] &&
+  echo "ok: the lost shard rewritten, an unlisted one removed" ||
+  { echo "FAIL: shards after re-extraction"; ls "$tmp/node0" "$tmp/node1"; fail=1; }
 cmp "$tmp/t4/scores.csv" "$tmp/t5/scores.csv" && echo "ok: re-extracted after a lost shard, the same scores" ||
   { echo "FAIL: scores after re-extraction differ"; fail=1; }
 
