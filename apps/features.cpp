@@ -292,6 +292,8 @@ FeatureSet load_features(const FeatureRequest& req, dist::Communicator& comm) {
     s.tokens_ = L.index.at("tokens");
     s.labels_ = L.index.at("labels").get<std::vector<int64_t>>();
     s.indices_ = L.index.at("indices").get<std::vector<int64_t>>();
+    SANF_CHECK(s.rows_ == int64_t(idx.size()), s.path_, ": ", s.rows_, " rows, but the request selects ", idx.size(),
+               " images");
     SANF_CHECK(int64_t(s.labels_.size()) == s.rows_ && int64_t(s.indices_.size()) == s.rows_, s.path_,
                ": labels and indices for ", s.labels_.size(), " and ", s.indices_.size(), " rows, not ", s.rows_);
     int64_t next = 0;
