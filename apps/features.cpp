@@ -107,7 +107,10 @@ std::string feature_cache_key(const FeatureRequest& req, const Dataset& ds) {
 }
 
 FeatureSet FeatureSet::open(const std::string& path, bool from_cache) {
-  SafetensorsFile f = SafetensorsFile::open(path);
+  return open(SafetensorsFile::open(path), path, from_cache);
+}
+
+FeatureSet FeatureSet::open(const SafetensorsFile& f, const std::string& path, bool from_cache) {
   FeatureSet s;
   s.path_ = path;
   s.from_cache_ = from_cache;
@@ -143,6 +146,11 @@ const FeatureSet::Shard& FeatureSet::shard_of(int64_t row) const {
   return *std::prev(it);
 }
 
+void FeatureSet::copy_row(const Shard& sh, int64_t row, const Tensor& y, const Tensor& P, int64_t k) {
+  kernels::copy(select(y, 0, k), select(sh.cls, 0, row - sh.lo));
+  kernels::copy(select(P, 0, k), select(sh.patches, 0, row - sh.lo));
+}
+
 std::pair<Tensor, Tensor> FeatureSet::batch(const std::vector<int64_t>& rows) const {
   const int64_t b = int64_t(rows.size());
   Tensor y = Tensor::empty({b, dim()}), P = Tensor::empty({b, tokens(), dim()});
@@ -151,8 +159,7 @@ std::pair<Tensor, Tensor> FeatureSet::batch(const std::vector<int64_t>& rows) co
     const Shard& sh = shard_of(r);
     SANF_CHECK(sh.cls.defined(), path_, ": row ", r, " is in the shard of rows [", sh.lo, ", ", sh.hi,
                "), which this rank cannot see (a sharded cache on per-node disks): read it with the ranks together");
-    kernels::copy(select(y, 0, k), select(sh.cls, 0, r - sh.lo));
-    kernels::copy(select(P, 0, k), select(sh.patches, 0, r - sh.lo));
+    copy_row(sh, r, y, P, k);
   }
   return {y, P};
 }
@@ -175,9 +182,7 @@ std::pair<Tensor, Tensor> FeatureSet::batch(const std::vector<int64_t>& rows, di
     for (int64_t k = 0; k < b; ++k) {
       const int64_t r = request.data<int64_t>()[k];
       const Shard& sh = shard_of(r);
-      if (sh.server != comm.rank()) continue;
-      kernels::copy(select(y, 0, k), select(sh.cls, 0, r - sh.lo));
-      kernels::copy(select(P, 0, k), select(sh.patches, 0, r - sh.lo));
+      if (sh.server == comm.rank()) copy_row(sh, r, y, P, k);
     }
     comm.all_reduce_sum(y);
     comm.all_reduce_sum(P);
@@ -195,12 +200,12 @@ std::string shard_file_name(const std::string& hash, int r, int n) {
 }
 
 // A sharded entry as this rank finds it in its cache directory: whether its index is there and names this
-// key, the shards it lists, and which of them this rank can read (the file present, its metadata naming the
-// key and the same row range).
+// key, and for each shard it lists, the shard opened where this rank can read it (the file present, its
+// metadata naming the key and the same row range).
 struct ShardedLookup {
   bool index_ok = false;
   json index;
-  std::vector<bool> visible;
+  std::vector<std::optional<FeatureSet>> shards;  // nullopt: not readable here
   uint64_t layout_hash = 0;  // of the shard list, for the ranks to check they read the same one
 };
 
@@ -218,19 +223,22 @@ ShardedLookup look_up_sharded(const std::string& dir, const std::string& hash, c
       SANF_CHECK(file.rfind(hash + ".shard-", 0) == 0 && file.find('/') == std::string::npos, "shard file name '", file,
                  "' is not one of this entry's");
       layout += cat(file, ":", lo, ":", hi, "\n");
-      bool seen = false;
+      std::optional<FeatureSet> shard;
       const fs::path f = fs::path(dir) / file;
       if (fs::exists(f)) {
         try {
-          SafetensorsFile sf = SafetensorsFile::open(f.string());
+          const SafetensorsFile sf = SafetensorsFile::open(f.string());
           const auto& m = sf.metadata();
-          seen = m.at("cache_key") == key && m.at("shard.lo") == std::to_string(lo) &&
-                 m.at("shard.hi") == std::to_string(hi) && sf.get("cls").shape()[0] == hi - lo;
+          if (m.at("cache_key") == key && m.at("shard.lo") == std::to_string(lo) &&
+              m.at("shard.hi") == std::to_string(hi)) {
+            shard = FeatureSet::open(sf, f.string(), true);
+            if (shard->size() != hi - lo) shard.reset();
+          }
         } catch (const std::exception& e) {
           fmt::print(stderr, "features: ignoring shard {} ({})\n", f.string(), e.what());
         }
       }
-      L.visible.push_back(seen);
+      L.shards.push_back(std::move(shard));
     }
     L.layout_hash = fnv1a(kFnvOffset, layout.data(), layout.size());
     L.index_ok = true;
@@ -251,9 +259,9 @@ bool sharded_hit(const ShardedLookup& L, dist::Communicator& comm, std::vector<i
   const double h = double(L.layout_hash >> 24);
   const bool agree = comm.all_reduce_sum(h) == h * comm.size();
   if (comm.all_reduce_sum(agree ? 0.0 : 1.0) != 0) return false;
-  const auto S = int64_t(L.visible.size());
+  const auto S = int64_t(L.shards.size());
   Tensor vis = zeros({comm.size(), std::max<int64_t>(S, 1)}, DType::I64);
-  for (int64_t k = 0; k < S; ++k) vis.data<int64_t>()[comm.rank() * S + k] = L.visible[size_t(k)] ? 1 : 0;
+  for (int64_t k = 0; k < S; ++k) vis.data<int64_t>()[comm.rank() * S + k] = L.shards[size_t(k)] ? 1 : 0;
   comm.all_reduce_sum(vis);
   server.assign(size_t(S), -1);
   all_local = true;
@@ -297,7 +305,7 @@ FeatureSet load_features(const FeatureRequest& req, dist::Communicator& comm) {
     SANF_CHECK(int64_t(s.labels_.size()) == s.rows_ && int64_t(s.indices_.size()) == s.rows_, s.path_,
                ": labels and indices for ", s.labels_.size(), " and ", s.indices_.size(), " rows, not ", s.rows_);
     int64_t next = 0;
-    for (size_t k = 0; k < L.visible.size(); ++k) {
+    for (size_t k = 0; k < L.shards.size(); ++k) {
       const json& j = L.index.at("shards")[k];
       FeatureSet::Shard sh;
       sh.lo = j.at("lo");
@@ -306,13 +314,11 @@ FeatureSet load_features(const FeatureRequest& req, dist::Communicator& comm) {
       SANF_CHECK(sh.lo == next && sh.hi > sh.lo, s.path_, ": shard ", k, " holds rows [", sh.lo, ", ", sh.hi,
                  "), not the next rows from ", next);
       next = sh.hi;
-      if (L.visible[k]) {
-        const FeatureSet f = FeatureSet::open((fs::path(req.cache_dir) / j.at("file").get<std::string>()).string(),
-                                              from_cache);
-        SANF_CHECK(f.dim() == s.dim_ && f.tokens() == s.tokens_, f.path(), ": tokens of width ", f.dim(), " x ",
-                   f.tokens(), ", the index says ", s.dim_, " x ", s.tokens_);
-        sh.cls = f.shards_[0].cls;
-        sh.patches = f.shards_[0].patches;
+      if (const std::optional<FeatureSet>& f = L.shards[k]) {
+        SANF_CHECK(f->dim() == s.dim_ && f->tokens() == s.tokens_, f->path(), ": tokens of width ", f->dim(), " x ",
+                   f->tokens(), ", the index says ", s.dim_, " x ", s.tokens_);
+        sh.cls = f->shards_[0].cls;
+        sh.patches = f->shards_[0].patches;
       }
       s.shards_.push_back(sh);
     }
@@ -407,8 +413,8 @@ FeatureSet load_features(const FeatureRequest& req, dist::Communicator& comm) {
       std::error_code ec;
       for (const auto& entry : fs::directory_iterator(req.cache_dir, ec)) {
         const std::string name = entry.path().filename().string();
-        if (name.rfind(hash + ".shard-", 0) == 0 && name.size() > 12 &&
-            name.compare(name.size() - 12, 12, ".safetensors") == 0 && listed.count(name) == 0)
+        if (name.rfind(hash + ".shard-", 0) == 0 && entry.path().extension() == ".safetensors" &&
+            listed.count(name) == 0)
           fs::remove(entry.path(), ec);
       }
     }

@@ -40,6 +40,10 @@
 
 #include "apps/extract.h"
 
+namespace sanf {
+class SafetensorsFile;
+}
+
 namespace sanf::apps {
 
 struct FeatureRequest {
@@ -76,8 +80,10 @@ class FeatureSet {
   // delivers it: x + (-0.0) is x for every x, so the rows arrive bit for bit.
   std::pair<Tensor, Tensor> batch(const std::vector<int64_t>& rows, dist::Communicator& comm) const;
 
-  // Opens a features file (written by extract_to_file) and checks its tensors agree with each other.
+  // Opens a features file (written by extract_to_file) and checks its tensors agree with each other; the
+  // second form takes the file already opened (to read its metadata first).
   static FeatureSet open(const std::string& path, bool from_cache);
+  static FeatureSet open(const SafetensorsFile& f, const std::string& path, bool from_cache);
 
  private:
   friend FeatureSet load_features(const FeatureRequest& req, dist::Communicator& comm);
@@ -87,6 +93,8 @@ class FeatureSet {
     Tensor cls, patches;     // views of the mapped file (f32 or f16); undefined where this rank cannot see it
   };
   const Shard& shard_of(int64_t row) const;
+  // Row `row` (in `sh`, visible here) into row k of y (b, D) and P (b, N, D).
+  static void copy_row(const Shard& sh, int64_t row, const Tensor& y, const Tensor& P, int64_t k);
   std::vector<Shard> shards_;
   int64_t rows_ = 0, dim_ = 0, tokens_ = 0;
   std::vector<int64_t> labels_, indices_;

@@ -29,6 +29,10 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
   return unsigned(std::clamp<int64_t>(blocks, 1, int64_t(1) << 16));
 }
 
+// Blocks for a kernel with one block per row (or per task) over `rows` of them, in a grid-stride loop:
+// one each, capped so the grid stays legal (each block then takes several).
+inline unsigned row_blocks(int64_t rows) { return unsigned(std::clamp<int64_t>(rows, 1, int64_t(1) << 16)); }
+
 // Threads per block for a row kernel over `cols` columns: a multiple of the warp size, no more than the row
 // needs (a 10-wide row does not idle 246 threads), at most 256.
 inline int row_threads(int64_t cols) {

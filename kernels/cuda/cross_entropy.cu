@@ -54,7 +54,7 @@ __global__ void cross_entropy_backward_kernel(const T* __restrict__ x, const int
 void cross_entropy(DType dt, const void* x, const int64_t* labels, void* loss, void* lse, int64_t rows, int64_t cols) {
   if (rows == 0 || cols == 0) return;
   SANF_DISPATCH_FLOAT(dt, "cross_entropy", [&] {
-    cross_entropy_kernel<<<unsigned(std::min<int64_t>(rows, 1 << 16)), row_threads(cols)>>>(
+    cross_entropy_kernel<<<row_blocks(rows), row_threads(cols)>>>(
         static_cast<const scalar_t*>(x), labels, static_cast<scalar_t*>(loss), static_cast<scalar_t*>(lse), rows, cols);
     SANF_CUDA_LAUNCH_CHECK();
   });

@@ -123,7 +123,6 @@ __global__ void layernorm_dwdb_final_kernel(const double* __restrict__ part_w, c
   }
 }
 
-unsigned row_blocks(int64_t rows) { return unsigned(std::min<int64_t>(rows, 1 << 16)); }
 
 }  // namespace
 

@@ -107,18 +107,17 @@ __global__ void epilogue_kernel(const T* C, O* out, int64_t M, int64_t N, int64_
     }
   }
 }
-unsigned epilogue_blocks(int64_t rows) { return unsigned(std::clamp<int64_t>(rows, 1, int64_t(1) << 16)); }
 
 template <typename T>
 void epilogue(const GemmArgs& g, T* C, int64_t batches, bf16* out = nullptr) {
   const T* bias = static_cast<const T*>(g.bias);
   if (out != nullptr) {
-    epilogue_kernel<<<epilogue_blocks(batches * g.M), row_threads(g.N)>>>(static_cast<const T*>(C), out, g.M, g.N,
-                                                                          g.ldc, g.stride_c, batches, bias, g.gelu);
+    epilogue_kernel<<<row_blocks(batches * g.M), row_threads(g.N)>>>(static_cast<const T*>(C), out, g.M, g.N, g.ldc,
+                                                                     g.stride_c, batches, bias, g.gelu);
   } else {
     if (g.bias == nullptr && !g.gelu) return;
-    epilogue_kernel<<<epilogue_blocks(batches * g.M), row_threads(g.N)>>>(static_cast<const T*>(C), C, g.M, g.N,
-                                                                          g.ldc, g.stride_c, batches, bias, g.gelu);
+    epilogue_kernel<<<row_blocks(batches * g.M), row_threads(g.N)>>>(static_cast<const T*>(C), C, g.M, g.N, g.ldc,
+                                                                     g.stride_c, batches, bias, g.gelu);
   }
   SANF_CUDA_LAUNCH_CHECK();
 }

@@ -244,7 +244,7 @@ void reduce(ReduceOp op, DType dt, const void* x, void* out, int64_t* argmax, in
     const auto* px = static_cast<const T*>(x);
     auto* po = static_cast<T*>(out);
     const int64_t tasks = I == 1 ? M : M * ((I + kColX - 1) / kColX);  // blocks the outputs alone give
-    const unsigned blocks = unsigned(std::min<int64_t>(tasks, 1 << 16));
+    const unsigned blocks = row_blocks(tasks);
     const int64_t S = pieces_for(tasks, R), piece = (R + S - 1) / S;
     // Partials of a split reduction: sums in double, maxima as (value, r).
     const int64_t nparts = S > 1 ? M * S * I : 0;
@@ -265,7 +265,7 @@ void reduce(ReduceOp op, DType dt, const void* x, void* out, int64_t* argmax, in
     }
     SANF_CUDA_LAUNCH_CHECK();
     if (S > 1) {
-      const unsigned cblocks = I == 1 ? unsigned(std::min<int64_t>(M, 1 << 16)) : grid_for(M * I);
+      const unsigned cblocks = I == 1 ? row_blocks(M) : grid_for(M * I);
       combine_partials_kernel<<<cblocks, kThreads>>>(op, part_sum, part_val, part_idx, po, argmax, M, S, I);
       SANF_CUDA_LAUNCH_CHECK();
     }

@@ -94,7 +94,7 @@ __global__ void softmax_warp_kernel(const T* __restrict__ x, O* __restrict__ y, 
 template <typename T, typename O>
 void launch_softmax(const T* x, O* y, int64_t rows, int64_t cols, bool log) {
   constexpr int kRowsPerBlock = 8;
-  const unsigned warp_blocks = unsigned(std::min<int64_t>((rows + kRowsPerBlock - 1) / kRowsPerBlock, 1 << 16));
+  const unsigned warp_blocks = row_blocks((rows + kRowsPerBlock - 1) / kRowsPerBlock);
   const int threads = 32 * kRowsPerBlock;
   if (cols <= 128) {
     softmax_warp_kernel<T, O, 4><<<warp_blocks, threads>>>(x, y, rows, cols, log);
@@ -105,7 +105,7 @@ void launch_softmax(const T* x, O* y, int64_t rows, int64_t cols, bool log) {
   } else if (cols <= 1024) {
     softmax_warp_kernel<T, O, 32><<<warp_blocks, threads>>>(x, y, rows, cols, log);
   } else {
-    softmax_kernel<<<unsigned(std::min<int64_t>(rows, 1 << 16)), row_threads(cols)>>>(x, y, rows, cols, log);
+    softmax_kernel<<<row_blocks(rows), row_threads(cols)>>>(x, y, rows, cols, log);
   }
   SANF_CUDA_LAUNCH_CHECK();
 }
@@ -132,7 +132,6 @@ __global__ void softmax_backward_kernel(const T* __restrict__ y, const T* __rest
   }
 }
 
-unsigned row_blocks(int64_t rows) { return unsigned(std::min<int64_t>(rows, 1 << 16)); }
 
 }  // namespace
 

@@ -35,8 +35,7 @@ void split_qkv_bf16(const float* qkv, bf16* q, bf16* k, bf16* v, int64_t B, int6
   if (rows == 0 || H * hd == 0) return;
   SANF_CHECK(3 * H * hd <= (int64_t(1) << 30) && N <= (int64_t(1) << 30), "split_qkv_bf16: a row of ", 3 * H * hd,
              " values or ", N, " tokens is beyond the kernel's 32-bit channel arithmetic");
-  split_qkv_kernel<<<unsigned(std::min<int64_t>(rows, 1 << 16)), kThreads>>>(qkv, q, k, v, rows, int(N), int(H),
-                                                                              int(hd), scale);
+  split_qkv_kernel<<<row_blocks(rows), kThreads>>>(qkv, q, k, v, rows, int(N), int(H), int(hd), scale);
   SANF_CUDA_LAUNCH_CHECK();
 }
 
