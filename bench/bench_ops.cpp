@@ -7,14 +7,17 @@
 // clock.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "autograd/fast.h"
 #include "autograd/ops.h"
 #include "bench/bench_common.h"
+#include "kernels/fast/attention.h"
 
 using namespace sanf;
 
@@ -62,6 +65,23 @@ int main(int argc, char** argv) {
       NoGradGuard ng;
       contiguous(permute(reshape(x, {B, N, H, Dh}), {0, 2, 1, 3}));
     });
+    // The bf16 attention from the qkv projection's output to the heads side by side (autograd/fast.h): the
+    // composite (the default), and on CUDA the fused kernel (kernels/fast/attention.h). PyTorch's peer is
+    // F.scaled_dot_product_attention on bf16 q, k, v from a bf16 qkv, as timm runs under autocast.
+    {
+      const Tensor qkv = R({B, N, 3 * D});
+      const double scale = 1.0 / std::sqrt(double(Dh));
+      const bool fused_was = kernels::fused_attention_enabled();
+      kernels::set_fused_attention(false);
+      report("attention_bf16", {B, N, H, Dh}, [&] { NoGradGuard ng; attention_bf16(qkv, H, scale, DType::BF16); });
+      kernels::set_fused_attention(true);
+      if (kernels::fused_attention_used(g_dev, N, Dh))
+        report("attention_bf16_fused", {B, N, H, Dh}, [&] {
+          NoGradGuard ng;
+          attention_bf16(qkv, H, scale, DType::BF16);
+        });
+      kernels::set_fused_attention(fused_was);
+    }
     // Forward + backward.
     Tensor xg = detach(x).set_requires_grad(true);
     Tensor wg = detach(w).set_requires_grad(true);

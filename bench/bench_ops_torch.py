@@ -41,6 +41,15 @@ with torch.no_grad():
     report("softmax", (B, H, N, N), lambda: scores.softmax(-1))
     report("sum_lastdim", (T, 4 * D), lambda: h.sum(-1))
     report("transpose_copy", (B, N, H, Dh), lambda: x.reshape(B, N, H, Dh).permute(0, 2, 1, 3).contiguous())
+    # bf16 attention from the qkv projection's output (bf16 under autocast) to the heads side by side.
+    if gpu:
+        qkv16 = R(B, N, 3 * D).to(torch.bfloat16)
+
+        def attention():
+            q_, k_, v_ = qkv16.reshape(B, N, 3, H, Dh).permute(2, 0, 3, 1, 4).unbind(0)
+            return F.scaled_dot_product_attention(q_, k_, v_).transpose(1, 2).reshape(B, N, D)
+
+        report("attention_bf16", (B, N, H, Dh), attention)
 
 xg, wg = x.clone().requires_grad_(), w.clone().requires_grad_()
 lwg, lbg = ln_w.clone().requires_grad_(), ln_b.clone().requires_grad_()

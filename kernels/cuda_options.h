@@ -12,9 +12,9 @@ void set_tf32(bool on);
 bool tf32_enabled();
 
 // set_fused_attention(true) lets nn::Attention's bf16 path on CUDA use the fused kernel of
-// kernels/fast/attention.h where the shape allows (else the composite). Off by default: on an H200 it passes
-// its tests and compute-sanitizer but is no faster than the composite since the composite's softmax was
-// made fast (docs/PERFORMANCE.md); the environment variable SANF_FUSED_ATTENTION=1 turns it on at start-up.
+// kernels/fast/attention.h where the shape allows (else the composite). Off by default until a GPU run shows
+// the kernel correct and faster than the composite (docs/PERFORMANCE.md); the environment variable
+// SANF_FUSED_ATTENTION=1 turns it on at start-up.
 void set_fused_attention(bool on);
 bool fused_attention_enabled();
 

@@ -45,7 +45,8 @@ Tensor attention_bf16(const Tensor& qkv, int64_t heads, double scale, DType out)
   const int64_t D = D3 / 3, hd = D / heads;
 
   if (kernels::fused_attention_used(qkv.device(), N, hd)) {
-    const Tensor x = dense(qkv);
+    Tensor x = dense(qkv);
+    if (reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 != 0) x = clone(x);  // a view at an odd offset: a fresh allocation is aligned
     Tensor o = Tensor::empty({B, N, D}, out, qkv.device());
     if (o.numel() > 0)
       kernels::cuda::attention_bf16(x.data<float>(), o.data_ptr(), out, B, N, heads, hd, float(scale));
