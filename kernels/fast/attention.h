@@ -5,7 +5,7 @@
 // nn::Attention's bf16 composite hands to proj (nn/attention.cpp),
 //   q = bf16(q * scale), k = bf16(k), v = bf16(v)            (rounded to nearest even, as to(x, BF16))
 //   out_i = sum_j p_ij v_j,  p_ij = softmax_j(q_i . k_j)     (f32 scores, f32 exp)
-// in one kernel, FlashAttention-2 style (kernels/fast/attention.cu): keys and values stream through shared
+// in one kernel, FlashAttention-2 style (kernels/fast/flash_attention.cuh): keys and values stream through shared
 // memory 64 at a time and each query row keeps a running max and sum, so the (B, H, N, N) scores are never
 // written, nor the q, k, v copies, nor the head-transposed output; the products run on the tensor cores
 // (mma.sync, bf16 operands, f32 accumulation).
@@ -14,7 +14,8 @@
 // the fused kernel rounds the unnormalised exp(s_ij - m), where m is the row's running max, and divides
 // the f32 sum of products by the f32 sum of the unrounded exps at the end (the composite sums those in
 // double). Both are the same attention with one bf16 rounding per weight; tests/cuda/test_cuda_bf16.cpp
-// holds the two to each other and each to an f64 attention of the same bf16 operands.
+// holds the two to each other and each to an f64 attention of the same bf16 operands, and
+// tests/kernels/test_flash_emulated.cpp does the same on the CPU, running the kernel lane by lane.
 //
 // Shapes it takes (attention_bf16_supported): hd in {32, 64, 128} and 1 <= N <= 2^20 (any length: keys are
 // streamed); anything else takes the composite. ViTs at 224 and 384 with patch 16 (N = 197, 577; hd = 64)

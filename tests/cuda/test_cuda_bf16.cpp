@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cmath>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -172,14 +173,15 @@ TEST_CASE("cuda bf16: the fused attention kernel matches the composite and an f6
       const auto [fused, composite] = fused_and_composite([&] { return attention_bf16(qkv, c.H, scale, out); });
       CHECK(fused.dtype() == out);
       REQUIRE(fused.shape() == composite.shape());
-      // The fused kernel rounds each unnormalised weight to bf16, the composite each normalised one: two
-      // independent roundings of relative 2^-9 at most per weight, so each is about 1e-3 (relative L2) from
-      // the exact attention and the two about 1.5e-3 apart. The fused one must be no worse than the
-      // composite (within 30%), and close to it elementwise.
+      // The fused kernel rounds each unnormalised weight to bf16, the composite each normalised one: one
+      // rounding of relative 2^-9 at most per weight either way, about 1e-3 (relative L2) from the exact
+      // attention (the fused one less: a row's largest weight, exp(0) = 1, is exact), the two within 4e-3
+      // of each other. The fused one must be no worse than the composite (within 30%), and close to it
+      // elementwise. (The CPU emulation of the kernel gave 5e-4 against the composite's 1.5e-3.)
       const Tensor f = to(to(fused, Device::CPU), DType::F64), m = to(to(composite, Device::CPU), DType::F64);
       const double e_fused = rel_l2(f, exact), e_comp = rel_l2(m, exact), e = rel_l2(f, m);
-      MESSAGE(dtype_name(out), " out: relative L2 to the f64 attention: fused ", e_fused, ", composite ", e_comp,
-              "; fused vs composite ", e);
+      MESSAGE(std::string(dtype_name(out)), " out: relative L2 to the f64 attention: fused ", e_fused, ", composite ",
+              e_comp, "; fused vs composite ", e);
       CHECK(e_fused <= 1.3 * e_comp + 1e-4);
       CHECK(e < 4e-3);
       expect_close("fused attention", to(fused, DType::F32), to(composite, DType::F32), Tol{3e-2, 3e-3});
