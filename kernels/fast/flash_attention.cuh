@@ -1,6 +1,7 @@
 // kernels/fast/flash_attention.cuh: the kernel of the fused bf16 attention (kernels/fast/attention.h), in
-// the style of FlashAttention-2: the keys are streamed through shared memory in tiles, and each query row keeps a running
-// maximum, a running sum and its output in registers, so the (N x N) scores never exist whole anywhere.
+// the style of FlashAttention-2: the keys are streamed through shared memory in tiles, and each query row
+// keeps a running maximum, a running sum and its output in registers, so the (N x N) scores never exist
+// whole anywhere.
 //
 // Grid: one block of 4 warps per (64-query tile, batch * head), in a one-dimensional grid with the query
 // tile varying fastest, so the blocks of one head run side by side and share its keys and values in L2.
