@@ -147,33 +147,44 @@ void bench_vit(const VitBenchOptions& opt) {
   BackboneOptions bo{"random:" + opt.arch, opt.image_size, 0, 0, opt.device, parse_precision(opt.precision)};
   auto model = open_backbone(bo);  // applies the precision (bf16 weight copies, the TF32 switch)
   const vit::ViTConfig& cfg = model->config();
-  std::vector<int> fused_settings{-1};  // -1: as set at start-up
-  if (opt.fused_attention == "off") fused_settings = {0};
-  if (opt.fused_attention == "on") fused_settings = {1};
-  if (opt.fused_attention == "both") fused_settings = {0, 1};
-  const bool fused_before = kernels::fused_attention_enabled();
+  // A switch's settings: -1 as set at start-up; 0 off; 1 on.
+  auto settings = [](const std::string& choice) {
+    return choice == "off" ? std::vector<int>{0}
+           : choice == "on" ? std::vector<int>{1}
+           : choice == "both" ? std::vector<int>{0, 1}
+                              : std::vector<int>{-1};
+  };
+  const std::vector<int> fused_settings = settings(opt.fused_attention), lt_settings = settings(opt.cublaslt);
+  const bool fused_before = kernels::fused_attention_enabled(), lt_before = kernels::cublaslt_enabled();
+  const bool bf16_cuda = bo.precision == BackbonePrecision::BF16 && opt.device == Device::CUDA;
   NoGradGuard no_grad;
   for (const int64_t batch : opt.batches) {
     SANF_CHECK(batch > 0, "bench vit: batch sizes must be positive, got ", batch);
     Generator gen(1);
     Tensor x = randn({batch, 3, cfg.image_size, cfg.image_size}, DType::F32, opt.device, &gen);
-    for (const int setting : fused_settings) {
-      if (setting >= 0) kernels::set_fused_attention(setting == 1);
-      // One warm-up, then exactly `reps` timed forwards (a ViT-B batch takes seconds: the count decides, not
-      // a time budget).
-      const double ms = bench::median_ms({opt.device, 1, int(std::max<int64_t>(opt.reps, 1)), 1e30},
-                                         [&] { Tensor y = model->forward(x); });
-      const double s = ms / 1e3;
-      // Whether the bf16 attention ran fused (kernels/fast/attention.h).
-      const bool fused = bo.precision == BackbonePrecision::BF16 &&
-                         kernels::fused_attention_used(opt.device, cfg.num_patches() + 1, cfg.dim / cfg.heads);
-      bench::emit({{"what", "vit_forward"}, {"arch", opt.arch}, {"image_size", cfg.image_size}, {"batch", batch},
-                   {"device", device_name(opt.device)}, {"precision", precision_name(bo.precision)},
-                   {"fused_attention", fused}, {"threads", omp_get_max_threads()}, {"seconds", bench::rounded(s, 4)},
-                   {"img_per_s", bench::rounded(double(batch) / s, 3)}});
+    for (const int lt_setting : lt_settings) {
+      for (const int setting : fused_settings) {
+        kernels::set_cublaslt(lt_setting < 0 ? lt_before : lt_setting == 1);
+        kernels::set_fused_attention(setting < 0 ? fused_before : setting == 1);
+        const long long lt0 = kernels::cublaslt_gemm_count();
+        // One warm-up, then exactly `reps` timed forwards (a ViT-B batch takes seconds: the count decides,
+        // not a time budget).
+        const double ms = bench::median_ms({opt.device, 1, int(std::max<int64_t>(opt.reps, 1)), 1e30},
+                                           [&] { Tensor y = model->forward(x); });
+        const double s = ms / 1e3;
+        // Whether the bf16 attention ran fused (kernels/fast/attention.h), and cuBLASLt ran GEMMs.
+        const bool fused = bo.precision == BackbonePrecision::BF16 &&
+                           kernels::fused_attention_used(opt.device, cfg.num_patches() + 1, cfg.dim / cfg.heads);
+        const bool lt = bf16_cuda && kernels::cublaslt_gemm_count() > lt0;
+        bench::emit({{"what", "vit_forward"}, {"arch", opt.arch}, {"image_size", cfg.image_size}, {"batch", batch},
+                     {"device", device_name(opt.device)}, {"precision", precision_name(bo.precision)},
+                     {"fused_attention", fused}, {"cublaslt", lt}, {"threads", omp_get_max_threads()},
+                     {"seconds", bench::rounded(s, 4)}, {"img_per_s", bench::rounded(double(batch) / s, 3)}});
+      }
     }
   }
   kernels::set_fused_attention(fused_before);
+  kernels::set_cublaslt(lt_before);
 }
 
 // ---- flow ---------------------------------------------------------------------------------------------------

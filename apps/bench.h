@@ -37,7 +37,7 @@ struct GemmBenchOptions {
 };
 void bench_gemm(const GemmBenchOptions& opt);
 
-// One model (a random ViT-L takes seconds to draw), then one JSON line per batch size and attention setting.
+// One model (a random ViT-L takes seconds to draw), then one JSON line per batch size and setting of the switches.
 struct VitBenchOptions {
   std::string arch = "vit-base";
   Device device = Device::CPU;
@@ -47,6 +47,8 @@ struct VitBenchOptions {
   // bf16 on CUDA: the fused attention kernel (kernels/fast/attention.h) as set at start-up ("default"), "off",
   // "on", or "both" (each batch with it off, then on).
   std::string fused_attention = "default";
+  // bf16 on CUDA: cuBLASLt's bias epilogue and residual input (kernels/cuda_options.h), the same choices.
+  std::string cublaslt = "default";
 };
 void bench_vit(const VitBenchOptions& opt);
 

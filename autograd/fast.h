@@ -21,8 +21,11 @@ namespace sanf {
 // out = BF16 returns that f32 result rounded to bf16 (bit for bit to(f32 result, BF16), in the epilogue's
 // pass), for a result that only feeds another bf16 GEMM.
 // x: (..., in), weight: (out, in), bias: (out) or undefined -> (..., out) = act(bf16(x) bf16(W)^T + b).
+// residual (optional, f32, the result's shape): added last, in f32, as add(residual, linear_bf16(...)) would
+// (bit for bit on the CPU; on CUDA with cuBLASLt switched on, the GEMM adds it and the order of the f32
+// additions differs): how a transformer block's proj and fc2 write the residual stream in one pass.
 Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), bool gelu = false,
-                   DType out = DType::F32);
+                   DType out = DType::F32, const Tensor& residual = Tensor());
 // (..., M, K) @ (..., K, N), batch dims broadcast.
 Tensor matmul_bf16(const Tensor& a, const Tensor& b, DType out = DType::F32);
 // to(softmax(x, dim), BF16) bit for bit, in one pass (autograd/fast/softmax_bf16.cpp).

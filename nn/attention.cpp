@@ -26,13 +26,13 @@ Attention::Attention(int64_t dim_, int64_t heads_, bool qkv_bias, InitOptions in
   register_module("proj", proj);
 }
 
-Tensor Attention::forward(const Tensor& x) {
+Tensor Attention::forward(const Tensor& x, const Tensor& residual) {
   SANF_CHECK(x.dim() == 3 && x.size(2) == dim, "[Attention] input must be (B, N, ", dim, "), got ",
              shape_str(x.shape()));
   const int64_t B = x.size(0), N = x.size(1);
   if (qkv.precision() == MatmulPrecision::BF16) {  // autograd/fast/attention_bf16.cpp (the same steps, in bf16)
     const DType o_dt = proj.precision() == MatmulPrecision::BF16 ? DType::BF16 : DType::F32;
-    return proj.forward(attention_bf16(qkv.forward(x), heads, scale, o_dt));
+    return proj.forward_add(attention_bf16(qkv.forward(x), heads, scale, o_dt), residual);
   }
   // (B, N, 3D) -> (B, N, 3, H, hd) -> (3, B, H, N, hd): channel c of the 3D lands in (c / D, (c % D) / hd,
   // c % hd), the layout timm's reshape(B, N, 3, H, hd).permute(2, 0, 3, 1, 4) gives.
@@ -43,7 +43,7 @@ Tensor Attention::forward(const Tensor& x) {
   Tensor attn = softmax(matmul(q, transpose(k, -2, -1)), -1);  // (B, H, N, N): row n attends over keys
   Tensor o = matmul(attn, v);                                  // (B, H, N, hd)
   o = reshape(transpose(o, 1, 2), {B, N, dim});                // heads side by side: (B, N, H*hd)
-  return proj.forward(o);
+  return proj.forward_add(o, residual);
 }
 
 void Attention::set_precision(MatmulPrecision p) {
@@ -51,10 +51,10 @@ void Attention::set_precision(MatmulPrecision p) {
   proj.set_precision(p);
 }
 
-Tensor Mlp::forward(const Tensor& x) {
+Tensor Mlp::forward(const Tensor& x, const Tensor& residual) {
   if (fc1.precision() == MatmulPrecision::BF16 && fc2.precision() == MatmulPrecision::BF16)  // hidden as bf16
-    return fc2.forward(linear_bf16(x, fc1.weight_bf16, fc1.bias, true, DType::BF16));
-  return fc2.forward(fc1.forward_gelu(x));
+    return fc2.forward_add(linear_bf16(x, fc1.weight_bf16, fc1.bias, true, DType::BF16), residual);
+  return fc2.forward_add(fc1.forward_gelu(x), residual);
 }
 
 Mlp::Mlp(int64_t dim, int64_t hidden, InitOptions init) : fc1(dim, hidden, true, init), fc2(hidden, dim, true, init) {

@@ -22,6 +22,10 @@
 // Likewise the results that only feed the next bf16 GEMM are handed on as bf16, rounded in the GEMM's
 // epilogue (fc1 + GELU before fc2, A v before proj): the same numbers as before, without an f32 copy
 // written and read back. On CUDA the whole attention can be one fused kernel (kernels/fast/attention.h, opt-in).
+//
+// Both forwards take an optional residual r (the block's stream, (B, N, D)) and then return r + out, as
+// add(r, forward(x)) would: in f32 that is that op; in bf16 the last GEMM adds it (linear_bf16's residual),
+// so the block's stream is written once per half-block instead of written, read back and added.
 #pragma once
 
 #include "nn/layers.h"
@@ -31,7 +35,7 @@ namespace sanf::nn {
 class Attention : public Module {
  public:
   Attention(int64_t dim, int64_t heads, bool qkv_bias = true, InitOptions init = {});
-  Tensor forward(const Tensor& x);  // x: (B, N, D) -> (B, N, D)
+  Tensor forward(const Tensor& x, const Tensor& residual = Tensor());  // x: (B, N, D) -> (B, N, D)
   void set_precision(MatmulPrecision p);
 
   Linear qkv, proj;
@@ -44,7 +48,7 @@ class Mlp : public Module {
   Mlp(int64_t dim, int64_t hidden, InitOptions init = {});
   // x: (..., D) -> (..., D). fc1 and the GELU are one fused op (linear_gelu: the GEMM applies the GELU as it
   // writes, no pass of its own over the (..., hidden) activations); the same math as gelu(fc1.forward(x)).
-  Tensor forward(const Tensor& x);
+  Tensor forward(const Tensor& x, const Tensor& residual = Tensor());
   void set_precision(MatmulPrecision p) {
     fc1.set_precision(p);
     fc2.set_precision(p);

@@ -41,6 +41,13 @@ class Linear : public Module {
   Tensor forward(const Tensor& x) {
     return weight_bf16.defined() ? linear_bf16(x, weight_bf16, bias) : linear(x, weight, bias);
   }
+  // residual + forward(x) (residual undefined: forward(x)); in BF16 precision the GEMM adds it
+  // (linear_bf16's residual), in F32 it is the add op, so gradients flow as through add.
+  Tensor forward_add(const Tensor& x, const Tensor& residual) {
+    if (!residual.defined()) return forward(x);
+    return weight_bf16.defined() ? linear_bf16(x, weight_bf16, bias, false, DType::F32, residual)
+                                 : add(residual, linear(x, weight, bias));
+  }
   // gelu(forward(x)), the GELU applied by the GEMM as it writes (linear_gelu; the MLP's first layer).
   Tensor forward_gelu(const Tensor& x) {
     return weight_bf16.defined() ? linear_bf16(x, weight_bf16, bias, true) : linear_gelu(x, weight, bias);

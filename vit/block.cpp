@@ -12,8 +12,8 @@ Block::Block(int64_t dim, int64_t heads, int64_t mlp_hidden, bool qkv_bias, doub
 }
 
 Tensor Block::forward(const Tensor& x) {
-  Tensor h = x + attn.forward(norm1.forward(x));  // x: (B, N, D)
-  return h + mlp.forward(norm2.forward(h));
+  Tensor h = attn.forward(norm1.forward(x), x);  // x + attn(norm1(x)), x: (B, N, D)
+  return mlp.forward(norm2.forward(h), h);       // h + mlp(norm2(h))
 }
 
 }  // namespace sanf::vit

@@ -543,6 +543,11 @@ int run_main(int argc, char** argv) {
                         "(each batch with it off, then on)")
       ->check(CLI::IsMember({"default", "off", "on", "both"}))
       ->capture_default_str();
+  bench_vit->add_option("--cublaslt", bv.cublaslt,
+                        "bf16 on cuda: cuBLASLt's bias epilogue and residual input as set at start-up (default), "
+                        "off, on, or both")
+      ->check(CLI::IsMember({"default", "off", "on", "both"}))
+      ->capture_default_str();
   add_device(bench_vit);
   bool bench_quick = false;
   auto* bench_flow = bench->add_subcommand("flow", "flow training step and scoring pass at the paper's ViT-B shapes");

@@ -5,9 +5,11 @@
 //   matmul_bf16(a, b):           y = bf16(a) @ bf16(b)               (..., M, K) @ (..., K, N) -> (..., M, N)
 // where bf16(.) rounds each f32 to the nearest bfloat16 (8-bit mantissa, ties to even; what to(x, BF16)
 // does) and act is the identity or the exact GELU. Products of two bf16 values are exact in f32 and are
-// summed in f32; the bias, the GELU and the result stay f32 (out = BF16: the f32 result rounded). An operand that is already bf16 (a weight
-// converted once, when the model was switched to bf16) is used as it is: converting the weights on every
-// call would cost a pass over all of them per forward.
+// summed in f32; the bias, the GELU and the result stay f32 (out = BF16: the f32 result rounded). An
+// operand that is already bf16 (a weight converted once, when the model was switched to bf16) is used as it
+// is: converting the weights on every call would cost a pass over all of them per forward. linear_bf16's
+// residual is added to the f32 result last (kernels::gemm_bf16's `add`: on CUDA, with cuBLASLt switched
+// on, inside the GEMM).
 //
 // Inference only: there is no backward (the rounding has no useful derivative, and training in bf16 would
 // need f32 master weights and loss scaling). While autograd would record (grad mode on and an input that
@@ -39,7 +41,8 @@ Tensor as_bf16(const Tensor& x) { return contiguous(to(x, DType::BF16)); }
 
 }  // namespace
 
-Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, bool gelu, DType out) {
+Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, bool gelu, DType out,
+                   const Tensor& residual) {
   const char* op = "linear_bf16";
   check_bf16_op_result(op, out);
   check_operand(op, x, "x");
@@ -56,12 +59,18 @@ Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
     SANF_CHECK(bias.dim() == 1 && bias.size(0) == out_f, "[", op, "] bias ", shape_str(bias.shape()),
                " does not match weight ", shape_str(weight.shape()), ": needs ", shape_str({out_f}));
   }
-  check_inference(op, {x, weight, bias});
+  Shape y_shape(x.shape().begin(), x.shape().end() - 1);
+  y_shape.push_back(out_f);
+  if (residual.defined()) {
+    SANF_CHECK(residual.dtype() == DType::F32 && residual.device() == x.device() && residual.shape() == y_shape, "[",
+               op, "] residual must be f32 ", shape_str(y_shape), " on ", device_name(x.device()), ", got ",
+               residual.info());
+  }
+  check_inference(op, {x, weight, bias, residual});
 
   const Tensor X = as_bf16(x), W = as_bf16(weight);  // X: (..., in) contiguous, W: (out, in)
   const Tensor b = bias.defined() ? dense(bias) : Tensor();
-  Shape y_shape(x.shape().begin(), x.shape().end() - 1);
-  y_shape.push_back(out_f);
+  const Tensor r = residual.defined() ? contiguous(residual) : Tensor();
   Tensor y = Tensor::empty(y_shape, DType::F32, x.device());
   Tensor y16 = out == DType::BF16 ? Tensor::empty(y_shape, DType::BF16, x.device()) : Tensor();
   if (y.numel() == 0) return y16.defined() ? y16 : y;
@@ -73,7 +82,8 @@ Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, bo
   g.C = y.data_ptr(), g.ldc = out_f;
   g.bias = b.defined() ? b.data_ptr() : nullptr;
   g.gelu = gelu;
-  kernels::gemm_bf16(y.device(), g, y16.defined() ? y16.data<bf16>() : nullptr);
+  kernels::gemm_bf16(y.device(), g, y16.defined() ? y16.data<bf16>() : nullptr,
+                     r.defined() ? r.data<float>() : nullptr);
   return y16.defined() ? y16 : y;
 }
 

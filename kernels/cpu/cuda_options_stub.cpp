@@ -11,12 +11,15 @@
 
 namespace sanf::kernels {
 namespace {
-std::atomic<bool> g_tf32{false}, g_fused_attention{false};  // the CUDA build's defaults
+std::atomic<bool> g_tf32{false}, g_fused_attention{false}, g_cublaslt{false};  // the CUDA build's defaults
 }  // namespace
 void set_tf32(bool on) { g_tf32 = on; }
 bool tf32_enabled() { return g_tf32; }
 void set_fused_attention(bool on) { g_fused_attention = on; }
 bool fused_attention_enabled() { return g_fused_attention; }
+void set_cublaslt(bool on) { g_cublaslt = on; }
+bool cublaslt_enabled() { return g_cublaslt; }
+long long cublaslt_gemm_count() { return 0; }
 namespace cuda {
 bool attention_bf16_fits(int64_t, int64_t) { return false; }
 void attention_bf16(const float*, void*, DType, int64_t, int64_t, int64_t, int64_t, float) {

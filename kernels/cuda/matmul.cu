@@ -21,9 +21,20 @@
 // bf16 operands (CUDA_R_16BF), f32 accumulation (CUBLAS_COMPUTE_32F) and an f32 C, which cuBLAS runs on
 // the tensor cores. What cuBLAS is not given (the cases above, and K == 0) widens the operands to f32 and
 // takes the f32 path: the same numbers, since bf16 values and their products are exact in f32.
+// With set_cublaslt(true), a one-matrix bf16 GEMM with an f32 result and something to fuse (a bias, an
+// added matrix; no GELU) goes to cuBLASLt instead: the bias as its CUBLASLT_EPILOGUE_BIAS, the added
+// matrix as its C input (beta = 1, D written elsewhere), so the result is written once. Its heuristic's
+// choice is kept per shape, alignment and epilogue; a shape it has no algorithm for, or a call it refuses,
+// takes the cuBLAS path above (and is not offered to it again).
+#include <cublasLt.h>
+
 #include <atomic>
 #include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <map>
 #include <mutex>
+#include <tuple>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda_options.h"
@@ -36,6 +47,11 @@ namespace {
 std::mutex g_handle_mu;
 cublasHandle_t g_handle = nullptr;
 std::atomic<bool> g_tf32{false};
+std::atomic<long long> g_cublaslt_count{0};
+std::atomic<bool> g_cublaslt{[] {
+  const char* e = std::getenv("SANF_CUBLASLT");
+  return e != nullptr && std::strcmp(e, "1") == 0;
+}()};
 
 cublasMath_t math_mode() { return g_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH; }
 
@@ -59,6 +75,10 @@ void set_tf32(bool on) {
 }
 
 bool tf32_enabled() { return g_tf32; }
+
+void set_cublaslt(bool on) { g_cublaslt = on; }
+bool cublaslt_enabled() { return g_cublaslt; }
+long long cublaslt_gemm_count() { return g_cublaslt_count; }
 
 namespace cuda {
 
@@ -95,29 +115,32 @@ __global__ void scale_c_kernel(T* C, int64_t M, int64_t N, int64_t ldc, int64_t 
 // the batch * M rows), its threads over the row's N columns: the matrix and row come from one division per
 // row, not three 64-bit divisions per element (which held it to about a third of the memory bandwidth on
 // an H200).
+// `add` (gemm_bf16's added matrix, C's layout, one matrix) is added last, after the GELU.
 template <typename T, typename O>
 __global__ void epilogue_kernel(const T* C, O* out, int64_t M, int64_t N, int64_t ldc, int64_t stride_c, int64_t batch,
-                                const T* bias, bool gelu) {
+                                const T* bias, bool gelu, const T* add) {
   for (int64_t row = blockIdx.x; row < batch * M; row += gridDim.x) {
     const int64_t base = (row / M) * stride_c + (row % M) * ldc;
     for (int64_t j = threadIdx.x; j < N; j += blockDim.x) {
       T v = C[base + j];
       if (bias != nullptr) v += bias[j];
-      store_from_double(out, base + j, double(gelu ? unary_value(UnaryOp::Gelu, v, T(0)) : v));
+      if (gelu) v = unary_value(UnaryOp::Gelu, v, T(0));
+      if (add != nullptr) v += add[base + j];
+      store_from_double(out, base + j, double(v));
     }
   }
 }
 
 template <typename T>
-void epilogue(const GemmArgs& g, T* C, int64_t batches, bf16* out = nullptr) {
+void epilogue(const GemmArgs& g, T* C, int64_t batches, bf16* out = nullptr, const T* add = nullptr) {
   const T* bias = static_cast<const T*>(g.bias);
   if (out != nullptr) {
     epilogue_kernel<<<row_blocks(batches * g.M), row_threads(g.N)>>>(static_cast<const T*>(C), out, g.M, g.N, g.ldc,
-                                                                     g.stride_c, batches, bias, g.gelu);
+                                                                     g.stride_c, batches, bias, g.gelu, add);
   } else {
-    if (g.bias == nullptr && !g.gelu) return;
+    if (g.bias == nullptr && !g.gelu && add == nullptr) return;
     epilogue_kernel<<<row_blocks(batches * g.M), row_threads(g.N)>>>(static_cast<const T*>(C), C, g.M, g.N, g.ldc,
-                                                                     g.stride_c, batches, bias, g.gelu);
+                                                                     g.stride_c, batches, bias, g.gelu, add);
   }
   SANF_CUDA_LAUNCH_CHECK();
 }
@@ -201,7 +224,132 @@ void gemm(DType dt, const GemmArgs& g) {
 
 // ---- bf16 operands, f32 accumulation and result ------------------------------------------------------------
 
-void gemm_bf16(const GemmArgs& g0, bf16* out) {
+namespace {
+
+// cuBLASLt: one handle and one 32 MiB workspace for the process (created on first use, never destroyed, as
+// the cuBLAS handle), and the heuristic's algorithm per problem (key below); ok = false marks a problem
+// cuBLASLt has no algorithm for, or refused.
+std::mutex g_lt_mu;
+cublasLtHandle_t g_lt = nullptr;
+void* g_lt_workspace = nullptr;
+constexpr size_t kLtWorkspace = size_t(32) << 20;
+
+struct LtPlan {
+  bool ok = false;
+  cublasLtMatmulAlgo_t algo{};
+};
+using LtKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, bool, bool, int, int, int,
+                         int, int>;
+std::map<LtKey, LtPlan> g_lt_plans;
+
+// The largest power of two up to 256 that divides the address: what cuBLASLt's algorithms ask of operands.
+int alignment(const void* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  int al = 1;
+  while (al < 256 && a % uintptr_t(2 * al) == 0) al *= 2;
+  return al;
+}
+
+// Descriptors, destroyed on every way out.
+struct LtDescs {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulPreference_t pref = nullptr;
+  ~LtDescs() {
+    if (pref != nullptr) cublasLtMatmulPreferenceDestroy(pref);
+    if (c != nullptr) cublasLtMatrixLayoutDestroy(c);
+    if (b != nullptr) cublasLtMatrixLayoutDestroy(b);
+    if (a != nullptr) cublasLtMatrixLayoutDestroy(a);
+    if (op != nullptr) cublasLtMatmulDescDestroy(op);
+  }
+};
+
+template <typename V>
+cublasStatus_t set_attr(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr, const V& v) {
+  return cublasLtMatmulDescSetAttribute(d, attr, &v, sizeof(v));
+}
+template <typename V>
+cublasStatus_t set_pref(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAttributes_t attr, const V& v) {
+  return cublasLtMatmulPreferenceSetAttribute(p, attr, &v, sizeof(v));
+}
+
+// C = alpha A B + bias (+ add), one matrix, through cuBLASLt, in the same column-major reading as the cuBLAS
+// path (cuBLASLt's A is our B, its B our A; m = N, n = M). g's leading dimensions are already usable. False
+// when cuBLASLt does not take the problem (nothing has been written then).
+bool gemm_bf16_lt(const GemmArgs& g, const float* add) {
+  const cublasOperation_t op_a = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's A is our B
+  const cublasOperation_t op_b = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's B is our A
+  const float* C_in = add != nullptr ? add : static_cast<const float*>(g.C);
+  const LtKey key{g.M, g.N, g.K, g.lda, g.ldb, g.ldc, g.trans_a, g.trans_b, g.bias != nullptr, add != nullptr,
+                  alignment(g.A), alignment(g.B), alignment(C_in), alignment(g.C),
+                  g.bias != nullptr ? alignment(g.bias) : 0};
+  std::lock_guard<std::mutex> lock(g_lt_mu);
+  const auto known = g_lt_plans.find(key);
+  if (known != g_lt_plans.end() && !known->second.ok) return false;
+  if (g_lt == nullptr) {
+    cublasLtHandle_t h = nullptr;
+    CUBLAS_CHECK(cublasLtCreate(&h));
+    CUDA_CHECK(cudaMalloc(&g_lt_workspace, kLtWorkspace));
+    g_lt = h;
+  }
+
+  LtDescs d;
+  const uint64_t m = uint64_t(g.N), n = uint64_t(g.M), k = uint64_t(g.K);
+  bool ok = cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS &&
+            set_attr(d.op, CUBLASLT_MATMUL_DESC_TRANSA, int32_t(op_a)) == CUBLAS_STATUS_SUCCESS &&
+            set_attr(d.op, CUBLASLT_MATMUL_DESC_TRANSB, int32_t(op_b)) == CUBLAS_STATUS_SUCCESS;
+  if (ok && g.bias != nullptr) {
+    ok = set_attr(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, int32_t(CUBLASLT_EPILOGUE_BIAS)) == CUBLAS_STATUS_SUCCESS &&
+         set_attr(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias) == CUBLAS_STATUS_SUCCESS &&
+         set_attr(d.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, int32_t(CUDA_R_32F)) == CUBLAS_STATUS_SUCCESS;
+  }
+  // Stored (column-major) shapes: op_a(A) is m x k, op_b(B) is k x n; C and D m x n with leading dim ldc.
+  ok = ok &&
+       cublasLtMatrixLayoutCreate(&d.a, CUDA_R_16BF, op_a == CUBLAS_OP_N ? m : k, op_a == CUBLAS_OP_N ? k : m,
+                                  g.ldb) == CUBLAS_STATUS_SUCCESS &&
+       cublasLtMatrixLayoutCreate(&d.b, CUDA_R_16BF, op_b == CUBLAS_OP_N ? k : n, op_b == CUBLAS_OP_N ? n : k,
+                                  g.lda) == CUBLAS_STATUS_SUCCESS &&
+       cublasLtMatrixLayoutCreate(&d.c, CUDA_R_32F, m, n, g.ldc) == CUBLAS_STATUS_SUCCESS;
+  LtPlan plan;
+  if (known != g_lt_plans.end()) {
+    plan = known->second;
+  } else if (ok) {
+    ok = cublasLtMatmulPreferenceCreate(&d.pref) == CUBLAS_STATUS_SUCCESS &&
+         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, uint64_t(kLtWorkspace)) == CUBLAS_STATUS_SUCCESS &&
+         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, uint32_t(alignment(g.B))) ==
+             CUBLAS_STATUS_SUCCESS &&
+         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, uint32_t(alignment(g.A))) ==
+             CUBLAS_STATUS_SUCCESS &&
+         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, uint32_t(alignment(C_in))) ==
+             CUBLAS_STATUS_SUCCESS &&
+         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, uint32_t(alignment(g.C))) ==
+             CUBLAS_STATUS_SUCCESS;
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    ok = ok &&
+         cublasLtMatmulAlgoGetHeuristic(g_lt, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &result, &found) ==
+             CUBLAS_STATUS_SUCCESS &&
+         found > 0 && result.state == CUBLAS_STATUS_SUCCESS;
+    plan.ok = ok;
+    if (ok) plan.algo = result.algo;
+    g_lt_plans[key] = plan;
+  }
+  if (!ok || !plan.ok) return false;
+  const float alpha = float(g.alpha), beta = add != nullptr ? 1.f : 0.f;
+  const cublasStatus_t st = cublasLtMatmul(g_lt, d.op, &alpha, g.B, d.a, g.A, d.b, &beta, C_in, d.c, g.C, d.c,
+                                           &plan.algo, g_lt_workspace, kLtWorkspace, 0);
+  if (st != CUBLAS_STATUS_SUCCESS) {
+    // Refused before it ran (an argument it does not take): remembered, and the cuBLAS path runs instead.
+    g_lt_plans[key].ok = false;
+    return false;
+  }
+  ++g_cublaslt_count;
+  return true;
+}
+
+}  // namespace
+
+void gemm_bf16(const GemmArgs& g0, bf16* out, const float* add) {
   GemmArgs g = g0;
   if (g.M <= 0 || g.N <= 0 || g.batch <= 0) return;
   const int64_t a_rows = g.trans_a ? g.K : g.M, a_cols = g.trans_a ? g.M : g.K;
@@ -215,14 +363,18 @@ void gemm_bf16(const GemmArgs& g0, bf16* out) {
     const Tensor a = widen_bf16(Device::CUDA, g.A, operand_span(a_rows, a_cols, g.lda, g.stride_a, g.batch));
     const Tensor b = widen_bf16(Device::CUDA, g.B, operand_span(b_rows, b_cols, g.ldb, g.stride_b, g.batch));
     g.A = a.data_ptr(), g.B = b.data_ptr();
-    gemm_typed<float>(g);  // with its epilogue; then only the rounding into out
-    if (out != nullptr) {
+    gemm_typed<float>(g);  // with its epilogue; then the added matrix and the rounding into out
+    if (out != nullptr || add != nullptr) {
       GemmArgs plain = g;
       plain.bias = nullptr, plain.gelu = false;
-      epilogue(plain, static_cast<float*>(g.C), g.stride_c == 0 ? 1 : g.batch, out);
+      epilogue(plain, static_cast<float*>(g.C), g.stride_c == 0 ? 1 : g.batch, out, add);
     }
     return;
   }
+  // cuBLASLt, when switched on, for one matrix with an f32 result and a bias or an added matrix to fuse.
+  if (cublaslt_enabled() && out == nullptr && !g.gelu && g.batch == 1 && g.beta == 0 &&
+      (g.bias != nullptr || add != nullptr) && gemm_bf16_lt(g, add))
+    return;
 
   cublasHandle_t h = cublas_handle();
   const bf16* A = static_cast<const bf16*>(g.A);
@@ -243,7 +395,7 @@ void gemm_bf16(const GemmArgs& g0, bf16* out) {
                                             A + b0 * g.stride_a, CUDA_R_16BF, int(g.lda), g.stride_a, &beta,
                                             C + b0 * g.stride_c, CUDA_R_32F, int(g.ldc), g.stride_c, int(nb),
                                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-    epilogue(g, C + b0 * g.stride_c, nb, direct_out ? out + b0 * g.stride_c : nullptr);
+    epilogue(g, C + b0 * g.stride_c, nb, direct_out ? out + b0 * g.stride_c : nullptr, add);
   }
   if (out != nullptr && !direct_out) {  // a shared C: complete after the last batch, then rounded
     GemmArgs plain = g;

@@ -23,15 +23,23 @@ namespace sanf::kernels {
 // is how a bf16 GEMM whose result only feeds another bf16 GEMM (the MLP's fc1 + GELU before fc2, attention's
 // A v before proj) hands it on: the same numbers the next GEMM would round it to, without an f32 result
 // being read back and converted (on CUDA the epilogue kernel writes the bf16 values directly).
+//
+// add (optional, f32; one matrix: batch 1, beta 0): added last, C = act(alpha A B + bias) + add, with C's
+// layout (ldc). How a linear layer that feeds a residual stream adds the stream in its own GEMM
+// (linear_bf16's residual). On the CPU it is the f32 addition after the GEMM, so the result is bit for bit
+// add(residual, linear_bf16(...)); on CUDA with cuBLASLt switched on (kernels/cuda_options.h) it is
+// cuBLASLt's C input and the bias its epilogue, (A B + add) + bias, so the two differ by f32 rounding.
 namespace cpu {
-void gemm_bf16(const GemmArgs& g, bf16* out = nullptr);  // g.A, g.B: bf16; g.C, g.bias: f32
+void gemm_bf16(const GemmArgs& g, bf16* out = nullptr, const float* add = nullptr);  // g.A, g.B: bf16; g.C, g.bias: f32
 }  // namespace cpu
 namespace cuda {
-void gemm_bf16(const GemmArgs& g, bf16* out = nullptr);
+void gemm_bf16(const GemmArgs& g, bf16* out = nullptr, const float* add = nullptr);
 }  // namespace cuda
 
-inline void gemm_bf16(Device device, const GemmArgs& g, bf16* out = nullptr) {
-  SANF_DEVICE_SWITCH(device, "matmul_bf16", cpu::gemm_bf16(g, out), cuda::gemm_bf16(g, out));
+inline void gemm_bf16(Device device, const GemmArgs& g, bf16* out = nullptr, const float* add = nullptr) {
+  SANF_CHECK(add == nullptr || (g.batch == 1 && g.beta == 0), "[matmul_bf16] a GEMM with an added matrix must be "
+             "one matrix with beta 0, got batch ", g.batch, ", beta ", g.beta);
+  SANF_DEVICE_SWITCH(device, "matmul_bf16", cpu::gemm_bf16(g, out, add), cuda::gemm_bf16(g, out, add));
 }
 
 // The number of elements an operand stack spans from its first element: `batch` matrices `stride` apart

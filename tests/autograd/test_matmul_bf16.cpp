@@ -59,6 +59,27 @@ TEST_CASE("bf16 ops: linear_bf16 is linear on bf16-rounded operands, bit for bit
   CHECK(linear_bf16(f32(rnd({0, 40}, 5)), w, b).shape() == Shape{0, 17});
 }
 
+TEST_CASE("bf16 ops: linear_bf16 with a residual is add(residual, linear_bf16), bit for bit") {
+  NoGradGuard no_grad;
+  const Tensor x = f32(rnd({3, 5, 40}, 11)), w = f32(rnd({17, 40}, 12, 0.2)), b = f32(rnd({17}, 13));
+  const Tensor r = f32(rnd({3, 5, 17}, 14));
+  check_same_values("bias", linear_bf16(x, w, b, false, DType::F32, r), add(r, linear_bf16(x, w, b)));
+  check_same_values("no bias", linear_bf16(x, w, Tensor(), false, DType::F32, r), add(r, linear_bf16(x, w)));
+  check_same_values("GELU, then the residual", linear_bf16(x, w, b, true, DType::F32, r),
+                    add(r, linear_bf16(x, w, b, true)));
+  // A bf16 result is the f32 sum rounded; a transposed-view residual is read in its own layout.
+  CHECK(linear_bf16(x, w, b, false, DType::BF16, r).to_vector() ==
+        to(add(r, linear_bf16(x, w, b)), DType::BF16).to_vector());
+  const Tensor rt = transpose(f32(rnd({17, 5}, 15)), 0, 1);  // (5, 17), not contiguous
+  const Tensor x2 = f32(rnd({5, 40}, 16));
+  check_same_values("strided residual", linear_bf16(x2, w, b, false, DType::F32, rt), add(rt, linear_bf16(x2, w, b)));
+  // The residual must be the result's shape, f32, on its device.
+  CHECK_THROWS_WITH_AS(linear_bf16(x, w, b, false, DType::F32, f32(rnd({3, 5, 16}, 17))),
+                       doctest::Contains("[linear_bf16] residual must be f32 (3, 5, 17)"), Error);
+  CHECK_THROWS_WITH_AS(linear_bf16(x, w, b, false, DType::F32, to(r, DType::F64)),
+                       doctest::Contains("[linear_bf16] residual must be f32"), Error);
+}
+
 TEST_CASE("bf16 ops: matmul_bf16 is matmul on bf16-rounded operands, bit for bit") {
   NoGradGuard no_grad;
   const Tensor a = f32(rnd({2, 3, 7, 24}, 10)), bm = f32(rnd({2, 3, 24, 9}, 11));

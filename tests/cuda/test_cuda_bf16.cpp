@@ -56,6 +56,57 @@ TEST_CASE("cuda bf16: linear_bf16 matches the CPU's, with and without bias and G
                linear_bf16(transpose(xt, 0, 1), w, b), tol);
 }
 
+TEST_CASE("cuda bf16: linear_bf16 through cuBLASLt (bias epilogue, residual as C) matches the CPU's") {
+  SANF_SKIP_WITHOUT_CUDA();
+  NoGradGuard no_grad;
+  const Tol tol = tol_for(DType::F32);
+  const bool was = kernels::cublaslt_enabled();
+  kernels::set_cublaslt(true);
+  try {
+    // Tiny, odd (no multiple of 8), and ViT-L's proj / fc2 at a small batch.
+    const std::vector<std::array<int64_t, 3>> sizes = {{1, 1, 1}, {7, 33, 17}, {394, 1024, 1024}, {394, 4096, 1024}};
+    for (const auto& sz : sizes) {
+      const int64_t rows = sz[0], in = sz[1], out = sz[2];
+      INFO("rows ", rows, " in ", in, " out ", out);
+      const Tensor x = f32(rin({rows, in}, 21)), w = to(f32(rin({out, in}, 22, 0.05)), DType::BF16);
+      const Tensor b = f32(rin({out}, 23)), r = f32(rin({rows, out}, 24));
+      const long long count0 = kernels::cublaslt_gemm_count();
+      expect_close("bias", linear_bf16(cuda(x), cuda(w), cuda(b)), linear_bf16(x, w, b), tol);
+      expect_close("bias + residual", linear_bf16(cuda(x), cuda(w), cuda(b), false, DType::F32, cuda(r)),
+                   linear_bf16(x, w, b, false, DType::F32, r), tol);
+      expect_close("residual, no bias", linear_bf16(cuda(x), cuda(w), Tensor(), false, DType::F32, cuda(r)),
+                   linear_bf16(x, w, Tensor(), false, DType::F32, r), tol);
+      const long long lt = kernels::cublaslt_gemm_count() - count0;
+      MESSAGE("cuBLASLt ran ", lt, " of the 3 fusable GEMMs");
+      if (in >= 1024) CHECK(lt == 3);  // the ViT shapes: cuBLASLt took them, not the fallback
+      // Not for cuBLASLt (GELU, a bf16 result): the cuBLAS path, with the residual in its epilogue.
+      expect_close("GELU + residual", linear_bf16(cuda(x), cuda(w), cuda(b), true, DType::F32, cuda(r)),
+                   linear_bf16(x, w, b, true, DType::F32, r), tol);
+      expect_close("bf16 result + residual",
+                   to(linear_bf16(cuda(x), cuda(w), cuda(b), false, DType::BF16, cuda(r)), DType::F32),
+                   to(linear_bf16(x, w, b, false, DType::BF16, r), DType::F32), Tol{1e-2, 1e-3});
+    }
+    // A residual at an odd offset (a view one element in): cuBLASLt is told the alignment it has.
+    const Tensor x = f32(rin({9, 64}, 25)), w = f32(rin({40, 64}, 26, 0.05)), b = f32(rin({40}, 27));
+    const Tensor big = f32(rin({9 * 40 + 1}, 28));
+    const Tensor r = reshape(narrow(big, 0, 1, 9 * 40), {9, 40});
+    const Tensor r_gpu = reshape(narrow(cuda(big), 0, 1, 9 * 40), {9, 40});
+    expect_close("unaligned residual", linear_bf16(cuda(x), cuda(w), cuda(b), false, DType::F32, r_gpu),
+                 linear_bf16(x, w, b, false, DType::F32, r), tol);
+  } catch (...) {
+    kernels::set_cublaslt(was);
+    throw;
+  }
+  kernels::set_cublaslt(was);
+  // Switched off, nothing goes to cuBLASLt.
+  const long long before = kernels::cublaslt_gemm_count();
+  const Tensor x = f32(rin({9, 64}, 29)), w = f32(rin({40, 64}, 30, 0.05)), b = f32(rin({40}, 31));
+  kernels::set_cublaslt(false);
+  expect_close("switched off", linear_bf16(cuda(x), cuda(w), cuda(b)), linear_bf16(x, w, b), tol);
+  kernels::set_cublaslt(was);
+  CHECK(kernels::cublaslt_gemm_count() == before);
+}
+
 TEST_CASE("cuda bf16: matmul_bf16 matches the CPU's: batched, transposed, broadcast, K = 0") {
   SANF_SKIP_WITHOUT_CUDA();
   NoGradGuard no_grad;
@@ -220,14 +271,27 @@ TEST_CASE("cuda bf16: a ViT in bf16 on CUDA agrees with the CPU's bf16 and is wi
   const Tensor y32 = on_cpu.forward(images);
   on_cpu.set_precision(nn::MatmulPrecision::BF16);
   on_cuda.set_precision(nn::MatmulPrecision::BF16);
-  const Tensor cpu16 = on_cpu.forward(images), cuda16 = on_cuda.forward(cuda(images));
-  CHECK(cuda16.device() == Device::CUDA);
-  CHECK(cuda16.dtype() == DType::F32);
-  const double e_dev = rel_l2(cuda16, cpu16), e_bf16 = rel_l2(cpu16, y32), e_cuda = rel_l2(cuda16, y32);
-  MESSAGE("bf16 ViT: cuda vs cpu ", e_dev, "; cpu bf16 vs f32 ", e_bf16, "; cuda bf16 vs f32 ", e_cuda);
-  CHECK(e_dev < 0.25 * e_bf16 + 1e-6);  // the devices agree far better than bf16 agrees with f32
-  CHECK(e_cuda > 1e-4);                 // it really is bf16 ...
-  CHECK(e_cuda < 5e-2);                 // ... and not broken
+  const Tensor cpu16 = on_cpu.forward(images);
+  // The default paths, then every opt-in one switched on: cuBLASLt's epilogues (and the fused attention,
+  // which hd = 16 does not take: its own tests are above).
+  const bool fused_was = kernels::fused_attention_enabled(), lt_was = kernels::cublaslt_enabled();
+  for (const bool opt_in : {false, true}) {
+    INFO((opt_in ? "fused attention and cuBLASLt on" : "default paths"));
+    kernels::set_fused_attention(opt_in ? true : fused_was);
+    kernels::set_cublaslt(opt_in ? true : lt_was);
+    const long long lt0 = kernels::cublaslt_gemm_count();
+    const Tensor cuda16 = on_cuda.forward(cuda(images));
+    if (opt_in) CHECK(kernels::cublaslt_gemm_count() - lt0 >= 6);  // qkv, proj, fc2 of both blocks
+    kernels::set_fused_attention(fused_was);
+    kernels::set_cublaslt(lt_was);
+    CHECK(cuda16.device() == Device::CUDA);
+    CHECK(cuda16.dtype() == DType::F32);
+    const double e_dev = rel_l2(cuda16, cpu16), e_bf16 = rel_l2(cpu16, y32), e_cuda = rel_l2(cuda16, y32);
+    MESSAGE("bf16 ViT: cuda vs cpu ", e_dev, "; cpu bf16 vs f32 ", e_bf16, "; cuda bf16 vs f32 ", e_cuda);
+    CHECK(e_dev < 0.25 * e_bf16 + 1e-6);  // the devices agree far better than bf16 agrees with f32
+    CHECK(e_cuda > 1e-4);                 // it really is bf16 ...
+    CHECK(e_cuda < 5e-2);                 // ... and not broken
+  }
 }
 
 TEST_CASE("cuda bf16: TF32 on and off leaves the bf16 path alone, and an f32 ViT under TF32 is within 1e-2") {

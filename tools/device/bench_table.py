@@ -2,8 +2,8 @@
 
     python3 tools/device/bench_table.py out-device/bench.jsonl
 
-ViT forward: one row per (arch, batch, precision) with sanf's images/s (bf16: the composite and the fused
-attention separately), PyTorch's, and sanf / PyTorch for sanf's faster variant. Ops and the flow step: one row
+ViT forward: one row per (arch, batch, precision) with sanf's images/s (bf16: the default paths, the fused
+attention, cuBLASLt's epilogues, both), PyTorch's, and sanf / PyTorch for sanf's fastest variant. Ops and the flow step: one row
 per (op, shape) with both sides' milliseconds and PyTorch ms / sanf ms (above 1: sanf is faster); a sanf
 figure on the CPU gets its own row, marked "cpu". Lines that are not JSON are skipped. Standard library only.
 """
@@ -25,20 +25,26 @@ def fmt(x, spec):
     return format("-", ">" + spec.split(".")[0]) if x is None else format(x, spec)
 
 
+# sanf's columns: the default paths, the fused attention, cuBLASLt's epilogues, and both.
+SANF_COLS = {(False, False): "sanf", (True, False): "+fused", (False, True): "+lt", (True, True): "+fused+lt"}
 vit = {}
 for d in rows:
     if d.get("what") != "vit_forward":
         continue
     key = (d.get("arch"), d.get("batch"), d.get("precision"))
-    col = "torch" if d.get("impl") == "torch" else ("sanf fused" if d.get("fused_attention") else "sanf")
+    if d.get("impl") == "torch":
+        col = "torch"
+    else:
+        col = SANF_COLS[(bool(d.get("fused_attention")), bool(d.get("cublaslt")))]
     vit.setdefault(key, {})[col] = d.get("img_per_s")
 if vit:
-    print(f"{'ViT forward (img/s)':<28} {'sanf':>9} {'sanf fused':>10} {'torch':>9} {'sanf/torch':>10}")
+    print(f"{'ViT forward (img/s)':<28} " + " ".join(f"{c:>9}" for c in SANF_COLS.values())
+          + f" {'torch':>9} {'best/torch':>10}")
     for (arch, batch, prec), v in vit.items():
-        best = max((x for x in (v.get("sanf"), v.get("sanf fused")) if x), default=None)
+        best = max((v[c] for c in SANF_COLS.values() if v.get(c)), default=None)
         ratio = best / v["torch"] if best and v.get("torch") else None
-        print(f"{f'{arch} b{batch} {prec}':<28} {fmt(v.get('sanf'), '9.1f')} {fmt(v.get('sanf fused'), '10.1f')} "
-              f"{fmt(v.get('torch'), '9.1f')} {fmt(ratio, '10.2f')}")
+        print(f"{f'{arch} b{batch} {prec}':<28} " + " ".join(fmt(v.get(c), "9.1f") for c in SANF_COLS.values())
+              + f" {fmt(v.get('torch'), '9.1f')} {fmt(ratio, '10.2f')}")
 
 ops = {}
 for d in rows:
