@@ -7,7 +7,8 @@
 //
 // Under autograd (grad mode on and an input that requires grad) every op here throws, naming itself; use
 // them under NoGradGuard. Sources: autograd/fast/*.cpp; kernels: kernels/fast/ (the bf16 GEMM, the q/k/v
-// split and the fused CUDA attention) and kernels/softmax.h (softmax_to_bf16).
+// split and the fused CUDA attention), kernels/softmax.h (softmax_to_bf16) and kernels/layernorm.h
+// (layernorm_to_bf16).
 #pragma once
 
 #include <array>
@@ -30,6 +31,9 @@ Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias = T
 Tensor matmul_bf16(const Tensor& a, const Tensor& b, DType out = DType::F32);
 // to(softmax(x, dim), BF16) bit for bit, in one pass (autograd/fast/softmax_bf16.cpp).
 Tensor softmax_bf16(const Tensor& x, int dim);
+// to(layer_norm(x, weight, bias, eps), BF16) bit for bit, in one pass (autograd/fast/layernorm_bf16.cpp);
+// all f32.
+Tensor layer_norm_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
 // The heads' q, k and v from the qkv projection's output (B, N, 3D) f32, timm's (3, H, hd) channel layout:
 // each (B, H, N, hd) bf16 contiguous, q multiplied by `scale` in f32 first; bit for bit the rounded
 // to(mul(q, scale), BF16), to(k, BF16), to(v, BF16) of the permuted views, in one pass

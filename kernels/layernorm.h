@@ -12,10 +12,14 @@
 
 namespace sanf::kernels {
 
+// layernorm_to_bf16: the f32 forward with y rounded to bf16 as it is written (bit for bit to(y, BF16) of
+// layernorm's f32 y), for a layer norm whose output only feeds a bf16 GEMM (layer_norm_bf16, autograd/fast.h).
 namespace cpu {
 // x, y: (rows, cols); w, b: (cols); mean, rstd: (rows), written.
 void layernorm(DType dt, const void* x, const void* w, const void* b, void* y, void* mean, void* rstd, int64_t rows,
                int64_t cols, double eps);
+void layernorm_to_bf16(const float* x, const float* w, const float* b, bf16* y, float* mean, float* rstd, int64_t rows,
+                       int64_t cols, double eps);
 // dx: (rows, cols), dw, db: (cols): all fully written (not accumulated).
 void layernorm_backward(DType dt, const void* x, const void* w, const void* mean, const void* rstd, const void* dy,
                         void* dx, void* dw, void* db, int64_t rows, int64_t cols);
@@ -23,6 +27,8 @@ void layernorm_backward(DType dt, const void* x, const void* w, const void* mean
 namespace cuda {
 void layernorm(DType dt, const void* x, const void* w, const void* b, void* y, void* mean, void* rstd, int64_t rows,
                int64_t cols, double eps);
+void layernorm_to_bf16(const float* x, const float* w, const float* b, bf16* y, float* mean, float* rstd, int64_t rows,
+                       int64_t cols, double eps);
 void layernorm_backward(DType dt, const void* x, const void* w, const void* mean, const void* rstd, const void* dy,
                         void* dx, void* dw, void* db, int64_t rows, int64_t cols);
 }  // namespace cuda
@@ -34,6 +40,14 @@ inline void layernorm(const Tensor& x, const Tensor& w, const Tensor& b, const T
                                     mean.data_ptr(), rstd.data_ptr(), rows, cols, eps),
                      cuda::layernorm(x.dtype(), x.data_ptr(), w.data_ptr(), b.data_ptr(), y.data_ptr(),
                                      mean.data_ptr(), rstd.data_ptr(), rows, cols, eps));
+}
+inline void layernorm_to_bf16(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y, const Tensor& mean,
+                              const Tensor& rstd, int64_t rows, int64_t cols, double eps) {
+  SANF_DEVICE_SWITCH(x.device(), "layer_norm_bf16",
+                     cpu::layernorm_to_bf16(x.data<float>(), w.data<float>(), b.data<float>(), y.data<bf16>(),
+                                            mean.data<float>(), rstd.data<float>(), rows, cols, eps),
+                     cuda::layernorm_to_bf16(x.data<float>(), w.data<float>(), b.data<float>(), y.data<bf16>(),
+                                             mean.data<float>(), rstd.data<float>(), rows, cols, eps));
 }
 inline void layernorm_backward(const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd,
                                const Tensor& dy, const Tensor& dx, const Tensor& dw, const Tensor& db, int64_t rows,

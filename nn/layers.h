@@ -9,7 +9,8 @@
 //   BF16  operands rounded to bfloat16, products accumulated in f32, results f32 (linear_bf16 / matmul_bf16,
 //         autograd/ops.h): about twice TF32's tensor-core throughput on CUDA, relative errors ~1e-2 instead
 //         of ~1e-6. Inference only. Everything that is not a GEMM (bias, layer norm, softmax, GELU,
-//         residual adds) stays f32.
+//         residual adds) is computed in f32; a result that only feeds a bf16 GEMM is stored as bf16 (the
+//         numbers that GEMM would round it to).
 // Linear::set_precision(BF16) converts the weight to bf16 once and keeps that copy (weight_bf16) for every
 // forward. It is a snapshot: after the weight changes (a checkpoint loaded into it, an optimiser step, a
 // move to another device) call set_precision(BF16) again.
@@ -64,6 +65,9 @@ class LayerNorm : public Module {
  public:
   explicit LayerNorm(int64_t dim, double eps = 1e-6, InitOptions init = {});
   Tensor forward(const Tensor& x) { return layer_norm(x, weight, bias, eps); }
+  // forward(x) rounded to bf16, in the layer norm's own pass (layer_norm_bf16; inference only): for an
+  // output that only feeds bf16 GEMMs.
+  Tensor forward_bf16(const Tensor& x) { return layer_norm_bf16(x, weight, bias, eps); }
   Tensor weight, bias;  // (dim)
   double eps;
 };

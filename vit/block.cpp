@@ -12,8 +12,12 @@ Block::Block(int64_t dim, int64_t heads, int64_t mlp_hidden, bool qkv_bias, doub
 }
 
 Tensor Block::forward(const Tensor& x) {
-  Tensor h = attn.forward(norm1.forward(x), x);  // x + attn(norm1(x)), x: (B, N, D)
-  return mlp.forward(norm2.forward(h), h);       // h + mlp(norm2(h))
+  // In bf16 the norms' outputs only feed bf16 GEMMs (qkv, fc1), which would round them: they are written as
+  // bf16 at once (the same numbers).
+  const bool bf16 = attn.qkv.precision() == nn::MatmulPrecision::BF16;
+  const bool mlp_bf16 = mlp.fc1.precision() == nn::MatmulPrecision::BF16;
+  Tensor h = attn.forward(bf16 ? norm1.forward_bf16(x) : norm1.forward(x), x);  // x + attn(norm1(x)), x: (B, N, D)
+  return mlp.forward(mlp_bf16 ? norm2.forward_bf16(h) : norm2.forward(h), h);   // h + mlp(norm2(h))
 }
 
 }  // namespace sanf::vit

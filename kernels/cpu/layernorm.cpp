@@ -15,6 +15,7 @@
 // the code, not by the ISA or the thread count.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/loops.h"
@@ -25,12 +26,22 @@ namespace sanf::kernels::cpu {
 namespace {
 constexpr int64_t kParallelElems = int64_t(1) << 15;
 
-template <typename T>
-[[gnu::always_inline]] inline void layernorm_rows_t(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd,
+// y's element j of row yr: the T value, or (O = bf16) that value rounded to bf16, as to(y, BF16) rounds it.
+template <typename T, typename O>
+[[gnu::always_inline]] inline void store_y(O* yr, int64_t j, T v) {
+  if constexpr (std::is_same_v<O, bf16>) {
+    yr[j].bits = f32_to_bf16_bits(float(v));
+  } else {
+    yr[j] = v;
+  }
+}
+
+template <typename T, typename O>
+[[gnu::always_inline]] inline void layernorm_rows_t(const T* x, const T* w, const T* b, O* y, T* mean, T* rstd,
                                                     int64_t r0, int64_t r1, int64_t cols, double eps) {
   for (int64_t r = r0; r < r1; ++r) {
     const T* xr = x + r * cols;
-    T* yr = y + r * cols;
+    O* yr = y + r * cols;
     const double mu = lane_sum(cols, [&](int64_t j) { return double(xr[j]); }) / double(cols);
     const double var = lane_sum(cols,
                                 [&](int64_t j) {
@@ -41,7 +52,7 @@ template <typename T>
     const double rs = 1.0 / std::sqrt(var + eps);
     mean[r] = T(mu);
     rstd[r] = T(rs);
-    for (int64_t j = 0; j < cols; ++j) yr[j] = T((double(xr[j]) - mu) * rs) * w[j] + b[j];
+    for (int64_t j = 0; j < cols; ++j) store_y(yr, j, T(T((double(xr[j]) - mu) * rs) * w[j] + b[j]));
   }
 }
 
@@ -54,8 +65,13 @@ SANF_CPU_CLONES void layernorm_rows(const double* x, const double* w, const doub
   layernorm_rows_t(x, w, b, y, mean, rstd, r0, r1, cols, eps);
 }
 
-template <typename T>
-void layernorm_typed(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows, int64_t cols,
+SANF_CPU_CLONES void layernorm_rows(const float* x, const float* w, const float* b, bf16* y, float* mean,
+                                    float* rstd, int64_t r0, int64_t r1, int64_t cols, double eps) {
+  layernorm_rows_t(x, w, b, y, mean, rstd, r0, r1, cols, eps);
+}
+
+template <typename T, typename O>
+void layernorm_typed(const T* x, const T* w, const T* b, O* y, T* mean, T* rstd, int64_t rows, int64_t cols,
                      double eps) {
   parallel_for(
       rows, std::max<int64_t>(1, kGrainCheap / std::max<int64_t>(cols, 1)),
@@ -134,6 +150,11 @@ void layernorm(DType dt, const void* x, const void* w, const void* b, void* y, v
     layernorm_typed(static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(b), static_cast<T*>(y),
                     static_cast<T*>(mean), static_cast<T*>(rstd), rows, cols, eps);
   });
+}
+
+void layernorm_to_bf16(const float* x, const float* w, const float* b, bf16* y, float* mean, float* rstd, int64_t rows,
+                       int64_t cols, double eps) {
+  layernorm_typed(x, w, b, y, mean, rstd, rows, cols, eps);
 }
 
 void layernorm_backward(DType dt, const void* x, const void* w, const void* mean, const void* rstd, const void* dy,

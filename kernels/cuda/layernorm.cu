@@ -30,13 +30,14 @@ using namespace cuda_detail;
 
 namespace {
 
-template <typename T>
+// O: T, or bf16 for layernorm_to_bf16 (the T value rounded as it is stored, as to(y, BF16) would).
+template <typename T, typename O>
 __global__ void layernorm_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
-                                 T* __restrict__ y, T* __restrict__ mean, T* __restrict__ rstd, int64_t rows,
+                                 O* __restrict__ y, T* __restrict__ mean, T* __restrict__ rstd, int64_t rows,
                                  int64_t cols, double eps) {
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* xr = x + row * cols;
-    T* yr = y + row * cols;
+    O* yr = y + row * cols;
     double s = 0;
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) s += double(xr[j]);
     const double mu = block_reduce(s, SumOp{}) / double(cols);
@@ -51,7 +52,8 @@ __global__ void layernorm_kernel(const T* __restrict__ x, const T* __restrict__ 
       mean[row] = T(mu);
       rstd[row] = T(rs);
     }
-    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = T((double(xr[j]) - mu) * rs) * w[j] + b[j];
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
+      store_from_double(yr, j, double(T(T((double(xr[j]) - mu) * rs) * w[j] + b[j])));
   }
 }
 
@@ -136,6 +138,13 @@ void layernorm(DType dt, const void* x, const void* w, const void* b, void* y, v
         static_cast<T*>(mean), static_cast<T*>(rstd), rows, cols, eps);
     SANF_CUDA_LAUNCH_CHECK();
   });
+}
+
+void layernorm_to_bf16(const float* x, const float* w, const float* b, bf16* y, float* mean, float* rstd, int64_t rows,
+                       int64_t cols, double eps) {
+  if (rows == 0 || cols == 0) return;
+  layernorm_kernel<<<row_blocks(rows), row_threads(cols)>>>(x, w, b, y, mean, rstd, rows, cols, eps);
+  SANF_CUDA_LAUNCH_CHECK();
 }
 
 void layernorm_backward(DType dt, const void* x, const void* w, const void* mean, const void* rstd, const void* dy,

@@ -172,6 +172,32 @@ TEST_CASE("bf16 ops: softmax_bf16 is inference only, f32 only") {
   CHECK_THROWS_AS(softmax_bf16(xg, 2), Error);
 }
 
+TEST_CASE("bf16 ops: layer_norm_bf16 is the f32 layer norm rounded to bf16, bit for bit") {
+  NoGradGuard no_grad;
+  for (const Shape& shape : {Shape{3, 5, 40}, Shape{7, 1024}, Shape{1, 1}, Shape{0, 8}}) {
+    INFO("shape ", shape_str(shape));
+    const int64_t D = shape.back();
+    const Tensor x = mul(f32(rnd(shape, 60)), 3.0), w = f32(rnd({D}, 61)), b = f32(rnd({D}, 62));
+    const Tensor y = layer_norm_bf16(x, w, b, 1e-6);
+    CHECK(y.dtype() == DType::BF16);
+    CHECK(y.shape() == shape);
+    CHECK(y.to_vector() == to(layer_norm(x, w, b, 1e-6), DType::BF16).to_vector());
+  }
+  // A strided x (a transposed view) is read through a copy: the same values.
+  const Tensor xt = transpose(f32(rnd({16, 6}, 63)), 0, 1), w = f32(rnd({16}, 64)), b = f32(rnd({16}, 65));
+  CHECK(layer_norm_bf16(xt, w, b, 1e-5).to_vector() == to(layer_norm(xt, w, b, 1e-5), DType::BF16).to_vector());
+  CHECK_THROWS_WITH_AS(layer_norm_bf16(xt, f32(rnd({15}, 66)), b, 1e-5),
+                       doctest::Contains("[layer_norm_bf16] weight and bias must be (16,)"), Error);
+  CHECK_THROWS_WITH_AS(layer_norm_bf16(to(xt, DType::F64), w, b, 1e-5), doctest::Contains("must be f32"), Error);
+}
+
+TEST_CASE("bf16 ops: layer_norm_bf16 is inference only") {
+  Tensor w = f32(rnd({8}, 67));
+  w.set_requires_grad(true);
+  CHECK_THROWS_WITH_AS(layer_norm_bf16(f32(rnd({3, 8}, 68)), w, f32(rnd({8}, 69)), 1e-6),
+                       doctest::Contains("[layer_norm_bf16] is inference-only"), Error);
+}
+
 TEST_CASE("bf16 ops: a bf16 result (out = BF16) is the f32 result rounded, bit for bit") {
   NoGradGuard no_grad;
   auto same = [](const char* what, const Tensor& got, const Tensor& f32_result) {

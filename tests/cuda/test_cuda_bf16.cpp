@@ -157,6 +157,24 @@ TEST_CASE("cuda bf16: softmax_bf16 is the device's f32 softmax rounded, bit for 
   }
 }
 
+TEST_CASE("cuda bf16: layer_norm_bf16 is the device's f32 layer norm rounded, bit for bit, and matches the CPU's") {
+  SANF_SKIP_WITHOUT_CUDA();
+  NoGradGuard no_grad;
+  for (const Shape& shape : {Shape{64, 197, 1024}, Shape{3, 37}, Shape{70000, 8}}) {
+    INFO("shape ", shape_str(shape));
+    const int64_t D = shape.back();
+    const Tensor x = f32(rin(shape, 70, 3.0)), w = f32(rin({D}, 71)), b = f32(rin({D}, 72));
+    const Tensor y = layer_norm_bf16(cuda(x), cuda(w), cuda(b), 1e-6);
+    CHECK(y.device() == Device::CUDA);
+    CHECK(y.dtype() == DType::BF16);
+    expect_equal("layer_norm_bf16 vs to(layer_norm, bf16) on the device", y,
+                 to(layer_norm(cuda(x), cuda(w), cuda(b), 1e-6), DType::BF16));
+    // Against the CPU: the f32 results may differ in the last bit, which can move a value to the
+    // neighbouring bf16 now and then.
+    CHECK(rel_l2(to(y, DType::F32), to(layer_norm_bf16(x, w, b, 1e-6), DType::F32)) < 1e-3);
+  }
+}
+
 TEST_CASE("cuda bf16: a bf16 result (out = BF16) is the device's f32 result rounded, bit for bit") {
   SANF_SKIP_WITHOUT_CUDA();
   NoGradGuard no_grad;
