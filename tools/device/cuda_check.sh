@@ -38,7 +38,8 @@
 #              (`--fused-attention both --cublaslt both`), TF32 at 64 and 256,
 #              f32 at 64, then PyTorch's same configurations in one process; flow = the flow training step
 #              at ViT-L width; ops = per-op times at ViT-L shapes; profile = Nsight Compute's kernel
-#              durations over a bf16 ViT-L forward, summed per kernel (tools/device/ncu_table.py, into
+#              durations over a bf16 ViT-L forward (the opt-in paths whose tests passed switched on),
+#              summed per kernel (tools/device/ncu_table.py, into
 #              bench.err and the output). Both sides in the same precision; JSON lines in bench.jsonl.
 #
 # A targeted rerun (a machine stays warm only 30 s after a call, so a rerun usually starts a fresh one and
@@ -685,10 +686,14 @@ if want bench; then
               echo "skipped (deadline): ncu profile" | tee -a "$BENCH_ERR"
               BENCH_SKIPPED=$((BENCH_SKIPPED + 1))
             else
-              echo "+ ncu profile of sanf bench vit (bf16, batch 64)" >>"$BENCH_ERR"
+              # With the opt-in paths on, those whose tests passed: the profile of the fastest forward so far.
+              PROFILE_PATHS="fused attention $([ "$FUSED_SETTING" = off ] && echo off || echo on)"
+              PROFILE_PATHS+=", cuBLASLt $([ "$LT_SETTING" = off ] && echo off || echo on)"
+              echo "+ ncu profile of sanf bench vit (bf16, batch 64; $PROFILE_PATHS)" >>"$BENCH_ERR"
               run_capped "$(budget 120)" "$NCU" --clock-control none --csv --metrics gpu__time_duration.sum \
                 --log-file "$WORK/ncu.csv" "$BUILD/sanf" bench vit --arch vit-large --device cuda --batch 64 \
-                --reps 1 --precision bf16 >"$WORK/ncu.stdout" 2>&1
+                --reps 1 --precision bf16 --fused-attention "$([ "$FUSED_SETTING" = off ] && echo off || echo on)" \
+                --cublaslt "$([ "$LT_SETTING" = off ] && echo off || echo on)" >"$WORK/ncu.stdout" 2>&1
               rc=$?
               BENCH_RUN=$((BENCH_RUN + 1))
               if [ "$rc" != 0 ]; then
@@ -696,7 +701,7 @@ if want bench; then
                 { echo "failed (rc $rc): ncu profile"; tail -5 "$WORK/ncu.stdout"; } | tee -a "$BENCH_ERR"
               fi
             fi
-            { echo "---- ncu: kernel time per name, bf16 ViT-L/16 batch 64, two forwards"
+            { echo "---- ncu: kernel time per name, bf16 ViT-L/16 batch 64, two forwards (${PROFILE_PATHS:-})"
               "$PY" tools/device/ncu_table.py "$WORK/ncu.csv" 2>&1 | head -40; } | tee -a "$BENCH_ERR"
           fi
           ;;
