@@ -156,7 +156,6 @@ void bench_vit(const VitBenchOptions& opt) {
   };
   const std::vector<int> fused_settings = settings(opt.fused_attention), lt_settings = settings(opt.cublaslt);
   const bool fused_before = kernels::fused_attention_enabled(), lt_before = kernels::cublaslt_enabled();
-  const bool bf16_cuda = bo.precision == BackbonePrecision::BF16 && opt.device == Device::CUDA;
   NoGradGuard no_grad;
   for (const int64_t batch : opt.batches) {
     SANF_CHECK(batch > 0, "bench vit: batch sizes must be positive, got ", batch);
@@ -172,10 +171,10 @@ void bench_vit(const VitBenchOptions& opt) {
         const double ms = bench::median_ms({opt.device, 1, int(std::max<int64_t>(opt.reps, 1)), 1e30},
                                            [&] { Tensor y = model->forward(x); });
         const double s = ms / 1e3;
-        // Whether the bf16 attention ran fused (kernels/fast/attention.h), and cuBLASLt ran GEMMs.
+        // Whether the bf16 attention ran fused (kernels/fast/attention.h), and whether cuBLASLt ran GEMMs.
         const bool fused = bo.precision == BackbonePrecision::BF16 &&
                            kernels::fused_attention_used(opt.device, cfg.num_patches() + 1, cfg.dim / cfg.heads);
-        const bool lt = bf16_cuda && kernels::cublaslt_gemm_count() > lt0;
+        const bool lt = kernels::cublaslt_gemm_count() > lt0;
         bench::emit({{"what", "vit_forward"}, {"arch", opt.arch}, {"image_size", cfg.image_size}, {"batch", batch},
                      {"device", device_name(opt.device)}, {"precision", precision_name(bo.precision)},
                      {"fused_attention", fused}, {"cublaslt", lt}, {"threads", omp_get_max_threads()},

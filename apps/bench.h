@@ -47,7 +47,8 @@ struct VitBenchOptions {
   // bf16 on CUDA: the fused attention kernel (kernels/fast/attention.h) as set at start-up ("default"), "off",
   // "on", or "both" (each batch with it off, then on).
   std::string fused_attention = "default";
-  // bf16 on CUDA: cuBLASLt's bias epilogue and residual input (kernels/cuda_options.h), the same choices.
+  // On CUDA: cuBLASLt's bias epilogue (and in bf16 its residual input; kernels/cuda_options.h), the same
+  // choices.
   std::string cublaslt = "default";
 };
 void bench_vit(const VitBenchOptions& opt);

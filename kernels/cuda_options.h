@@ -18,11 +18,12 @@ bool tf32_enabled();
 void set_fused_attention(bool on);
 bool fused_attention_enabled();
 
-// set_cublaslt(true) lets the bf16 GEMM with an f32 result (kernels/fast/matmul_bf16.h) run through
-// cuBLASLt where it has something to fuse: the bias as cuBLASLt's epilogue, and a residual as its C input
-// (D = A B + C + bias, one pass), instead of cuBLAS then our epilogue kernel. The same numbers up to the
-// order of the f32 additions. Off by default until a GPU run shows it correct and faster; the environment
-// variable SANF_CUBLASLT=1 turns it on at start-up.
+// set_cublaslt(true) lets a one-matrix GEMM with an f32 result run through cuBLASLt where it has something
+// to fuse: the bf16 GEMM (kernels/fast/matmul_bf16.h) with a bias and/or an added residual, and the f32 GEMM
+// (FP32 or TF32) with a bias, i.e. every linear layer's forward without GELU. The bias becomes cuBLASLt's
+// epilogue and the residual its C input (D = A B + C + bias, one pass), instead of cuBLAS then our
+// epilogue kernel: the same numbers up to the order of the f32 additions. Off by default until a GPU run
+// shows it correct and faster; the environment variable SANF_CUBLASLT=1 turns it on at start-up.
 void set_cublaslt(bool on);
 bool cublaslt_enabled();
 // How many GEMMs cuBLASLt has run in this process (0 in a build without CUDA): lets a test tell that the

@@ -544,7 +544,7 @@ int run_main(int argc, char** argv) {
       ->check(CLI::IsMember({"default", "off", "on", "both"}))
       ->capture_default_str();
   bench_vit->add_option("--cublaslt", bv.cublaslt,
-                        "bf16 on cuda: cuBLASLt's bias epilogue and residual input as set at start-up (default), "
+                        "on cuda: cuBLASLt's bias epilogue (bf16: and residual input) as set at start-up (default), "
                         "off, on, or both")
       ->check(CLI::IsMember({"default", "off", "on", "both"}))
       ->capture_default_str();

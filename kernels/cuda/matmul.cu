@@ -22,8 +22,9 @@
 // the tensor cores. What cuBLAS is not given (the cases above, and K == 0) widens the operands to f32 and
 // takes the f32 path: the same numbers, since bf16 values and their products are exact in f32.
 // With set_cublaslt(true), a one-matrix bf16 GEMM with an f32 result and something to fuse (a bias, an
-// added matrix; no GELU) goes to cuBLASLt instead: the bias as its CUBLASLT_EPILOGUE_BIAS, the added
-// matrix as its C input (beta = 1, D written elsewhere), so the result is written once. Its heuristic's
+// added matrix; no GELU), and a one-matrix f32 GEMM with a bias (linear's forward, in FP32 or TF32), go to
+// cuBLASLt instead: the bias as its CUBLASLT_EPILOGUE_BIAS, the added matrix as its C input (beta = 1, D
+// written elsewhere), so the result is written once. Its heuristic's
 // choice is kept per shape, alignment and epilogue; a shape it has no algorithm for, or a call it refuses,
 // takes the cuBLAS path above (and is not offered to it again).
 #include <cublasLt.h>
@@ -35,6 +36,7 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <type_traits>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda_options.h"
@@ -145,6 +147,131 @@ void epilogue(const GemmArgs& g, T* C, int64_t batches, bf16* out = nullptr, con
   SANF_CUDA_LAUNCH_CHECK();
 }
 
+// ---- cuBLASLt -------------------------------------------------------------------------------------------
+
+// cuBLASLt: one handle and one 32 MiB workspace for the process (created on first use, never destroyed, as
+// the cuBLAS handle), and the heuristic's algorithm per problem (key below); ok = false marks a problem
+// cuBLASLt has no algorithm for, or refused.
+std::mutex g_lt_mu;
+cublasLtHandle_t g_lt = nullptr;
+void* g_lt_workspace = nullptr;
+constexpr size_t kLtWorkspace = size_t(32) << 20;
+
+struct LtPlan {
+  bool ok = false;
+  cublasLtMatmulAlgo_t algo{};
+};
+using LtKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, bool, bool, int, int, int,
+                         int, int, int, int>;
+std::map<LtKey, LtPlan> g_lt_plans;
+
+// The largest power of two up to 256 that divides the address: what cuBLASLt's algorithms ask of operands.
+int alignment(const void* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  int al = 1;
+  while (al < 256 && a % uintptr_t(2 * al) == 0) al *= 2;
+  return al;
+}
+
+// Descriptors, destroyed on every way out.
+struct LtDescs {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulPreference_t pref = nullptr;
+  ~LtDescs() {
+    if (pref != nullptr) cublasLtMatmulPreferenceDestroy(pref);
+    if (c != nullptr) cublasLtMatrixLayoutDestroy(c);
+    if (b != nullptr) cublasLtMatrixLayoutDestroy(b);
+    if (a != nullptr) cublasLtMatrixLayoutDestroy(a);
+    if (op != nullptr) cublasLtMatmulDescDestroy(op);
+  }
+};
+
+template <typename V>
+cublasStatus_t set_attr(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr, const V& v) {
+  return cublasLtMatmulDescSetAttribute(d, attr, &v, sizeof(v));
+}
+template <typename V>
+cublasStatus_t set_pref(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAttributes_t attr, const V& v) {
+  return cublasLtMatmulPreferenceSetAttribute(p, attr, &v, sizeof(v));
+}
+
+// C = alpha A B + bias (+ add), one matrix with an f32 C, through cuBLASLt, in the same column-major reading as
+// the cuBLAS path (cuBLASLt's A is our B, its B our A; m = N, n = M). A and B are of type ab (bf16 or f32),
+// multiplied with `compute` (CUBLAS_COMPUTE_32F, or _FAST_TF32 under set_tf32). g's leading dimensions are
+// already usable. False when cuBLASLt does not take the problem (nothing has been written then).
+bool gemm_lt(const GemmArgs& g, cudaDataType_t ab, cublasComputeType_t compute, const float* add) {
+  const cublasOperation_t op_a = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's A is our B
+  const cublasOperation_t op_b = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's B is our A
+  const float* C_in = add != nullptr ? add : static_cast<const float*>(g.C);
+  const LtKey key{g.M, g.N, g.K, g.lda, g.ldb, g.ldc, g.trans_a, g.trans_b, g.bias != nullptr, add != nullptr,
+                  alignment(g.A), alignment(g.B), alignment(C_in), alignment(g.C),
+                  g.bias != nullptr ? alignment(g.bias) : 0, int(ab), int(compute)};
+  std::lock_guard<std::mutex> lock(g_lt_mu);
+  const auto known = g_lt_plans.find(key);
+  if (known != g_lt_plans.end() && !known->second.ok) return false;
+  if (g_lt == nullptr) {
+    cublasLtHandle_t h = nullptr;
+    CUBLAS_CHECK(cublasLtCreate(&h));
+    CUDA_CHECK(cudaMalloc(&g_lt_workspace, kLtWorkspace));
+    g_lt = h;
+  }
+
+  LtDescs d;
+  const uint64_t m = uint64_t(g.N), n = uint64_t(g.M), k = uint64_t(g.K);
+  bool ok = cublasLtMatmulDescCreate(&d.op, compute, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS &&
+            set_attr(d.op, CUBLASLT_MATMUL_DESC_TRANSA, int32_t(op_a)) == CUBLAS_STATUS_SUCCESS &&
+            set_attr(d.op, CUBLASLT_MATMUL_DESC_TRANSB, int32_t(op_b)) == CUBLAS_STATUS_SUCCESS;
+  if (ok && g.bias != nullptr) {
+    ok = set_attr(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, int32_t(CUBLASLT_EPILOGUE_BIAS)) == CUBLAS_STATUS_SUCCESS &&
+         set_attr(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias) == CUBLAS_STATUS_SUCCESS &&
+         set_attr(d.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, int32_t(CUDA_R_32F)) == CUBLAS_STATUS_SUCCESS;
+  }
+  // Stored (column-major) shapes: op_a(A) is m x k, op_b(B) is k x n; C and D m x n with leading dim ldc.
+  ok = ok &&
+       cublasLtMatrixLayoutCreate(&d.a, ab, op_a == CUBLAS_OP_N ? m : k, op_a == CUBLAS_OP_N ? k : m, g.ldb) ==
+           CUBLAS_STATUS_SUCCESS &&
+       cublasLtMatrixLayoutCreate(&d.b, ab, op_b == CUBLAS_OP_N ? k : n, op_b == CUBLAS_OP_N ? n : k, g.lda) ==
+           CUBLAS_STATUS_SUCCESS &&
+       cublasLtMatrixLayoutCreate(&d.c, CUDA_R_32F, m, n, g.ldc) == CUBLAS_STATUS_SUCCESS;
+  LtPlan plan;
+  if (known != g_lt_plans.end()) {
+    plan = known->second;
+  } else if (ok) {
+    ok = cublasLtMatmulPreferenceCreate(&d.pref) == CUBLAS_STATUS_SUCCESS &&
+         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, uint64_t(kLtWorkspace)) == CUBLAS_STATUS_SUCCESS &&
+         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, uint32_t(alignment(g.B))) ==
+             CUBLAS_STATUS_SUCCESS &&
+         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, uint32_t(alignment(g.A))) ==
+             CUBLAS_STATUS_SUCCESS &&
+         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, uint32_t(alignment(C_in))) ==
+             CUBLAS_STATUS_SUCCESS &&
+         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, uint32_t(alignment(g.C))) ==
+             CUBLAS_STATUS_SUCCESS;
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    ok = ok &&
+         cublasLtMatmulAlgoGetHeuristic(g_lt, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &result, &found) ==
+             CUBLAS_STATUS_SUCCESS &&
+         found > 0 && result.state == CUBLAS_STATUS_SUCCESS;
+    plan.ok = ok;
+    if (ok) plan.algo = result.algo;
+    g_lt_plans[key] = plan;
+  }
+  if (!ok || !plan.ok) return false;
+  const float alpha = float(g.alpha), beta = add != nullptr ? 1.f : 0.f;
+  const cublasStatus_t st = cublasLtMatmul(g_lt, d.op, &alpha, g.B, d.a, g.A, d.b, &beta, C_in, d.c, g.C, d.c,
+                                           &plan.algo, g_lt_workspace, kLtWorkspace, 0);
+  if (st != CUBLAS_STATUS_SUCCESS) {
+    // Refused before it ran (an argument it does not take): remembered, and the cuBLAS path runs instead.
+    g_lt_plans[key].ok = false;
+    return false;
+  }
+  ++g_cublaslt_count;
+  return true;
+}
+
+
 // ---- cuBLAS ---------------------------------------------------------------------------------------------
 
 cublasStatus_t gemm_strided_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
@@ -201,6 +328,12 @@ void gemm_typed(GemmArgs g) {
     return;
   }
 
+  // cuBLASLt, when switched on, for one f32 matrix with a bias to fuse (linear's forward).
+  if constexpr (std::is_same_v<T, float>) {
+    if (cublaslt_enabled() && g.batch == 1 && g.beta == 0 && !g.gelu && g.bias != nullptr &&
+        gemm_lt(g, CUDA_R_32F, g_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, nullptr))
+      return;
+  }
   cublasHandle_t h = cublas_handle();
   const T alpha = T(g.alpha), beta = T(g.beta);
   const cublasOperation_t op_first = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;   // cuBLAS's A is our B
@@ -223,131 +356,6 @@ void gemm(DType dt, const GemmArgs& g) {
 }
 
 // ---- bf16 operands, f32 accumulation and result ------------------------------------------------------------
-
-namespace {
-
-// cuBLASLt: one handle and one 32 MiB workspace for the process (created on first use, never destroyed, as
-// the cuBLAS handle), and the heuristic's algorithm per problem (key below); ok = false marks a problem
-// cuBLASLt has no algorithm for, or refused.
-std::mutex g_lt_mu;
-cublasLtHandle_t g_lt = nullptr;
-void* g_lt_workspace = nullptr;
-constexpr size_t kLtWorkspace = size_t(32) << 20;
-
-struct LtPlan {
-  bool ok = false;
-  cublasLtMatmulAlgo_t algo{};
-};
-using LtKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, bool, bool, int, int, int,
-                         int, int>;
-std::map<LtKey, LtPlan> g_lt_plans;
-
-// The largest power of two up to 256 that divides the address: what cuBLASLt's algorithms ask of operands.
-int alignment(const void* p) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  int al = 1;
-  while (al < 256 && a % uintptr_t(2 * al) == 0) al *= 2;
-  return al;
-}
-
-// Descriptors, destroyed on every way out.
-struct LtDescs {
-  cublasLtMatmulDesc_t op = nullptr;
-  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
-  cublasLtMatmulPreference_t pref = nullptr;
-  ~LtDescs() {
-    if (pref != nullptr) cublasLtMatmulPreferenceDestroy(pref);
-    if (c != nullptr) cublasLtMatrixLayoutDestroy(c);
-    if (b != nullptr) cublasLtMatrixLayoutDestroy(b);
-    if (a != nullptr) cublasLtMatrixLayoutDestroy(a);
-    if (op != nullptr) cublasLtMatmulDescDestroy(op);
-  }
-};
-
-template <typename V>
-cublasStatus_t set_attr(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr, const V& v) {
-  return cublasLtMatmulDescSetAttribute(d, attr, &v, sizeof(v));
-}
-template <typename V>
-cublasStatus_t set_pref(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAttributes_t attr, const V& v) {
-  return cublasLtMatmulPreferenceSetAttribute(p, attr, &v, sizeof(v));
-}
-
-// C = alpha A B + bias (+ add), one matrix, through cuBLASLt, in the same column-major reading as the cuBLAS
-// path (cuBLASLt's A is our B, its B our A; m = N, n = M). g's leading dimensions are already usable. False
-// when cuBLASLt does not take the problem (nothing has been written then).
-bool gemm_bf16_lt(const GemmArgs& g, const float* add) {
-  const cublasOperation_t op_a = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's A is our B
-  const cublasOperation_t op_b = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's B is our A
-  const float* C_in = add != nullptr ? add : static_cast<const float*>(g.C);
-  const LtKey key{g.M, g.N, g.K, g.lda, g.ldb, g.ldc, g.trans_a, g.trans_b, g.bias != nullptr, add != nullptr,
-                  alignment(g.A), alignment(g.B), alignment(C_in), alignment(g.C),
-                  g.bias != nullptr ? alignment(g.bias) : 0};
-  std::lock_guard<std::mutex> lock(g_lt_mu);
-  const auto known = g_lt_plans.find(key);
-  if (known != g_lt_plans.end() && !known->second.ok) return false;
-  if (g_lt == nullptr) {
-    cublasLtHandle_t h = nullptr;
-    CUBLAS_CHECK(cublasLtCreate(&h));
-    CUDA_CHECK(cudaMalloc(&g_lt_workspace, kLtWorkspace));
-    g_lt = h;
-  }
-
-  LtDescs d;
-  const uint64_t m = uint64_t(g.N), n = uint64_t(g.M), k = uint64_t(g.K);
-  bool ok = cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS &&
-            set_attr(d.op, CUBLASLT_MATMUL_DESC_TRANSA, int32_t(op_a)) == CUBLAS_STATUS_SUCCESS &&
-            set_attr(d.op, CUBLASLT_MATMUL_DESC_TRANSB, int32_t(op_b)) == CUBLAS_STATUS_SUCCESS;
-  if (ok && g.bias != nullptr) {
-    ok = set_attr(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, int32_t(CUBLASLT_EPILOGUE_BIAS)) == CUBLAS_STATUS_SUCCESS &&
-         set_attr(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias) == CUBLAS_STATUS_SUCCESS &&
-         set_attr(d.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, int32_t(CUDA_R_32F)) == CUBLAS_STATUS_SUCCESS;
-  }
-  // Stored (column-major) shapes: op_a(A) is m x k, op_b(B) is k x n; C and D m x n with leading dim ldc.
-  ok = ok &&
-       cublasLtMatrixLayoutCreate(&d.a, CUDA_R_16BF, op_a == CUBLAS_OP_N ? m : k, op_a == CUBLAS_OP_N ? k : m,
-                                  g.ldb) == CUBLAS_STATUS_SUCCESS &&
-       cublasLtMatrixLayoutCreate(&d.b, CUDA_R_16BF, op_b == CUBLAS_OP_N ? k : n, op_b == CUBLAS_OP_N ? n : k,
-                                  g.lda) == CUBLAS_STATUS_SUCCESS &&
-       cublasLtMatrixLayoutCreate(&d.c, CUDA_R_32F, m, n, g.ldc) == CUBLAS_STATUS_SUCCESS;
-  LtPlan plan;
-  if (known != g_lt_plans.end()) {
-    plan = known->second;
-  } else if (ok) {
-    ok = cublasLtMatmulPreferenceCreate(&d.pref) == CUBLAS_STATUS_SUCCESS &&
-         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, uint64_t(kLtWorkspace)) == CUBLAS_STATUS_SUCCESS &&
-         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, uint32_t(alignment(g.B))) ==
-             CUBLAS_STATUS_SUCCESS &&
-         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, uint32_t(alignment(g.A))) ==
-             CUBLAS_STATUS_SUCCESS &&
-         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, uint32_t(alignment(C_in))) ==
-             CUBLAS_STATUS_SUCCESS &&
-         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, uint32_t(alignment(g.C))) ==
-             CUBLAS_STATUS_SUCCESS;
-    cublasLtMatmulHeuristicResult_t result{};
-    int found = 0;
-    ok = ok &&
-         cublasLtMatmulAlgoGetHeuristic(g_lt, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &result, &found) ==
-             CUBLAS_STATUS_SUCCESS &&
-         found > 0 && result.state == CUBLAS_STATUS_SUCCESS;
-    plan.ok = ok;
-    if (ok) plan.algo = result.algo;
-    g_lt_plans[key] = plan;
-  }
-  if (!ok || !plan.ok) return false;
-  const float alpha = float(g.alpha), beta = add != nullptr ? 1.f : 0.f;
-  const cublasStatus_t st = cublasLtMatmul(g_lt, d.op, &alpha, g.B, d.a, g.A, d.b, &beta, C_in, d.c, g.C, d.c,
-                                           &plan.algo, g_lt_workspace, kLtWorkspace, 0);
-  if (st != CUBLAS_STATUS_SUCCESS) {
-    // Refused before it ran (an argument it does not take): remembered, and the cuBLAS path runs instead.
-    g_lt_plans[key].ok = false;
-    return false;
-  }
-  ++g_cublaslt_count;
-  return true;
-}
-
-}  // namespace
 
 void gemm_bf16(const GemmArgs& g0, bf16* out, const float* add) {
   GemmArgs g = g0;
@@ -373,7 +381,7 @@ void gemm_bf16(const GemmArgs& g0, bf16* out, const float* add) {
   }
   // cuBLASLt, when switched on, for one matrix with an f32 result and a bias or an added matrix to fuse.
   if (cublaslt_enabled() && out == nullptr && !g.gelu && g.batch == 1 && g.beta == 0 &&
-      (g.bias != nullptr || add != nullptr) && gemm_bf16_lt(g, add))
+      (g.bias != nullptr || add != nullptr) && gemm_lt(g, CUDA_R_16BF, CUBLAS_COMPUTE_32F, add))
     return;
 
   cublasHandle_t h = cublas_handle();

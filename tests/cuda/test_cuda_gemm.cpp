@@ -3,7 +3,8 @@
 // transpose combination, alpha and beta (beta = 0 must not read C, so C starts as NaN), padded leading
 // dimensions, batch strides of 0 on either input, a shared C that accumulates over the batch, K = 0, an
 // operand whose rows overlap (row stride 0, which cuBLAS cannot take), and the TF32 switch: within TF32's
-// error of f32, and TF32's rounding of the operands really taking place. Then kernels::cuda::gemm_bf16
+// error of f32, and TF32's rounding of the operands really taking place (through cuBLAS, and through
+// cuBLASLt for a GEMM with a bias when set_cublaslt is on). Then kernels::cuda::gemm_bf16
 // against kernels::cpu::gemm_bf16 with a shared C and a bf16 result.
 #include <doctest/doctest.h>
 
@@ -11,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "kernels/cuda_options.h"
 #include "kernels/matmul.h"
@@ -187,7 +189,7 @@ uint64_t mix(uint64_t z) {  // splitmix64's finaliser: a well-spread hash of an 
 
 }  // namespace
 
-TEST_CASE("cuda parity: gemm under TF32 rounds the operands to 10 mantissa bits, and f32 mode does not") {
+TEST_CASE("cuda parity: TF32 rounds the GEMM operands to 10 mantissa bits, f32 mode does not (cuBLAS, cuBLASLt)") {
   SANF_SKIP_WITHOUT_CUDA();
   struct Restore {
     ~Restore() { kernels::set_tf32(false); }
@@ -227,8 +229,9 @@ TEST_CASE("cuda parity: gemm under TF32 rounds the operands to 10 mantissa bits,
   struct Distances {
     double min_exact = INFINITY, max_exact = 0, min_emulated = INFINITY, max_emulated = 0;
   };
-  // The GEMM on the device with the operands stored as `t` asks (bit 0: A transposed, bit 1: B transposed).
-  auto run = [&](int t) {
+  // The GEMM on the device with the operands stored as `t` asks (bit 0: A transposed, bit 1: B transposed);
+  // with `lt`, a bias of zeros and cuBLASLt switched on, so cuBLASLt runs it (in the same compute mode).
+  auto run = [&](int t, bool lt = false) {
     const GemmArgs g0 = dense(M, N, K, t & 1, t & 2, 1.0, 0.0);
     std::vector<double> av(a.size()), bv(b.size());
     for (int64_t i = 0; i < M; ++i)
@@ -240,7 +243,13 @@ TEST_CASE("cuda parity: gemm under TF32 rounds the operands to 10 mantissa bits,
     const Tensor gc = full({M * N}, NAN, DType::F32, Device::CUDA);
     GemmArgs g = g0;
     g.A = ga.data_ptr(), g.B = gb.data_ptr(), g.C = gc.data_ptr();
+    const Tensor zero_bias = zeros({N}, DType::F32, Device::CUDA);
+    const bool lt_was = kernels::cublaslt_enabled();
+    const long long lt0 = kernels::cublaslt_gemm_count();
+    if (lt) g.bias = zero_bias.data_ptr(), kernels::set_cublaslt(true);
     kernels::gemm(Device::CUDA, DType::F32, g);
+    kernels::set_cublaslt(lt_was);
+    if (lt) CHECK_MESSAGE(kernels::cublaslt_gemm_count() == lt0 + 1, "cuBLASLt did not run the GEMM");
     const std::vector<double> c = gc.to_vector();
     Distances d;
     for (size_t e = 0; e < c.size(); ++e) {
@@ -253,14 +262,15 @@ TEST_CASE("cuda parity: gemm under TF32 rounds the operands to 10 mantissa bits,
     return d;
   };
 
-  for (int t : {0, 2}) {  // A @ B, and A @ B^T (linear's layout)
-    INFO("trans_b ", bool(t & 2));
+  // A @ B and A @ B^T (linear's layout) through cuBLAS; A @ B^T with a bias through cuBLASLt.
+  for (const auto& [t, lt] : {std::pair{0, false}, std::pair{2, false}, std::pair{2, true}}) {
+    INFO("trans_b ", bool(t & 2), ", cuBLASLt ", lt);
     kernels::set_tf32(true);
-    const Distances tf32 = run(t);
+    const Distances tf32 = run(t, lt);
     kernels::set_tf32(false);
-    const Distances f32 = run(t);
-    MESSAGE("TF32 GEMM (trans_b ", bool(t & 2), "): relative distance to exact ", tf32.min_exact, " .. ",
-            tf32.max_exact, ", to the TF32 emulation <= ", tf32.max_emulated,
+    const Distances f32 = run(t, lt);
+    MESSAGE("TF32 GEMM (trans_b ", bool(t & 2), ", cuBLASLt ", lt, "): relative distance to exact ", tf32.min_exact,
+            " .. ", tf32.max_exact, ", to the TF32 emulation <= ", tf32.max_emulated,
             "; f32 GEMM: to exact <= ", f32.max_exact);
     CHECK_MESSAGE(tf32.min_exact > 1e-4, "an element of the TF32 GEMM is within f32 error of exact: TF32 not used");
     CHECK(tf32.max_emulated < 3e-5);

@@ -32,11 +32,12 @@
 #              attention. Each job at most SANF_CHECK_MEMCHECK_S (75 s).
 #   demo       `sanf demo --device cuda` (10 classes, fresh feature cache, at most 150 s): every class's AUROC
 #              within SANF_CHECK_DEMO_TOL (0.005) of tools/device/demo_cpu_results.csv (a CPU run's); demo.log.
-#   bench      only when the tests passed (SANF_CHECK_BENCH_ALWAYS=1: regardless), most important first:
+#   bench      only when the tests passed or only opt-in paths failed (then those are left off;
+#              SANF_CHECK_BENCH_ALWAYS=1: regardless), most important first:
 #              SANF_CHECK_BENCH groups (default vit,flow,ops,profile): vit = ViT-L/16 forward, bf16 at batch
 #              64 and 256 with the fused attention and cuBLASLt's epilogues each off and on
-#              (`--fused-attention both --cublaslt both`), TF32 at 64 and 256,
-#              f32 at 64, then PyTorch's same configurations in one process; flow = the flow training step
+#              (`--fused-attention both --cublaslt both`), TF32 at 64 and 256 and f32 at 64 (cuBLASLt off, on),
+#              then PyTorch's same configurations in one process; flow = the flow training step
 #              at ViT-L width; ops = per-op times at ViT-L shapes; profile = Nsight Compute's kernel
 #              durations over a bf16 ViT-L forward (the opt-in paths whose tests passed switched on),
 #              summed per kernel (tools/device/ncu_table.py, into
@@ -653,12 +654,13 @@ if want bench; then
     BENCH_GROUPS="${SANF_CHECK_BENCH:-vit,flow,ops,profile}"
     for g in ${BENCH_GROUPS//,/ }; do
       case "$g" in
-        vit)  # ViT-L/16 forward: bf16 (fused attention off, on x cuBLASLt off, on), TF32, f32 (one model per
-              # precision: a random ViT-L takes seconds to draw on the host); then PyTorch, one process
+        vit)  # ViT-L/16 forward: bf16 (fused attention off, on x cuBLASLt off, on), TF32 and f32 (cuBLASLt
+              # off, on); one model per precision (a random ViT-L takes seconds to draw on the host); then
+              # PyTorch, one process
           run_bench 120 "$BUILD/sanf" "${VIT[@]}" --batch 64,256 --precision bf16 \
             --fused-attention "$FUSED_SETTING" --cublaslt "$LT_SETTING"
-          run_bench 60 "$BUILD/sanf" "${VIT[@]}" --batch 64,256 --precision tf32
-          run_bench 60 "$BUILD/sanf" "${VIT[@]}" --batch 64 --precision f32
+          run_bench 60 "$BUILD/sanf" "${VIT[@]}" --batch 64,256 --precision tf32 --cublaslt "$LT_SETTING"
+          run_bench 60 "$BUILD/sanf" "${VIT[@]}" --batch 64 --precision f32 --cublaslt "$LT_SETTING"
           run_bench 150 "$PY" bench/bench_vit_torch.py --arch vit-large --device cuda --reps 5 \
             --configs bf16:64,bf16:256,tf32:64,tf32:256,f32:64
           ;;
