@@ -89,11 +89,23 @@ constexpr int kWarps = 4;  // 16 rows each
 constexpr int kKeys = 64;  // keys per tile
 constexpr int kPad = 8;    // extra bf16 per shared-memory row
 
-// Two f32 values rounded to bf16 (nearest, ties to even: to(x, BF16)'s rounding) in one register, lo in the
-// lower 16 bits.
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+// Two f32 values rounded to bf16 (nearest, ties to even: to(x, BF16)'s rounding of every finite value) in
+// one register, lo in the lower 16 bits; on the GPU one cvt.rn.bf16x2.f32 (its first source goes to the
+// upper half), in the emulation the library's rounding. And exp: the GPU's fast ex2-based __expf (a few ulp;
+// the bf16 rounding of the weights that follows is 2^-9), std::exp in the emulation.
+#ifdef SANF_WARP_EMULATION
+inline uint32_t pack_bf16(float lo, float hi) {
   return uint32_t(f32_to_bf16_bits(lo)) | (uint32_t(f32_to_bf16_bits(hi)) << 16);
 }
+inline float fast_exp(float x) { return std::exp(x); }
+#else
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  uint32_t r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+}
+__device__ __forceinline__ float fast_exp(float x) { return __expf(x); }
+#endif
 
 // Rows [row0, row0 + 64) of one of q, k, v (which = 0, 1, 2) of head `head` into tile (64 x (HD + kPad)
 // bf16), multiplied by `scale` in f32 before the rounding, zeros for rows at or past N. 16 float4 per row
@@ -182,7 +194,7 @@ SANF_UNROLL
       for (int r = 0; r < 2; ++r) {
         mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
         mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-        const float alpha = expf(m[r] - mx[r]);  // 0 on the first tile (m = -inf); mx is finite: key k0 < N
+        const float alpha = fast_exp(m[r] - mx[r]);  // 0 on the first tile (m = -inf); mx is finite: k0 < N
         l[r] *= alpha;
 SANF_UNROLL
         for (int dt = 0; dt < HD / 8; ++dt) o[dt][2 * r] *= alpha, o[dt][2 * r + 1] *= alpha;
@@ -192,7 +204,7 @@ SANF_UNROLL
       for (int nt = 0; nt < kKeys / 8; ++nt) {
 SANF_UNROLL
         for (int c = 0; c < 4; ++c) {
-          s[nt][c] = expf(s[nt][c] - m[c / 2]);
+          s[nt][c] = fast_exp(s[nt][c] - m[c / 2]);
           l[c / 2] += s[nt][c];
         }
       }
