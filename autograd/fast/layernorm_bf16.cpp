@@ -14,8 +14,10 @@ Tensor layer_norm_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias
   const char* op = "layer_norm_bf16";
   for (const Tensor* t : {&x, &weight, &bias})
     SANF_CHECK(t->defined() && t->dtype() == DType::F32 && t->device() == x.device(), "[", op,
-               "] x, weight and bias must be f32 on one device, got ", t->defined() ? t->info() : "an undefined tensor");
-  SANF_CHECK(x.dim() > 0 && x.shape().back() > 0, "[", op, "] needs a non-empty last dim, got x ", shape_str(x.shape()));
+               "] x, weight and bias must be f32 on one device, got ",
+               t->defined() ? t->info() : "an undefined tensor");
+  SANF_CHECK(x.dim() > 0 && x.shape().back() > 0, "[", op, "] needs a non-empty last dim, got x ",
+             shape_str(x.shape()));
   const int64_t D = x.shape().back(), rows = x.numel() / D;
   SANF_CHECK(weight.shape() == Shape{D} && bias.shape() == Shape{D}, "[", op, "] weight and bias must be ",
              shape_str({D}), " for x ", shape_str(x.shape()), ", got ", shape_str(weight.shape()), " and ",
@@ -24,7 +26,8 @@ Tensor layer_norm_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias
   check_inference(op, {x, weight, bias});
   const Tensor xc = dense(x), wc = dense(weight), bc = dense(bias);
   Tensor y = Tensor::empty(x.shape(), DType::BF16, x.device());
-  const Tensor mean = Tensor::empty({rows}, DType::F32, x.device()), rstd = Tensor::empty({rows}, DType::F32, x.device());
+  const Tensor mean = Tensor::empty({rows}, DType::F32, x.device());  // written, not needed without a backward
+  const Tensor rstd = Tensor::empty({rows}, DType::F32, x.device());
   if (rows > 0) kernels::layernorm_to_bf16(xc, wc, bc, y, mean, rstd, rows, D, eps);
   return y;
 }

@@ -1,8 +1,9 @@
 // kernels/fast/matmul_bf16_cpu.cpp: the bf16-operand GEMM on the CPU, by definition (kernels/fast/matmul_bf16.h):
 // widen A and B to f32 (exact: a bf16 is the top half of an f32), then the ordinary f32 GEMM with the same
 // leading dimensions, batch strides, bias and GELU. So the result is, bit for bit, the f32 GEMM of the
-// rounded operands (plus `add`, in f32, afterwards): what a test can compute independently. The f32 kernel itself (kernels/cpu/matmul.cpp)
-// is untouched; this file only prepares its operands (and rounds the result, for a bf16 `out`).
+// rounded operands (plus `add`, in f32, afterwards): what a test can compute independently. The f32 kernel
+// itself (kernels/cpu/matmul.cpp) is untouched; this file only prepares its operands (and adds `add` and
+// rounds the result, for a bf16 `out`).
 #include "kernels/fast/matmul_bf16.h"
 
 namespace sanf::kernels::cpu {

@@ -2,10 +2,11 @@
 
     python3 tools/device/bench_table.py out-device/bench.jsonl
 
-ViT forward: one row per (arch, batch, precision) with sanf's images/s (bf16: the default paths, the fused
-attention, cuBLASLt's epilogues, both), PyTorch's, and sanf / PyTorch for sanf's fastest variant. Ops and the flow step: one row
-per (op, shape) with both sides' milliseconds and PyTorch ms / sanf ms (above 1: sanf is faster); a sanf
-figure on the CPU gets its own row, marked "cpu". Lines that are not JSON are skipped. Standard library only.
+ViT forward: one row per (arch, batch, precision) with sanf's images/s (the default paths, the fused
+attention, cuBLASLt's epilogues, both), PyTorch's, and sanf / PyTorch for sanf's fastest variant. Ops and
+the flow step: one row per (op, shape) with both sides' milliseconds and PyTorch ms / sanf ms (above 1:
+sanf is faster); a sanf figure on the CPU gets its own row, marked "cpu". Lines that are not JSON are
+skipped. Standard library only.
 """
 import json
 import sys
