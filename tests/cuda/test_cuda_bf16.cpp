@@ -31,7 +31,7 @@ Tensor cuda(const Tensor& x) { return to(x, Device::CUDA); }
 
 }  // namespace
 
-TEST_CASE("cuda bf16: linear_bf16 matches the CPU's, with and without bias and GELU, f32 or bf16 weights") {
+TEST_CASE("cuda bf16: linear_bf16 matches the CPU's, with and without bias, GELU and residual, f32 or bf16 weights") {
   SANF_SKIP_WITHOUT_CUDA();
   NoGradGuard no_grad;
   const Tol tol = tol_for(DType::F32);
@@ -47,6 +47,15 @@ TEST_CASE("cuda bf16: linear_bf16 matches the CPU's, with and without bias and G
     const Tensor w16 = to(w, DType::BF16);
     expect_close("linear_bf16 bf16 weight", linear_bf16(cuda(x), cuda(w16), cuda(b)), linear_bf16(x, w16, b), tol);
     CHECK(linear_bf16(cuda(x), cuda(w), cuda(b)).device() == Device::CUDA);
+    // A residual, added by our epilogue kernel after cuBLAS (cuBLASLt off, the default: its own test below).
+    const Tensor r = f32(rin({rows, out}, 8));
+    const bool lt_was = kernels::cublaslt_enabled();
+    kernels::set_cublaslt(false);
+    expect_close("residual", linear_bf16(cuda(x), cuda(w), cuda(b), false, DType::F32, cuda(r)),
+                 linear_bf16(x, w, b, false, DType::F32, r), tol);
+    expect_close("GELU + residual", linear_bf16(cuda(x), cuda(w), cuda(b), true, DType::F32, cuda(r)),
+                 linear_bf16(x, w, b, true, DType::F32, r), tol);
+    kernels::set_cublaslt(lt_was);
   }
   // 3-D x and a transposed view of x.
   const Tensor x3 = f32(rin({2, 5, 24}, 4)), w = f32(rin({6, 24}, 5)), b = f32(rin({6}, 6));
@@ -276,8 +285,10 @@ TEST_CASE("cuda bf16: a bf16 ViT with the fused attention agrees with the compos
   CHECK(e < 5e-3);
 }
 
-TEST_CASE("cuda bf16: a ViT in bf16 on CUDA agrees with the CPU's bf16 and is within bf16 of f32") {
-  SANF_SKIP_WITHOUT_CUDA();
+namespace {
+// A small bf16 ViT on CUDA against the same model's bf16 forward on the CPU and f32 forward, with
+// cuBLASLt's epilogues (kernels/cuda_options.h) switched as asked.
+void check_bf16_vit_against_cpu(bool cublaslt) {
   vit::ViTConfig c;
   c.name = "vit-t";
   c.image_size = 32, c.patch_size = 4, c.dim = 64, c.depth = 2, c.heads = 4;
@@ -290,26 +301,40 @@ TEST_CASE("cuda bf16: a ViT in bf16 on CUDA agrees with the CPU's bf16 and is wi
   on_cpu.set_precision(nn::MatmulPrecision::BF16);
   on_cuda.set_precision(nn::MatmulPrecision::BF16);
   const Tensor cpu16 = on_cpu.forward(images);
-  // The default paths, then every opt-in one switched on: cuBLASLt's epilogues (and the fused attention,
-  // which hd = 16 does not take: its own tests are above).
-  const bool fused_was = kernels::fused_attention_enabled(), lt_was = kernels::cublaslt_enabled();
-  for (const bool opt_in : {false, true}) {
-    INFO((opt_in ? "fused attention and cuBLASLt on" : "default paths"));
-    kernels::set_fused_attention(opt_in ? true : fused_was);
-    kernels::set_cublaslt(opt_in ? true : lt_was);
-    const long long lt0 = kernels::cublaslt_gemm_count();
-    const Tensor cuda16 = on_cuda.forward(cuda(images));
-    if (opt_in) CHECK(kernels::cublaslt_gemm_count() - lt0 >= 6);  // qkv, proj, fc2 of both blocks
-    kernels::set_fused_attention(fused_was);
+  const bool lt_was = kernels::cublaslt_enabled();
+  kernels::set_cublaslt(cublaslt);
+  const long long lt0 = kernels::cublaslt_gemm_count();
+  Tensor cuda16;
+  try {
+    cuda16 = on_cuda.forward(cuda(images));
+  } catch (...) {
     kernels::set_cublaslt(lt_was);
-    CHECK(cuda16.device() == Device::CUDA);
-    CHECK(cuda16.dtype() == DType::F32);
-    const double e_dev = rel_l2(cuda16, cpu16), e_bf16 = rel_l2(cpu16, y32), e_cuda = rel_l2(cuda16, y32);
-    MESSAGE("bf16 ViT: cuda vs cpu ", e_dev, "; cpu bf16 vs f32 ", e_bf16, "; cuda bf16 vs f32 ", e_cuda);
-    CHECK(e_dev < 0.25 * e_bf16 + 1e-6);  // the devices agree far better than bf16 agrees with f32
-    CHECK(e_cuda > 1e-4);                 // it really is bf16 ...
-    CHECK(e_cuda < 5e-2);                 // ... and not broken
+    throw;
   }
+  kernels::set_cublaslt(lt_was);
+  const long long lt_ran = kernels::cublaslt_gemm_count() - lt0;
+  if (cublaslt)
+    CHECK(lt_ran >= 6);  // qkv, proj, fc2 of both blocks
+  else
+    CHECK(lt_ran == 0);
+  CHECK(cuda16.device() == Device::CUDA);
+  CHECK(cuda16.dtype() == DType::F32);
+  const double e_dev = rel_l2(cuda16, cpu16), e_bf16 = rel_l2(cpu16, y32), e_cuda = rel_l2(cuda16, y32);
+  MESSAGE("bf16 ViT: cuda vs cpu ", e_dev, "; cpu bf16 vs f32 ", e_bf16, "; cuda bf16 vs f32 ", e_cuda);
+  CHECK(e_dev < 0.25 * e_bf16 + 1e-6);  // the devices agree far better than bf16 agrees with f32
+  CHECK(e_cuda > 1e-4);                 // it really is bf16 ...
+  CHECK(e_cuda < 5e-2);                 // ... and not broken
+}
+}  // namespace
+
+TEST_CASE("cuda bf16: a ViT in bf16 on CUDA agrees with the CPU's bf16 and is within bf16 of f32") {
+  SANF_SKIP_WITHOUT_CUDA();
+  check_bf16_vit_against_cpu(false);
+}
+
+TEST_CASE("cuda bf16: a ViT in bf16 with cuBLASLt's epilogues agrees with the CPU's bf16 and ran them") {
+  SANF_SKIP_WITHOUT_CUDA();
+  check_bf16_vit_against_cpu(true);
 }
 
 TEST_CASE("cuda bf16: TF32 on and off leaves the bf16 path alone, and an f32 ViT under TF32 is within 1e-2") {

@@ -12,7 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <utility>
+#include <vector>
 
 #include "kernels/cuda_options.h"
 #include "kernels/matmul.h"
@@ -187,10 +187,9 @@ uint64_t mix(uint64_t z) {  // splitmix64's finaliser: a well-spread hash of an 
   return z ^ (z >> 31);
 }
 
-}  // namespace
-
-TEST_CASE("cuda parity: TF32 rounds the GEMM operands to 10 mantissa bits, f32 mode does not (cuBLAS, cuBLASLt)") {
-  SANF_SKIP_WITHOUT_CUDA();
+// Whether TF32 mode rounds a GEMM's operands to TF32 and f32 mode does not: through cuBLAS (lt false), or
+// through cuBLASLt (lt: with a bias of zeros and set_cublaslt on).
+void check_tf32_rounding(bool lt) {
   struct Restore {
     ~Restore() { kernels::set_tf32(false); }
   } restore;
@@ -231,7 +230,7 @@ TEST_CASE("cuda parity: TF32 rounds the GEMM operands to 10 mantissa bits, f32 m
   };
   // The GEMM on the device with the operands stored as `t` asks (bit 0: A transposed, bit 1: B transposed);
   // with `lt`, a bias of zeros and cuBLASLt switched on, so cuBLASLt runs it (in the same compute mode).
-  auto run = [&](int t, bool lt = false) {
+  auto run = [&](int t) {
     const GemmArgs g0 = dense(M, N, K, t & 1, t & 2, 1.0, 0.0);
     std::vector<double> av(a.size()), bv(b.size());
     for (int64_t i = 0; i < M; ++i)
@@ -262,13 +261,13 @@ TEST_CASE("cuda parity: TF32 rounds the GEMM operands to 10 mantissa bits, f32 m
     return d;
   };
 
-  // A @ B and A @ B^T (linear's layout) through cuBLAS; A @ B^T with a bias through cuBLASLt.
-  for (const auto& [t, lt] : {std::pair{0, false}, std::pair{2, false}, std::pair{2, true}}) {
+  // A @ B and A @ B^T (linear's layout) through cuBLAS; A @ B^T (with a bias) through cuBLASLt.
+  for (const int t : lt ? std::vector<int>{2} : std::vector<int>{0, 2}) {
     INFO("trans_b ", bool(t & 2), ", cuBLASLt ", lt);
     kernels::set_tf32(true);
-    const Distances tf32 = run(t, lt);
+    const Distances tf32 = run(t);
     kernels::set_tf32(false);
-    const Distances f32 = run(t, lt);
+    const Distances f32 = run(t);
     MESSAGE("TF32 GEMM (trans_b ", bool(t & 2), ", cuBLASLt ", lt, "): relative distance to exact ", tf32.min_exact,
             " .. ", tf32.max_exact, ", to the TF32 emulation <= ", tf32.max_emulated,
             "; f32 GEMM: to exact <= ", f32.max_exact);
@@ -277,6 +276,18 @@ TEST_CASE("cuda parity: TF32 rounds the GEMM operands to 10 mantissa bits, f32 m
     CHECK(f32.max_exact < 3e-5);
     CHECK(f32.min_emulated > 1e-4);
   }
+}
+
+}  // namespace
+
+TEST_CASE("cuda parity: gemm under TF32 rounds the operands to 10 mantissa bits, and f32 mode does not") {
+  SANF_SKIP_WITHOUT_CUDA();
+  check_tf32_rounding(false);
+}
+
+TEST_CASE("cuda parity: cuBLASLt's f32 GEMM with a bias rounds to TF32 in TF32 mode only, and ran") {
+  SANF_SKIP_WITHOUT_CUDA();
+  check_tf32_rounding(true);
 }
 
 TEST_CASE("cuda bf16: gemm_bf16 with a shared C (batch stride 0) and a bf16 result matches the CPU's") {
