@@ -46,6 +46,15 @@ if vit:
         ratio = best / v["torch"] if best and v.get("torch") else None
         print(f"{f'{arch} b{batch} {prec}':<28} " + " ".join(fmt(v.get(c), "9.1f") for c in SANF_COLS.values())
               + f" {fmt(v.get('torch'), '9.1f')} {fmt(ratio, '10.2f')}")
+    # The opt-in paths against the default ones, in the same run: what decides whether they become defaults.
+    gains = []
+    for (arch, batch, prec), v in vit.items():
+        base = v.get("sanf")
+        for c in list(SANF_COLS.values())[1:]:
+            if base and v.get(c):
+                gains.append(f"{arch} b{batch} {prec} {c}: {v[c] / base:.2f}x")
+    if gains:
+        print("opt-in paths over the default paths: " + "; ".join(gains))
 
 ops = {}
 for d in rows:
