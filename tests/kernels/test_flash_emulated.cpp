@@ -48,9 +48,10 @@ TEST_CASE("flash attention kernel, emulated lane by lane: matches the composite 
     int64_t B, N, H, hd;
   };
   // N = 197: a ViT at 224 (four query and key tiles, the last of 5 rows); a partial tile with hd = 32; one
-  // token; 130 keys with the widest heads (three key tiles); two (batch, head) pairs of one exact tile.
+  // token; 130 keys with the widest heads (three key tiles); two batches of one exact tile; and 2 batches x
+  // 3 heads, so that a mix-up of batch and head in the block index shows.
   for (const Case c : {Case{1, 197, 1, 64}, Case{1, 17, 2, 32}, Case{1, 1, 1, 64}, Case{1, 130, 1, 128},
-                       Case{2, 64, 1, 64}}) {
+                       Case{2, 64, 1, 64}, Case{2, 40, 3, 32}}) {
     INFO("B ", c.B, " N ", c.N, " H ", c.H, " hd ", c.hd);
     Generator gen(90 + uint64_t(c.N));
     const Tensor qkv = mul(randn({c.B, c.N, 3 * c.H * c.hd}, DType::F32, Device::CPU, &gen), 2.0);
