@@ -30,9 +30,9 @@
 // At the end each row's output is divided by its sum (combined over its four lanes) and stored, f32 or
 // rounded to bf16, at its head's place in (B, N, H * hd).
 //
-// Shared memory: K and V tiles, 64 x (hd + 8) bf16 each (36 KiB at hd = 128): the 8 extra columns make
-// the eight rows an ldmatrix phase reads start in different banks. Q passes through the K tile once, at the
-// start. Tiles are loaded as float4 (the qkv rows are 16-byte aligned: attention_bf16 checks), rounded to
+// Shared memory: K and V tiles, 64 x (hd + 8) bf16 each (34 KiB in all at hd = 128, 18 KiB at 64): the 8
+// extra columns make the eight rows an ldmatrix phase reads start in different banks. Q passes through the
+// K tile once, at the start. Tiles are loaded as float4 (the qkv rows are 16-byte aligned: attention_bf16 checks), rounded to
 // bf16 on the way in, zeros past N.
 //
 // The kernel is in this header, apart from its launch (kernels/fast/attention.cu), so that a test can run it
