@@ -32,8 +32,8 @@
 //
 // Shared memory: K and V tiles, 64 x (hd + 8) bf16 each (34 KiB in all at hd = 128, 18 KiB at 64): the 8
 // extra columns make the eight rows an ldmatrix phase reads start in different banks. Q passes through the
-// K tile once, at the start. Tiles are loaded as float4 (the qkv rows are 16-byte aligned: attention_bf16 checks), rounded to
-// bf16 on the way in, zeros past N.
+// K tile once, at the start. Tiles are loaded as float4 (the qkv rows are 16-byte aligned: attention_bf16
+// checks), rounded to bf16 on the way in, zeros past N.
 //
 // The kernel is in this header, apart from its launch (kernels/fast/attention.cu), so that a test can run it
 // on the CPU: with SANF_WARP_EMULATION defined, the includer supplies threadIdx, blockIdx, __syncthreads,
