@@ -12,17 +12,9 @@ using namespace ops_detail;
 
 Tensor layer_norm_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   const char* op = "layer_norm_bf16";
-  for (const Tensor* t : {&x, &weight, &bias})
-    SANF_CHECK(t->defined() && t->dtype() == DType::F32 && t->device() == x.device(), "[", op,
-               "] x, weight and bias must be f32 on one device, got ",
-               t->defined() ? t->info() : "an undefined tensor");
-  SANF_CHECK(x.dim() > 0 && x.shape().back() > 0, "[", op, "] needs a non-empty last dim, got x ",
-             shape_str(x.shape()));
-  const int64_t D = x.shape().back(), rows = x.numel() / D;
-  SANF_CHECK(weight.shape() == Shape{D} && bias.shape() == Shape{D}, "[", op, "] weight and bias must be ",
-             shape_str({D}), " for x ", shape_str(x.shape()), ", got ", shape_str(weight.shape()), " and ",
-             shape_str(bias.shape()));
-  SANF_CHECK(eps >= 0, "[", op, "] eps must be >= 0, got ", eps);
+  SANF_CHECK(x.defined() && x.dtype() == DType::F32, "[", op, "] needs f32, got ",
+             x.defined() ? x.info() : "an undefined tensor");
+  const int64_t D = check_layer_norm_args(op, x, weight, bias, eps), rows = x.numel() / D;  // (the same dtype)
   check_inference(op, {x, weight, bias});
   const Tensor xc = dense(x), wc = dense(weight), bc = dense(bias);
   Tensor y = Tensor::empty(x.shape(), DType::BF16, x.device());

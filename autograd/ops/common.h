@@ -30,6 +30,10 @@ inline void check_inference(const char* op, const std::vector<Tensor>& inputs) {
                "under NoGradGuard, or use f32 precision to train");
 }
 
+// layer_norm's arguments (x: (..., D) of a float dtype, weight and bias: (D) of x's dtype and device, eps >= 0),
+// checked for `op` (layer_norm, layer_norm_bf16); returns D. In autograd/ops/layernorm.cpp.
+int64_t check_layer_norm_args(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+
 // The bf16 inference ops' result dtype: f32, or bf16 (for a result that only feeds another bf16 GEMM).
 inline void check_bf16_op_result(const char* op, DType out) {
   SANF_CHECK(out == DType::F32 || out == DType::BF16, "[", op, "] the result is f32 or bf16, not ", dtype_name(out));

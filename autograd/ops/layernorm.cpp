@@ -17,18 +17,24 @@ namespace sanf {
 
 using namespace ops_detail;
 
-Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
-  check_float("layer_norm", x);
-  check_same("layer_norm", x, weight);
-  check_same("layer_norm", x, bias);
-  SANF_CHECK(x.dim() > 0 && x.shape().back() > 0, "[layer_norm] needs a non-empty last dim, got x ",
+int64_t ops_detail::check_layer_norm_args(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                          double eps) {
+  check_float(op, x);
+  check_same(op, x, weight);
+  check_same(op, x, bias);
+  SANF_CHECK(x.dim() > 0 && x.shape().back() > 0, "[", op, "] needs a non-empty last dim, got x ",
              shape_str(x.shape()));
-  const int64_t D = x.shape().back(), rows = x.numel() / D;
-  SANF_CHECK(weight.shape() == Shape{D}, "[layer_norm] weight must be ", shape_str({D}), " for x ",
+  const int64_t D = x.shape().back();
+  SANF_CHECK(weight.shape() == Shape{D}, "[", op, "] weight must be ", shape_str({D}), " for x ",
              shape_str(x.shape()), ", got ", shape_str(weight.shape()));
-  SANF_CHECK(bias.shape() == Shape{D}, "[layer_norm] bias must be ", shape_str({D}), " for x ", shape_str(x.shape()),
+  SANF_CHECK(bias.shape() == Shape{D}, "[", op, "] bias must be ", shape_str({D}), " for x ", shape_str(x.shape()),
              ", got ", shape_str(bias.shape()));
-  SANF_CHECK(eps >= 0, "[layer_norm] eps must be >= 0, got ", eps);
+  SANF_CHECK(eps >= 0, "[", op, "] eps must be >= 0, got ", eps);
+  return D;
+}
+
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  const int64_t D = check_layer_norm_args("layer_norm", x, weight, bias, eps), rows = x.numel() / D;
 
   Tensor xc = dense(x), wc = dense(weight), bc = dense(bias);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());

@@ -15,7 +15,6 @@
 // the code, not by the ISA or the thread count.
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/loops.h"
@@ -26,16 +25,7 @@ namespace sanf::kernels::cpu {
 namespace {
 constexpr int64_t kParallelElems = int64_t(1) << 15;
 
-// y's element j of row yr: the T value, or (O = bf16) that value rounded to bf16, as to(y, BF16) rounds it.
-template <typename T, typename O>
-[[gnu::always_inline]] inline void store_y(O* yr, int64_t j, T v) {
-  if constexpr (std::is_same_v<O, bf16>) {
-    yr[j].bits = f32_to_bf16_bits(float(v));
-  } else {
-    yr[j] = v;
-  }
-}
-
+// O: T, or bf16 (layernorm_to_bf16: the T value rounded as it is stored, as to(y, BF16) rounds it).
 template <typename T, typename O>
 [[gnu::always_inline]] inline void layernorm_rows_t(const T* x, const T* w, const T* b, O* y, T* mean, T* rstd,
                                                     int64_t r0, int64_t r1, int64_t cols, double eps) {
@@ -52,7 +42,8 @@ template <typename T, typename O>
     const double rs = 1.0 / std::sqrt(var + eps);
     mean[r] = T(mu);
     rstd[r] = T(rs);
-    for (int64_t j = 0; j < cols; ++j) store_y(yr, j, T(T((double(xr[j]) - mu) * rs) * w[j] + b[j]));
+    for (int64_t j = 0; j < cols; ++j)
+      store_from_double(yr, j, double(T(T((double(xr[j]) - mu) * rs) * w[j] + b[j])));
   }
 }
 

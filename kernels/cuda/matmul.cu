@@ -23,10 +23,10 @@
 // takes the f32 path: the same numbers, since bf16 values and their products are exact in f32.
 // With set_cublaslt(true), a one-matrix bf16 GEMM with an f32 result and something to fuse (a bias, an
 // added matrix; no GELU), and a one-matrix f32 GEMM with a bias (linear's forward, in FP32 or TF32), go to
-// cuBLASLt instead: the bias as its CUBLASLT_EPILOGUE_BIAS, the added matrix as its C input (beta = 1, D
-// written elsewhere), so the result is written once. Its heuristic's
-// choice is kept per shape, alignment and epilogue; a shape it has no algorithm for, or a call it refuses,
-// takes the cuBLAS path above (and is not offered to it again).
+// cuBLASLt instead (gemm_lt): the bias as its CUBLASLT_EPILOGUE_BIAS, the added matrix as its C input
+// (beta = 1, D written elsewhere), so the result is written once. Its heuristic's choice is kept per shape,
+// alignment and epilogue; a shape it has no algorithm for, or a call it refuses, takes the cuBLAS path above
+// (and is not offered to it again).
 #include <cublasLt.h>
 
 #include <atomic>
@@ -199,14 +199,19 @@ cublasStatus_t set_pref(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAt
 // C = alpha A B + bias (+ add), one matrix with an f32 C, through cuBLASLt, in the same column-major reading as
 // the cuBLAS path (cuBLASLt's A is our B, its B our A; m = N, n = M). A and B are of type ab (bf16 or f32),
 // multiplied with `compute` (CUBLAS_COMPUTE_32F, or _FAST_TF32 under set_tf32). g's leading dimensions are
-// already usable. False when cuBLASLt does not take the problem (nothing has been written then).
+// already usable. False, with nothing written, when it is not for cuBLASLt: switched off, not one matrix with
+// beta 0, a GELU, nothing to fuse, or a problem cuBLASLt does not take.
 bool gemm_lt(const GemmArgs& g, cudaDataType_t ab, cublasComputeType_t compute, const float* add) {
+  if (!cublaslt_enabled() || g.batch != 1 || g.beta != 0 || g.gelu || (g.bias == nullptr && add == nullptr))
+    return false;
   const cublasOperation_t op_a = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's A is our B
   const cublasOperation_t op_b = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's B is our A
   const float* C_in = add != nullptr ? add : static_cast<const float*>(g.C);
+  // The operands' alignments, in cuBLASLt's order (A, B, C, D), and the bias's.
+  const int align[4] = {alignment(g.B), alignment(g.A), alignment(C_in), alignment(g.C)};
   const LtKey key{g.M, g.N, g.K, g.lda, g.ldb, g.ldc, g.trans_a, g.trans_b, g.bias != nullptr, add != nullptr,
-                  alignment(g.A), alignment(g.B), alignment(C_in), alignment(g.C),
-                  g.bias != nullptr ? alignment(g.bias) : 0, int(ab), int(compute)};
+                  align[0], align[1], align[2], align[3], g.bias != nullptr ? alignment(g.bias) : 0, int(ab),
+                  int(compute)};
   std::lock_guard<std::mutex> lock(g_lt_mu);
   const auto known = g_lt_plans.find(key);
   if (known != g_lt_plans.end() && !known->second.ok) return false;
@@ -239,15 +244,11 @@ bool gemm_lt(const GemmArgs& g, cudaDataType_t ab, cublasComputeType_t compute, 
     plan = known->second;
   } else if (ok) {
     ok = cublasLtMatmulPreferenceCreate(&d.pref) == CUBLAS_STATUS_SUCCESS &&
-         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, uint64_t(kLtWorkspace)) == CUBLAS_STATUS_SUCCESS &&
-         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, uint32_t(alignment(g.B))) ==
-             CUBLAS_STATUS_SUCCESS &&
-         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, uint32_t(alignment(g.A))) ==
-             CUBLAS_STATUS_SUCCESS &&
-         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, uint32_t(alignment(C_in))) ==
-             CUBLAS_STATUS_SUCCESS &&
-         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, uint32_t(alignment(g.C))) ==
-             CUBLAS_STATUS_SUCCESS;
+         set_pref(d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, uint64_t(kLtWorkspace)) == CUBLAS_STATUS_SUCCESS;
+    const cublasLtMatmulPreferenceAttributes_t align_attr[4] = {
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+    for (int i = 0; i < 4 && ok; ++i) ok = set_pref(d.pref, align_attr[i], uint32_t(align[i])) == CUBLAS_STATUS_SUCCESS;
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     ok = ok &&
@@ -270,7 +271,6 @@ bool gemm_lt(const GemmArgs& g, cudaDataType_t ab, cublasComputeType_t compute, 
   ++g_cublaslt_count;
   return true;
 }
-
 
 // ---- cuBLAS ---------------------------------------------------------------------------------------------
 
@@ -330,9 +330,7 @@ void gemm_typed(GemmArgs g) {
 
   // cuBLASLt, when switched on, for one f32 matrix with a bias to fuse (linear's forward).
   if constexpr (std::is_same_v<T, float>) {
-    if (cublaslt_enabled() && g.batch == 1 && g.beta == 0 && !g.gelu && g.bias != nullptr &&
-        gemm_lt(g, CUDA_R_32F, g_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, nullptr))
-      return;
+    if (gemm_lt(g, CUDA_R_32F, g_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, nullptr)) return;
   }
   cublasHandle_t h = cublas_handle();
   const T alpha = T(g.alpha), beta = T(g.beta);
@@ -380,9 +378,7 @@ void gemm_bf16(const GemmArgs& g0, bf16* out, const float* add) {
     return;
   }
   // cuBLASLt, when switched on, for one matrix with an f32 result and a bias or an added matrix to fuse.
-  if (cublaslt_enabled() && out == nullptr && !g.gelu && g.batch == 1 && g.beta == 0 &&
-      (g.bias != nullptr || add != nullptr) && gemm_lt(g, CUDA_R_16BF, CUBLAS_COMPUTE_32F, add))
-    return;
+  if (out == nullptr && gemm_lt(g, CUDA_R_16BF, CUBLAS_COMPUTE_32F, add)) return;
 
   cublasHandle_t h = cublas_handle();
   const bf16* A = static_cast<const bf16*>(g.A);

@@ -69,6 +69,14 @@ __device__ ArgMax<T> block_reduce_argmax(ArgMax<T> p) {
 // With S pieces (gridDim.y), block (x, y) reduces piece y = [y * piece, min(R, (y + 1) * piece)) of rows m;
 // S == 1 writes the result itself, S > 1 a partial (part_sum, or part_val / part_idx) at m * S + y.
 
+// A finished maximum into out[o] (and argmax[o]): R == 0 (the op rejects it; kept total as on the CPU)
+// gives -inf at position 0.
+template <typename T>
+__device__ __forceinline__ void store_max(ArgMax<T> best, T* out, int64_t* argmax, int64_t o) {
+  out[o] = best.r < 0 ? -std::numeric_limits<T>::infinity() : best.v;
+  if (argmax) argmax[o] = best.r < 0 ? 0 : best.r;
+}
+
 template <typename T>
 __global__ void sum_rows_kernel(const T* __restrict__ x, T* __restrict__ out, double* __restrict__ part_sum, int64_t M,
                                 int64_t R, int64_t piece) {
@@ -100,9 +108,7 @@ __global__ void max_rows_kernel(const T* __restrict__ x, T* __restrict__ out, in
     best = block_reduce_argmax(best);
     if (threadIdx.x == 0) {
       if (gridDim.y == 1) {
-        // R == 0 (the op rejects it; kept total as on the CPU): -inf at position 0.
-        out[m] = best.r < 0 ? -std::numeric_limits<T>::infinity() : best.v;
-        if (argmax) argmax[m] = best.r < 0 ? 0 : best.r;
+        store_max(best, out, argmax, m);
       } else {
         part_val[m * gridDim.y + blockIdx.y] = best.v;
         part_idx[m * gridDim.y + blockIdx.y] = best.r;
@@ -162,8 +168,7 @@ __global__ void reduce_cols_kernel(ReduceOp op, const T* __restrict__ x, T* __re
           part_val[at] = best.v;
           part_idx[at] = best.r;
         } else {
-          out[m * I + i] = best.r < 0 ? -std::numeric_limits<T>::infinity() : best.v;
-          if (argmax) argmax[m * I + i] = best.r < 0 ? 0 : best.r;
+          store_max(best, out, argmax, m * I + i);
         }
       }
     }
@@ -179,10 +184,6 @@ __global__ void combine_partials_kernel(ReduceOp op, const double* __restrict__ 
                                         const T* __restrict__ part_val, const int64_t* __restrict__ part_idx,
                                         T* __restrict__ out, int64_t* __restrict__ argmax, int64_t M, int64_t S,
                                         int64_t I) {
-  auto finish_max = [&](ArgMax<T> best, int64_t o) {
-    out[o] = best.r < 0 ? -std::numeric_limits<T>::infinity() : best.v;
-    if (argmax) argmax[o] = best.r < 0 ? 0 : best.r;
-  };
   if (I == 1) {
     for (int64_t m = blockIdx.x; m < M; m += gridDim.x) {
       if (op == ReduceOp::Sum) {
@@ -195,7 +196,7 @@ __global__ void combine_partials_kernel(ReduceOp op, const double* __restrict__ 
         for (int64_t s = threadIdx.x; s < S; s += blockDim.x)
           best = better(best, ArgMax<T>{part_val[m * S + s], part_idx[m * S + s]});
         best = block_reduce_argmax(best);
-        if (threadIdx.x == 0) finish_max(best, m);
+        if (threadIdx.x == 0) store_max(best, out, argmax, m);
       }
     }
     return;
@@ -210,7 +211,7 @@ __global__ void combine_partials_kernel(ReduceOp op, const double* __restrict__ 
       ArgMax<T> best{T(0), -1};
       for (int64_t s = 0; s < S; ++s)
         best = better(best, ArgMax<T>{part_val[(m * S + s) * I + i], part_idx[(m * S + s) * I + i]});
-      finish_max(best, o);
+      store_max(best, out, argmax, o);
     }
   }
 }
@@ -255,9 +256,9 @@ void reduce(ReduceOp op, DType dt, const void* x, void* out, int64_t* argmax, in
     const dim3 grid(blocks, unsigned(S));
     if (I == 1) {
       if (op == ReduceOp::Sum) {
-        sum_rows_kernel<<<grid, row_threads(S > 1 ? piece : R)>>>(px, po, part_sum, M, R, piece);
+        sum_rows_kernel<<<grid, row_threads(piece)>>>(px, po, part_sum, M, R, piece);  // piece == R when S == 1
       } else {
-        max_rows_kernel<<<grid, row_threads(S > 1 ? piece : R)>>>(px, po, argmax, part_val, part_idx, M, R, piece);
+        max_rows_kernel<<<grid, row_threads(piece)>>>(px, po, argmax, part_val, part_idx, M, R, piece);
       }
     } else {
       reduce_cols_kernel<<<grid, dim3(kColX, kColY)>>>(op, px, po, argmax, part_sum, part_val, part_idx, M, R, I,

@@ -132,7 +132,6 @@ __global__ void softmax_backward_kernel(const T* __restrict__ y, const T* __rest
   }
 }
 
-
 }  // namespace
 
 void softmax(DType dt, const void* x, void* y, int64_t rows, int64_t cols, bool log) {

@@ -187,8 +187,9 @@ TEST_CASE("bf16 ops: layer_norm_bf16 is the f32 layer norm rounded to bf16, bit 
   const Tensor xt = transpose(f32(rnd({16, 6}, 63)), 0, 1), w = f32(rnd({16}, 64)), b = f32(rnd({16}, 65));
   CHECK(layer_norm_bf16(xt, w, b, 1e-5).to_vector() == to(layer_norm(xt, w, b, 1e-5), DType::BF16).to_vector());
   CHECK_THROWS_WITH_AS(layer_norm_bf16(xt, f32(rnd({15}, 66)), b, 1e-5),
-                       doctest::Contains("[layer_norm_bf16] weight and bias must be (16,)"), Error);
-  CHECK_THROWS_WITH_AS(layer_norm_bf16(to(xt, DType::F64), w, b, 1e-5), doctest::Contains("must be f32"), Error);
+                       doctest::Contains("[layer_norm_bf16] weight must be (16,) for x (6, 16), got (15,)"), Error);
+  CHECK_THROWS_WITH_AS(layer_norm_bf16(to(xt, DType::F64), w, b, 1e-5),
+                       doctest::Contains("[layer_norm_bf16] needs f32"), Error);
 }
 
 TEST_CASE("bf16 ops: layer_norm_bf16 is inference only") {

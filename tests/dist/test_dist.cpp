@@ -100,6 +100,17 @@ TEST_CASE("dist: bad tensors are refused naming the collective") {
   CHECK_THROWS_WITH(world().broadcast(m, world().size()), doctest::Contains("is not a rank"));
 }
 
+namespace {
+// What dist::launch_info() reads from the environment as set now.
+void check_launch_info(const char* launcher, int size, int rank, int local_rank) {
+  const dist::LaunchInfo li = dist::launch_info();
+  CHECK(li.launcher == launcher);
+  CHECK(li.size == size);
+  CHECK(li.rank == rank);
+  CHECK(li.local_rank == local_rank);
+}
+}  // namespace
+
 TEST_CASE("dist: a launcher variable that is not a number is an error naming it") {
   if (std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr) return;  // under mpirun: the real ones are set
   setenv("OMPI_COMM_WORLD_SIZE", "two", 1);
@@ -109,11 +120,7 @@ TEST_CASE("dist: a launcher variable that is not a number is an error naming it"
   CHECK_THROWS_WITH(dist::launch_info(), doctest::Contains("OMPI_COMM_WORLD_RANK='4' is not a number in [0, 3]"));
   setenv("OMPI_COMM_WORLD_RANK", "3", 1);
   setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1", 1);
-  const dist::LaunchInfo li = dist::launch_info();
-  CHECK(li.launcher == "mpirun");
-  CHECK(li.size == 4);
-  CHECK(li.rank == 3);
-  CHECK(li.local_rank == 1);
+  check_launch_info("mpirun", 4, 3, 1);
   unsetenv("OMPI_COMM_WORLD_SIZE");
   unsetenv("OMPI_COMM_WORLD_RANK");
   unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
@@ -172,11 +179,7 @@ TEST_CASE("dist: Slurm's variables count inside an srun step only") {
   setenv("SLURM_LOCALID", "0", 1);
   CHECK(dist::launch_info().size == 1);  // a batch script's own environment, not a step of 3 tasks
   setenv("SLURM_STEP_ID", "0", 1);
-  const dist::LaunchInfo li = dist::launch_info();
-  CHECK(li.launcher == "slurm");
-  CHECK(li.size == 3);
-  CHECK(li.rank == 2);
-  CHECK(li.local_rank == 0);
+  check_launch_info("slurm", 3, 2, 0);
   setenv("SLURM_PROCID", "-1", 1);
   CHECK_THROWS_WITH(dist::launch_info(), doctest::Contains("SLURM_PROCID='-1' is not a number in [0, 2]"));
   for (const char* v : {"SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_STEP_ID"}) unsetenv(v);
