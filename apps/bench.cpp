@@ -188,21 +188,29 @@ void bench_vit(const VitBenchOptions& opt) {
 
 // ---- flow ---------------------------------------------------------------------------------------------------
 
-void bench_flow(Device device, bool quick, int64_t dim) {
+void bench_flow(Device device, bool quick, int64_t dim, int64_t tokens) {
   SANF_CHECK(dim > 0 && dim % 8 == 0, "bench flow: --dim must be a positive multiple of 8, got ", dim);
-  const int64_t B = 32, D = dim, N = 196;
+  SANF_CHECK(tokens > 0, "bench flow: --tokens must be positive, got ", tokens);
+  const int64_t B = 32, D = dim, N = tokens;
   flows::FlowConfig cfg;
   cfg.dim = D, cfg.tokens = N, cfg.layers = 4, cfg.hidden = D, cfg.heads = 4, cfg.seed = 0;
   flows::Flow flow(cfg, DType::F32, device);
   nn::Adam opt(flow.named_parameters(), {.lr = 5e-5, .beta1 = 0.8, .beta2 = 0.8, .eps = 1e-4, .weight_decay = 1e-5});
   Generator gen(1);
   Tensor y = randn({B, D}, DType::F32, device, &gen), P = randn({B, N, D}, DType::F32, device, &gen);
-  const std::string shape = cat("B 32, D ", D, ", N 196, H ", D, ", K 4");
+  const std::string shape = cat("B 32, D ", D, ", N ", N, ", H ", D, ", K 4");
   const bench::Settings s{device, quick ? 1 : 2, quick ? 3 : 20, quick ? 1.0 : 10.0};
   bench::report(s, "flow_train_step", shape, [&] {
     opt.zero_grad();
     backward(flows::nll_loss(flow.forward(y, P)));
     opt.step();
+  });
+  // What training runs per step (apps/train.h): the batch uploaded from the host, the loss read back, the
+  // gradient norm checked, Adam, the gradients cleared. Its peers have no such line.
+  const StepBatch host_batch{to(y, Device::CPU), to(P, Device::CPU), B};
+  dist::Communicator& one = dist::Communicator::self();
+  bench::report(s, "flow_train_step_full", shape, [&] {
+    train_step(flow, opt, host_batch, one, device, nullptr, [](const std::string& what) { return what; });
   });
   bench::report(s, "flow_score", shape, [&] {
     NoGradGuard ng;

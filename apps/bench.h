@@ -54,7 +54,7 @@ struct VitBenchOptions {
 void bench_vit(const VitBenchOptions& opt);
 
 // dim: D and H (768: ViT-B, the paper; 1024: ViT-L).
-void bench_flow(Device device, bool quick, int64_t dim = 768);
+void bench_flow(Device device, bool quick, int64_t dim = 768, int64_t tokens = 196);
 
 struct ExtractBenchOptions {
   std::string dataset = "fashion-mnist", data_dir = "/usr/share/datasets/fashion-mnist";

@@ -24,6 +24,7 @@
 #include "core/safetensors.h"
 #include "flows/flow.h"
 #include "kernels/copy.h"
+#include "kernels/reduce.h"
 #include "nn/adam.h"
 
 namespace sanf::apps {
@@ -45,19 +46,19 @@ Device device_from_name(const std::string& s, const std::string& source) {
   SANF_FAIL(source, ": device must be cpu or cuda, got '", s, "'");
 }
 
-// The sum of squares of every parameter's gradient (inf or nan when any element is). Summed on the gradients'
-// device, each parameter's f32 sum widened to f64 and added in f64, and read once (on a GPU, one wait for
-// the device per step rather than one per parameter).
+// The sum of squares of every parameter's gradient (inf or nan when any element is), each element widened to
+// f64: one kernels::sum_squares call per gradient dtype (normally one in all), so on a GPU one pass and one
+// wait for the device per step, not a few kernels per parameter.
 double grad_norm_sq(flows::Flow& flow) {
   NoGradGuard no_grad;
-  Tensor total;
+  std::vector<Tensor> f32, f64;
   for (auto& [name, p] : flow.named_parameters()) {
     const Tensor g = p->grad();
     if (!g.defined()) continue;
-    const Tensor s = to(sum(square(to(g, DType::F32))), DType::F64);
-    total = total.defined() ? add(total, s) : s;
+    SANF_CHECK(g.dtype() == DType::F32 || g.dtype() == DType::F64, "the gradient of '", name, "' is ", g.info());
+    (g.dtype() == DType::F32 ? f32 : f64).push_back(contiguous(g));
   }
-  return total.defined() ? total.item() : 0.0;
+  return kernels::sum_squares(f32) + kernels::sum_squares(f64);
 }
 
 // The gradients of every rank summed, in one all-reduce of one flat f32 buffer on the gradients' device:

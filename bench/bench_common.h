@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "kernels/dispatch.h"
 
 namespace sanf::bench {
 
@@ -61,12 +62,21 @@ inline void emit(const nlohmann::ordered_json& fields) {
   std::fflush(stdout);
 }
 
-// Times fn and prints one JSON line: impl, device, op, shape, threads, ms.
+// The kernel calls (kernels::kernel_calls()) one call of fn dispatches: on CUDA each is at least one launch,
+// so calls x a few microseconds is a floor under fn's time however fast the GPU.
+inline uint64_t kernel_calls_of(const std::function<void()>& fn) {
+  const uint64_t before = kernels::kernel_calls();
+  fn();
+  return kernels::kernel_calls() - before;
+}
+
+// Times fn and prints one JSON line: impl, device, op, shape, threads, ms, kernel_calls (per call of fn).
 inline void report(const Settings& s, const std::string& op, const std::string& shape,
                    const std::function<void()>& fn) {
   const double ms = median_ms(s, fn);
+  const uint64_t calls = kernel_calls_of(fn);
   emit({{"device", device_name(s.device)}, {"op", op}, {"shape", shape}, {"threads", omp_get_max_threads()},
-        {"ms", rounded(ms, 4)}});
+        {"ms", rounded(ms, 4)}, {"kernel_calls", calls}});
 }
 
 }  // namespace sanf::bench

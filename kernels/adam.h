@@ -11,6 +11,7 @@
 #include "kernels/dispatch.h"
 
 #include <cmath>
+#include <vector>
 
 namespace sanf::kernels {
 
@@ -48,18 +49,41 @@ SANF_HD void adam_element(const AdamConsts<T>& k, T* p, const T* grad, T* m, T* 
   p[i] -= k.step_size * mi / (std::sqrt(vi) / k.bc2_sqrt + k.eps);
 }
 
+// One parameter of a multi-tensor update: its four buffers (contiguous, n elements each) and its own step
+// (a parameter that had no gradient in some step has taken fewer).
+struct AdamSlot {
+  void* p;
+  const void* grad;
+  void* m;
+  void* v;
+  int64_t n;
+  int64_t step;
+};
+
 namespace cpu {
 void adam(DType dt, void* p, const void* grad, void* m, void* v, int64_t n, const AdamArgs& a);
-}
+// Every slot updated as adam() would, with a.step replaced by the slot's step.
+void adam_multi(DType dt, const AdamSlot* slots, int64_t count, const AdamArgs& a);
+}  // namespace cpu
 namespace cuda {
 void adam(DType dt, void* p, const void* grad, void* m, void* v, int64_t n, const AdamArgs& a);
-}
+// The same in as few launches as fit (kernels/cuda/adam.cu): one per 24 slots instead of one per slot.
+void adam_multi(DType dt, const AdamSlot* slots, int64_t count, const AdamArgs& a);
+}  // namespace cuda
 
 // p, grad, m, v: contiguous, same dtype, device and numel.
 inline void adam(const Tensor& p, const Tensor& grad, const Tensor& m, const Tensor& v, const AdamArgs& a) {
   SANF_DEVICE_SWITCH(p.device(), "adam",
                      cpu::adam(p.dtype(), p.data_ptr(), grad.data_ptr(), m.data_ptr(), v.data_ptr(), p.numel(), a),
                      cuda::adam(p.dtype(), p.data_ptr(), grad.data_ptr(), m.data_ptr(), v.data_ptr(), p.numel(), a));
+}
+
+// The update of many parameters at once (nn::Adam::step), all of dtype dt on `device`: one kernel call, where
+// one per parameter would cost a launch each on a GPU (a flow has ~140 parameters). a.step is ignored.
+inline void adam_multi(Device device, DType dt, const std::vector<AdamSlot>& slots, const AdamArgs& a) {
+  if (slots.empty()) return;
+  SANF_DEVICE_SWITCH(device, "adam", cpu::adam_multi(dt, slots.data(), int64_t(slots.size()), a),
+                     cuda::adam_multi(dt, slots.data(), int64_t(slots.size()), a));
 }
 
 }  // namespace sanf::kernels

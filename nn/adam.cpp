@@ -1,6 +1,8 @@
 // nn/adam.cpp: bookkeeping around the fused kernel.
 #include "nn/adam.h"
 
+#include <algorithm>
+
 #include "kernels/adam.h"
 #include "kernels/copy.h"
 
@@ -18,6 +20,13 @@ Adam::Adam(std::vector<std::pair<std::string, Tensor*>> params, AdamOptions opti
 }
 
 void Adam::step() {
+  // Parameters of one device and dtype (normally all of them) are updated by one kernel call.
+  struct Group {
+    Device device;
+    DType dtype;
+    std::vector<kernels::AdamSlot> slots;
+  };
+  std::vector<Group> groups;
   for (Slot& s : slots_) {
     Tensor grad = s.param->grad();
     if (!grad.defined()) continue;
@@ -28,9 +37,15 @@ void Adam::step() {
       s.exp_avg_sq = zeros_like(*s.param);
     }
     ++s.step;
-    kernels::adam(*s.param, grad, s.exp_avg, s.exp_avg_sq,
-                  {opt_.lr, opt_.beta1, opt_.beta2, opt_.eps, opt_.weight_decay, s.step});
+    auto g = std::find_if(groups.begin(), groups.end(), [&](const Group& x) {
+      return x.device == s.param->device() && x.dtype == s.param->dtype();
+    });
+    if (g == groups.end()) g = groups.insert(groups.end(), Group{s.param->device(), s.param->dtype(), {}});
+    g->slots.push_back({s.param->data_ptr(), grad.data_ptr(), s.exp_avg.data_ptr(), s.exp_avg_sq.data_ptr(),
+                        s.param->numel(), s.step});
   }
+  const kernels::AdamArgs a{opt_.lr, opt_.beta1, opt_.beta2, opt_.eps, opt_.weight_decay, 0};
+  for (const Group& g : groups) kernels::adam_multi(g.device, g.dtype, g.slots, a);
 }
 
 void Adam::zero_grad() {

@@ -554,6 +554,9 @@ int run_main(int argc, char** argv) {
   bench_flow->add_flag("--quick", bench_quick, "fewer repetitions");
   int64_t bench_flow_dim = 768;
   bench_flow->add_option("--dim", bench_flow_dim, "D and H: 768 (ViT-B) or 1024 (ViT-L)")->capture_default_str();
+  int64_t bench_flow_tokens = 196;
+  bench_flow->add_option("--tokens", bench_flow_tokens, "N: 196 (224 / 16 squared); the demo's is 49")
+      ->capture_default_str();
   add_device(bench_flow);
   apps::ExtractBenchOptions be;
   auto* bench_extract = bench->add_subcommand("extract", "extraction img/s and peak memory (random backbone)");
@@ -603,7 +606,7 @@ int run_main(int argc, char** argv) {
       if (*bench_fma) apps::bench_fma();
       if (*bench_gemm) bg.device = dev, apps::bench_gemm(bg);
       if (*bench_vit) bv.device = dev, parse_precision_arg(bv.precision, dev), apps::bench_vit(bv);
-      if (*bench_flow) apps::bench_flow(dev, bench_quick, bench_flow_dim);
+      if (*bench_flow) apps::bench_flow(dev, bench_quick, bench_flow_dim, bench_flow_tokens);
       if (*bench_extract) be.device = dev, apps::bench_extract(be);
       if (*bench_predict) bp.device = dev, apps::bench_predict(bp);
       if (*bench_dist) bd.extract.device = dev, apps::bench_dist(bd);

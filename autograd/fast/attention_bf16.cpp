@@ -49,6 +49,7 @@ Tensor attention_bf16(const Tensor& qkv, int64_t heads, double scale, DType out)
     // The kernel reads qkv as float4: a view at an odd offset is copied (a fresh allocation is aligned).
     if (reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 != 0) x = clone(x);
     Tensor o = Tensor::empty({B, N, D}, out, qkv.device());
+    kernels::count_kernel_call();
     if (o.numel() > 0)
       kernels::cuda::attention_bf16(x.data<float>(), o.data_ptr(), out, B, N, heads, hd, float(scale));
     return o;

@@ -42,4 +42,12 @@ void adam(DType dt, void* p, const void* grad, void* m, void* v, int64_t n, cons
   });
 }
 
+void adam_multi(DType dt, const AdamSlot* slots, int64_t count, const AdamArgs& a) {
+  for (int64_t i = 0; i < count; ++i) {
+    AdamArgs ai = a;
+    ai.step = slots[i].step;
+    adam(dt, slots[i].p, slots[i].grad, slots[i].m, slots[i].v, slots[i].n, ai);
+  }
+}
+
 }  // namespace sanf::kernels::cpu

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/reduce.h"
+#include "kernels/cpu/loops.h"
 
 namespace sanf::kernels::cpu {
 
@@ -73,7 +74,38 @@ void max_backward_typed(const T* dout, const int64_t* argmax, T* dx, int64_t M, 
     for (int64_t i = 0; i < I; ++i) d[argmax[m * I + i] * I + i] = dout[m * I + i];
   }
 }
+template <typename T>
+double sum_squares_typed(const SquaresPart* parts, int64_t count) {
+  struct Chunk {
+    const T* x;
+    int64_t n;
+  };
+  std::vector<Chunk> chunks;
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t o = 0; o < parts[i].n; o += kSquaresChunk)
+      chunks.push_back({static_cast<const T*>(parts[i].x) + o, std::min(kSquaresChunk, parts[i].n - o)});
+  std::vector<double> part_sums(chunks.size());
+  const int64_t nchunks = int64_t(chunks.size());
+#pragma omp parallel for schedule(static) if (nchunks > 1)
+  for (int64_t c = 0; c < nchunks; ++c) {
+    const T* x = chunks[size_t(c)].x;
+    part_sums[size_t(c)] = lane_sum(chunks[size_t(c)].n, [&](int64_t j) {
+      const double v = double(x[j]);
+      return v * v;
+    });
+  }
+  double total = 0;
+  for (double p : part_sums) total += p;
+  return total;
+}
+
 }  // namespace
+
+double sum_squares(DType dt, const SquaresPart* parts, int64_t count) {
+  double r = 0;
+  SANF_DISPATCH_FLOAT(dt, "sum_squares", [&] { r = sum_squares_typed<scalar_t>(parts, count); });
+  return r;
+}
 
 void reduce(ReduceOp op, DType dt, const void* x, void* out, int64_t* argmax, int64_t M, int64_t R, int64_t I) {
   SANF_DISPATCH_FLOAT(dt, op == ReduceOp::Sum ? "sum" : "max", [&] {

@@ -150,11 +150,14 @@ void epilogue(const GemmArgs& g, T* C, int64_t batches, bf16* out = nullptr, con
 // ---- cuBLASLt -------------------------------------------------------------------------------------------
 
 // cuBLASLt: one handle and one 32 MiB workspace for the process (created on first use, never destroyed, as
-// the cuBLAS handle), and the heuristic's algorithm per problem (key below); ok = false marks a problem
-// cuBLASLt has no algorithm for, or refused.
+// the cuBLAS handle; the workspace from the caching allocator, whose blocks are 256-byte aligned as cuBLASLt
+// asks), and the heuristic's algorithm per problem (key below); ok = false marks a problem cuBLASLt has no
+// algorithm for, or refused. If the handle or the workspace cannot be had, cuBLASLt is left alone for the
+// rest of the process (g_lt_unusable) and every GEMM takes the cuBLAS path.
 std::mutex g_lt_mu;
 cublasLtHandle_t g_lt = nullptr;
 void* g_lt_workspace = nullptr;
+bool g_lt_unusable = false;
 constexpr size_t kLtWorkspace = size_t(32) << 20;
 
 struct LtPlan {
@@ -187,6 +190,11 @@ struct LtDescs {
   }
 };
 
+// A status that says cuBLASLt does not take this problem (nothing ran): the cuBLAS path can do it instead.
+bool lt_refused(cublasStatus_t st) {
+  return st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE || st == CUBLAS_STATUS_ARCH_MISMATCH;
+}
+
 template <typename V>
 cublasStatus_t set_attr(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr, const V& v) {
   return cublasLtMatmulDescSetAttribute(d, attr, &v, sizeof(v));
@@ -200,10 +208,14 @@ cublasStatus_t set_pref(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAt
 // the cuBLAS path (cuBLASLt's A is our B, its B our A; m = N, n = M). A and B are of type ab (bf16 or f32),
 // multiplied with `compute` (CUBLAS_COMPUTE_32F, or _FAST_TF32 under set_tf32). g's leading dimensions are
 // already usable. False, with nothing written, when it is not for cuBLASLt: switched off, not one matrix with
-// beta 0, a GELU, nothing to fuse, or a problem cuBLASLt does not take.
+// beta 0, a GELU, nothing to fuse, a bias not 16-byte aligned (the heuristic's alignment preferences cover A,
+// B, C and D but not the bias, and an algorithm that assumes an aligned bias faults on a misaligned one,
+// which would lose the CUDA context: such a bias, a view at an odd offset, takes the cuBLAS path), or a
+// problem cuBLASLt does not take. A failure that is not a refusal (an execution error) throws.
 bool gemm_lt(const GemmArgs& g, cudaDataType_t ab, cublasComputeType_t compute, const float* add) {
   if (!cublaslt_enabled() || g.batch != 1 || g.beta != 0 || g.gelu || (g.bias == nullptr && add == nullptr))
     return false;
+  if (g.bias != nullptr && alignment(g.bias) < 16) return false;
   const cublasOperation_t op_a = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's A is our B
   const cublasOperation_t op_b = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's B is our A
   const float* C_in = add != nullptr ? add : static_cast<const float*>(g.C);
@@ -213,12 +225,25 @@ bool gemm_lt(const GemmArgs& g, cudaDataType_t ab, cublasComputeType_t compute, 
                   align[0], align[1], align[2], align[3], g.bias != nullptr ? alignment(g.bias) : 0, int(ab),
                   int(compute)};
   std::lock_guard<std::mutex> lock(g_lt_mu);
+  if (g_lt_unusable) return false;
   const auto known = g_lt_plans.find(key);
   if (known != g_lt_plans.end() && !known->second.ok) return false;
   if (g_lt == nullptr) {
+    try {
+      g_lt_workspace = cuda_alloc(int64_t(kLtWorkspace));  // frees cached blocks and retries when memory is short
+    } catch (const Error&) {
+      (void)cudaGetLastError();  // the failed allocation's error is not the next launch's
+      g_lt_unusable = true;
+      return false;
+    }
     cublasLtHandle_t h = nullptr;
-    CUBLAS_CHECK(cublasLtCreate(&h));
-    CUDA_CHECK(cudaMalloc(&g_lt_workspace, kLtWorkspace));
+    if (cublasLtCreate(&h) != CUBLAS_STATUS_SUCCESS) {
+      (void)cudaGetLastError();
+      cuda_free(g_lt_workspace);
+      g_lt_workspace = nullptr;
+      g_lt_unusable = true;
+      return false;
+    }
     g_lt = h;
   }
 
@@ -228,7 +253,7 @@ bool gemm_lt(const GemmArgs& g, cudaDataType_t ab, cublasComputeType_t compute, 
             set_attr(d.op, CUBLASLT_MATMUL_DESC_TRANSA, int32_t(op_a)) == CUBLAS_STATUS_SUCCESS &&
             set_attr(d.op, CUBLASLT_MATMUL_DESC_TRANSB, int32_t(op_b)) == CUBLAS_STATUS_SUCCESS;
   if (ok && g.bias != nullptr) {
-    ok = set_attr(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, int32_t(CUBLASLT_EPILOGUE_BIAS)) == CUBLAS_STATUS_SUCCESS &&
+    ok = set_attr(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, uint32_t(CUBLASLT_EPILOGUE_BIAS)) == CUBLAS_STATUS_SUCCESS &&
          set_attr(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias) == CUBLAS_STATUS_SUCCESS &&
          set_attr(d.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, int32_t(CUDA_R_32F)) == CUBLAS_STATUS_SUCCESS;
   }
@@ -251,23 +276,27 @@ bool gemm_lt(const GemmArgs& g, cudaDataType_t ab, cublasComputeType_t compute, 
     for (int i = 0; i < 4 && ok; ++i) ok = set_pref(d.pref, align_attr[i], uint32_t(align[i])) == CUBLAS_STATUS_SUCCESS;
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
-    ok = ok &&
-         cublasLtMatmulAlgoGetHeuristic(g_lt, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &result, &found) ==
-             CUBLAS_STATUS_SUCCESS &&
-         found > 0 && result.state == CUBLAS_STATUS_SUCCESS;
+    const cublasStatus_t hs =
+        ok ? cublasLtMatmulAlgoGetHeuristic(g_lt, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &result, &found)
+           : CUBLAS_STATUS_NOT_SUPPORTED;
+    ok = hs == CUBLAS_STATUS_SUCCESS && found > 0 && result.state == CUBLAS_STATUS_SUCCESS;
     plan.ok = ok;
     if (ok) plan.algo = result.algo;
-    g_lt_plans[key] = plan;
+    // Remembered: an algorithm, or that there is none for this problem. A passing failure (memory for the
+    // heuristic itself) is not: the next call asks again.
+    if (ok || hs == CUBLAS_STATUS_SUCCESS || lt_refused(hs)) g_lt_plans[key] = plan;
   }
   if (!ok || !plan.ok) return false;
   const float alpha = float(g.alpha), beta = add != nullptr ? 1.f : 0.f;
   const cublasStatus_t st = cublasLtMatmul(g_lt, d.op, &alpha, g.B, d.a, g.A, d.b, &beta, C_in, d.c, g.C, d.c,
                                            &plan.algo, g_lt_workspace, kLtWorkspace, 0);
-  if (st != CUBLAS_STATUS_SUCCESS) {
+  if (lt_refused(st)) {
     // Refused before it ran (an argument it does not take): remembered, and the cuBLAS path runs instead.
+    (void)cudaGetLastError();
     g_lt_plans[key].ok = false;
     return false;
   }
+  CUBLAS_CHECK(st);  // anything else (an execution error) is not something the fallback can repair
   ++g_cublaslt_count;
   return true;
 }

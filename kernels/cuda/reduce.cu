@@ -15,6 +15,10 @@
 // on the shape), a second grid dimension runs one piece each and writes a partial (a double sum, or a
 // (value, r) pair) to scratch, and a second kernel combines each output's S partials in a fixed order. The
 // result is therefore the same on every run.
+// sum_squares (a gradient norm over a model's parameters): one block per kSquaresChunk-element chunk of any of
+// up to kSquaresPerLaunch tensors whose pointers and sizes travel in the kernel's arguments (a block finds
+// its tensor by a binary search over where each tensor's chunks start), a double partial per chunk, then one
+// block adds the partials in a fixed order and the host reads the one double.
 // The first-max rule is order-independent: a partial is a (value, r) pair and two pairs combine by
 // "NaN beats number, larger beats smaller, equal values (or two NaNs): smaller r", which picks exactly what
 // a left-to-right scan picks, however the work was split.
@@ -236,7 +240,77 @@ __global__ void max_backward_kernel(const T* __restrict__ dout, const int64_t* _
   }
 }
 
+constexpr int kSquaresPerLaunch = 64;
+
+template <typename T>
+struct SquaresBatch {
+  const T* x[kSquaresPerLaunch];
+  int64_t n[kSquaresPerLaunch];
+  int64_t first[kSquaresPerLaunch];  // the first of this launch's chunks that belongs to tensor i
+  int count;
+};
+
+template <typename T>
+__global__ void sum_squares_chunks_kernel(SquaresBatch<T> b, double* __restrict__ partials) {
+  const int64_t c = blockIdx.x;
+  int lo = 0, hi = b.count - 1;  // the last tensor whose chunks start at or before c (each has at least one)
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (b.first[mid] <= c) lo = mid;
+    else hi = mid - 1;
+  }
+  const int64_t start = (c - b.first[lo]) * kSquaresChunk;
+  const int64_t len = b.n[lo] - start < kSquaresChunk ? b.n[lo] - start : kSquaresChunk;
+  const T* x = b.x[lo] + start;
+  double s = 0;
+  for (int64_t j = threadIdx.x; j < len; j += blockDim.x) {
+    const double v = double(x[j]);
+    s += v * v;
+  }
+  s = block_reduce(s, SumOp{});
+  if (threadIdx.x == 0) partials[c] = s;
+}
+
+__global__ void sum_partials_kernel(const double* __restrict__ partials, int64_t n, double* __restrict__ out) {
+  double s = 0;
+  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += partials[j];
+  s = block_reduce(s, SumOp{});
+  if (threadIdx.x == 0) *out = s;
+}
+
 }  // namespace
+
+double sum_squares(DType dt, const SquaresPart* parts, int64_t count) {
+  int64_t chunks = 0;
+  for (int64_t i = 0; i < count; ++i) chunks += (parts[i].n + kSquaresChunk - 1) / kSquaresChunk;
+  if (chunks == 0) return 0.0;
+  DeviceScratch scratch((chunks + 1) * int64_t(sizeof(double)));
+  auto* partials = static_cast<double*>(scratch.p);
+  SANF_DISPATCH_FLOAT(dt, "sum_squares", [&] {
+    using T = scalar_t;
+    int64_t done = 0;  // chunks launched so far: this launch's partials start there
+    for (int64_t i = 0; i < count;) {
+      SquaresBatch<T> b{};
+      int64_t mine = 0;
+      for (; i < count && b.count < kSquaresPerLaunch; ++i) {
+        if (parts[i].n <= 0) continue;
+        b.x[b.count] = static_cast<const T*>(parts[i].x), b.n[b.count] = parts[i].n, b.first[b.count] = mine;
+        mine += (parts[i].n + kSquaresChunk - 1) / kSquaresChunk;
+        ++b.count;
+      }
+      if (mine == 0) continue;
+      SANF_CHECK(mine < (int64_t(1) << 31), "[sum_squares] ", mine, " chunks in one launch");
+      sum_squares_chunks_kernel<<<unsigned(mine), kThreads>>>(b, partials + done);
+      SANF_CUDA_LAUNCH_CHECK();
+      done += mine;
+    }
+  });
+  sum_partials_kernel<<<1, kThreads>>>(partials, chunks, partials + chunks);
+  SANF_CUDA_LAUNCH_CHECK();
+  double r = 0;
+  cuda_memcpy(&r, partials + chunks, int64_t(sizeof(double)), Device::CPU, Device::CUDA);
+  return r;
+}
 
 void reduce(ReduceOp op, DType dt, const void* x, void* out, int64_t* argmax, int64_t M, int64_t R, int64_t I) {
   if (M * I == 0) return;

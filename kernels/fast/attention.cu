@@ -48,7 +48,12 @@ void launch_hd(const float* qkv, O* out, int64_t B, int64_t N, int64_t H, int64_
 
 }  // namespace
 
-bool attention_bf16_fits(int64_t N, int64_t hd) { return attention_bf16_supported(N, hd) && cuda_available(); }
+bool attention_bf16_fits(int64_t N, int64_t hd) {
+  if (!attention_bf16_supported(N, hd) || !cuda_available()) return false;
+  int device = 0, major = 0;  // the kernel's bf16 mma.sync and cvt need compute capability 8.0
+  return cudaGetDevice(&device) == cudaSuccess &&
+         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 8;
+}
 
 void attention_bf16(const float* qkv, void* out, DType out_dt, int64_t B, int64_t N, int64_t H, int64_t hd,
                     float scale) {

@@ -61,25 +61,36 @@ __device__ __forceinline__ uint32_t smem_address(const void* p) {
   return uint32_t(__cvta_generic_to_shared(p));
 }
 
+// The bf16 mma and cvt instructions need sm_80; compiled for an older architecture the kernel traps (the
+// library's default architectures are 80, 86 and 90, and attention_bf16_fits refuses a device below 8.0).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#define SANF_FLASH_SM80_ONLY(...) __trap()
+#else
+#define SANF_FLASH_SM80_ONLY(...) __VA_ARGS__
+#endif
+
+// "memory": the shared-memory stores before the barrier that precedes an ldmatrix stay before it.
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* row) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_address(row)));
+  SANF_FLASH_SM80_ONLY(asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                                    : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                                    : "r"(smem_address(row))
+                                    : "memory"));
 }
 
 __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* row) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_address(row)));
+  SANF_FLASH_SM80_ONLY(asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                                    : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                                    : "r"(smem_address(row))
+                                    : "memory"));
 }
 
 // c += a b, one m16n8k16 tile.
 __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
+  SANF_FLASH_SM80_ONLY(asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
       "{%0, %1, %2, %3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1)));
 }
 
 #endif  // SANF_WARP_EMULATION
@@ -88,6 +99,7 @@ constexpr int kRows = 64;  // query rows per block
 constexpr int kWarps = 4;  // 16 rows each
 constexpr int kKeys = 64;  // keys per tile
 constexpr int kPad = 8;    // extra bf16 per shared-memory row
+static_assert(kRows == kKeys, "Q passes through the K tile, which holds kKeys rows");
 
 // Two f32 values rounded to bf16 (nearest, ties to even: to(x, BF16)'s rounding of every finite value) in
 // one register, lo in the lower 16 bits; on the GPU one cvt.rn.bf16x2.f32 (its first source goes to the
@@ -100,8 +112,8 @@ inline uint32_t pack_bf16(float lo, float hi) {
 inline float fast_exp(float x) { return std::exp(x); }
 #else
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  uint32_t r;
-  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  uint32_t r = 0;
+  SANF_FLASH_SM80_ONLY(asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo)));
   return r;
 }
 __device__ __forceinline__ float fast_exp(float x) { return __expf(x); }
@@ -130,6 +142,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_attention_bf16_kernel(const
                                                                            O* __restrict__ out, int N, int H,
                                                                            int tiles, float scale) {
   constexpr int kLd = HD + kPad;
+  static_assert(2 * kKeys * kLd * 2 <= 48 * 1024, "K and V tiles beyond the 48 KiB of static shared memory");
   __shared__ __align__(16) uint16_t Ks[kKeys * kLd];
   __shared__ __align__(16) uint16_t Vs[kKeys * kLd];
 
@@ -194,7 +207,10 @@ SANF_UNROLL
       for (int r = 0; r < 2; ++r) {
         mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
         mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-        const float alpha = fast_exp(m[r] - mx[r]);  // 0 on the first tile (m = -inf); mx is finite: k0 < N
+        // A row whose scores so far are all -inf (only for -inf inputs: k0 < N, so some key of the tile is
+        // unmasked) keeps exp's argument finite with 0 in place of the max: no -inf - -inf.
+        if (mx[r] == -INFINITY) mx[r] = 0.f;
+        const float alpha = fast_exp(m[r] - mx[r]);  // 0 on the first tile (m = -inf)
         l[r] *= alpha;
 SANF_UNROLL
         for (int dt = 0; dt < HD / 8; ++dt) o[dt][2 * r] *= alpha, o[dt][2 * r + 1] *= alpha;

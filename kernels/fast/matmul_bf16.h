@@ -24,11 +24,15 @@ namespace sanf::kernels {
 // A v before proj) hands it on: the same numbers the next GEMM would round it to, without an f32 result
 // being read back and converted (on CUDA the epilogue kernel writes the bf16 values directly).
 //
-// add (optional, f32; one matrix: batch 1, beta 0): added last, C = act(alpha A B + bias) + add, with C's
-// layout (ldc). How a linear layer that feeds a residual stream adds the stream in its own GEMM
+// add (optional, f32; one matrix: batch 1, beta 0; not C itself): added last, C = act(alpha A B + bias) +
+// add, with C's layout (ldc). How a linear layer that feeds a residual stream adds the stream in its own GEMM
 // (linear_bf16's residual). On the CPU it is the f32 addition after the GEMM, so the result is bit for bit
 // add(residual, linear_bf16(...)); on CUDA with cuBLASLt switched on (kernels/cuda_options.h) it is
-// cuBLASLt's C input and the bias its epilogue, (A B + add) + bias, so the two differ by f32 rounding.
+// cuBLASLt's C input and the bias its epilogue, in whatever order cuBLASLt adds them, so the two differ by
+// f32 rounding.
+//
+// With `out`, what C holds afterwards differs by device (the CPU: the final values; CUDA: the bare product):
+// a caller uses only `out`.
 namespace cpu {
 void gemm_bf16(const GemmArgs& g, bf16* out = nullptr, const float* add = nullptr);  // g.A, g.B: bf16; g.C, g.bias: f32
 }  // namespace cpu
@@ -37,8 +41,9 @@ void gemm_bf16(const GemmArgs& g, bf16* out = nullptr, const float* add = nullpt
 }  // namespace cuda
 
 inline void gemm_bf16(Device device, const GemmArgs& g, bf16* out = nullptr, const float* add = nullptr) {
-  SANF_CHECK(add == nullptr || (g.batch == 1 && g.beta == 0), "[matmul_bf16] a GEMM with an added matrix must be "
-             "one matrix with beta 0, got batch ", g.batch, ", beta ", g.beta);
+  SANF_CHECK(add == nullptr || (g.batch == 1 && g.beta == 0 && add != g.C), "[matmul_bf16] a GEMM with an added "
+             "matrix must be one matrix with beta 0, written elsewhere than the added matrix; got batch ", g.batch,
+             ", beta ", g.beta, add == g.C ? ", the added matrix as C" : "");
   SANF_DEVICE_SWITCH(device, "matmul_bf16", cpu::gemm_bf16(g, out, add), cuda::gemm_bf16(g, out, add));
 }
 

@@ -102,6 +102,13 @@ TEST_CASE("cuda bf16: linear_bf16 through cuBLASLt (bias epilogue, residual as C
     const Tensor r_gpu = reshape(narrow(cuda(big), 0, 1, 9 * 40), {9, 40});
     expect_close("unaligned residual", linear_bf16(cuda(x), cuda(w), cuda(b), false, DType::F32, r_gpu),
                  linear_bf16(x, w, b, false, DType::F32, r), tol);
+    // A bias at an odd offset: not for cuBLASLt (its alignment preferences do not cover the bias, and an
+    // algorithm that assumed 16 bytes would fault), so the cuBLAS path adds it.
+    const Tensor bias_big = f32(rin({41}, 32));
+    const Tensor b_odd = narrow(bias_big, 0, 1, 40), b_odd_gpu = narrow(cuda(bias_big), 0, 1, 40);
+    const long long before_odd = kernels::cublaslt_gemm_count();
+    expect_close("unaligned bias", linear_bf16(cuda(x), cuda(w), b_odd_gpu), linear_bf16(x, w, b_odd), tol);
+    CHECK(kernels::cublaslt_gemm_count() == before_odd);
   } catch (...) {
     kernels::set_cublaslt(was);
     throw;

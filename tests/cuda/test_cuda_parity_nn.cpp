@@ -1,5 +1,5 @@
 // tests/cuda/test_cuda_parity_nn.cpp: CPU-CUDA parity of reductions, softmax, cross-entropy, layer norm,
-// matmul and linear, joining and indexing, patchify and token pooling: forward outputs and input gradients, f32 and
+// matmul and linear, joining and indexing, patchify and token pooling, the multi-tensor sum of squares and Adam: forward outputs and input gradients, f32 and
 // f64, with sizes chosen to reach every thread mapping of the CUDA kernels (rows shorter and longer than a
 // block, column reductions, several layer-norm slabs, grids larger than one wave, more reduction tasks than
 // blocks in a grid).
@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "autograd/ops.h"
+#include "kernels/adam.h"
 #include "kernels/reduce.h"
 #include "tests/cuda/parity.h"
 
@@ -139,6 +140,51 @@ TEST_CASE("cuda parity: split reductions (few outputs over a long axis: a full s
     kernels::reduce(kernels::ReduceOp::Sum, tc, oc, Tensor(), 1, R, 3);
     kernels::reduce(kernels::ReduceOp::Sum, tg, og, Tensor(), 1, R, 3);
     expect_close("split sum columns", og, oc, tol_for(dt));
+  }
+}
+
+TEST_CASE("cuda parity: sum_squares over many tensors (a gradient norm) and the multi-tensor Adam") {
+  SANF_SKIP_WITHOUT_CUDA();
+  // 70 tensors: more than one launch's 64, sizes across the 65,536-element chunks, empty ones among them.
+  for (DType dt : {DType::F32, DType::F64}) {
+    INFO("dtype ", dtype_name(dt));
+    std::vector<Tensor> cpu_ts, gpu_ts;
+    for (int i = 0; i < 70; ++i) {
+      const int64_t n = i % 9 == 4 ? 0 : (i % 7 == 0 ? 65536 * (i / 7) + 3 : 1 + 97 * i);
+      cpu_ts.push_back(to(rin({n}, uint64_t(300 + i)), dt));
+      gpu_ts.push_back(cpu_ts.back().copy_to_device(Device::CUDA));
+    }
+    const double c = kernels::sum_squares(cpu_ts), g = kernels::sum_squares(gpu_ts);
+    MESSAGE("sum_squares: cpu ", c, ", cuda ", g);
+    CHECK(std::fabs(g - c) <= 1e-12 * c);
+    gpu_ts.push_back(full({5}, NAN, dt).copy_to_device(Device::CUDA));
+    CHECK(std::isnan(kernels::sum_squares(gpu_ts)));
+  }
+  // Adam over 30 parameters (two launches of up to 24), one empty, each at its own step: the CUDA update
+  // against the CPU's.
+  const kernels::AdamArgs a{0.01, 0.9, 0.999, 1e-8, 1e-4, 0};
+  for (DType dt : {DType::F32, DType::F64}) {
+    INFO("dtype ", dtype_name(dt));
+    std::vector<std::array<Tensor, 4>> cpu_t, gpu_t;
+    std::vector<kernels::AdamSlot> cpu_s, gpu_s;
+    for (int i = 0; i < 30; ++i) {
+      const int64_t n = i == 7 ? 0 : 1 + 4099 * i;
+      std::array<Tensor, 4> c, g;
+      for (size_t k = 0; k < 4; ++k) c[k] = to(rin({n}, uint64_t(400 + 4 * i) + k), dt);
+      c[3] = mul(c[3], c[3]);
+      for (size_t k = 0; k < 4; ++k) g[k] = c[k].copy_to_device(Device::CUDA);
+      cpu_t.push_back(c), gpu_t.push_back(g);
+      cpu_s.push_back({c[0].data_ptr(), c[1].data_ptr(), c[2].data_ptr(), c[3].data_ptr(), n, 1 + i % 4});
+      gpu_s.push_back({g[0].data_ptr(), g[1].data_ptr(), g[2].data_ptr(), g[3].data_ptr(), n, 1 + i % 4});
+    }
+    kernels::adam_multi(Device::CPU, dt, cpu_s, a);
+    kernels::adam_multi(Device::CUDA, dt, gpu_s, a);
+    for (size_t i = 0; i < cpu_t.size(); ++i) {
+      INFO("parameter ", i);
+      expect_close("adam p", gpu_t[i][0], cpu_t[i][0], tol_for(dt));
+      expect_close("adam m", gpu_t[i][2], cpu_t[i][2], tol_for(dt));
+      expect_close("adam v", gpu_t[i][3], cpu_t[i][3], tol_for(dt));
+    }
   }
 }
 

@@ -1,16 +1,19 @@
 // tests/kernels/test_nn_kernels.cpp: the neural-network kernels (softmax, layer norm, gather / scatter-add,
-// token pooling) and the join / patchify ops, by value, against references written out in the test.
+// token pooling, the multi-tensor sum of squares) and the join / patchify ops, by value, against references written out in the test.
 //
 // Sizes come in two kinds: small ones, and ones above the kernels' OpenMP thresholds, so both the serial
 // and the parallel paths are checked. The f32 backward kernels are checked against the f64 ones (which the
 // finite-difference tests in tests/autograd/test_gradcheck_nn_ops.cpp check against the math).
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <string>
 
 #include "autograd/ops.h"
+#include "kernels/reduce.h"
 #include "tests/testing/gradcheck.h"
 
 using namespace sanf;
@@ -297,4 +300,40 @@ TEST_CASE("patchify: a stride-p convolution equals patchify + linear") {
               same = same && pv[size_t((b * Hp * Wp + py * Wp + px) * K + (c * p + ky) * p + kx)] ==
                                  at_img(b, c, py * p + ky, px * p + kx);
   CHECK(same);
+}
+
+TEST_CASE("sum_squares: many tensors in one call, against a double loop, whatever the thread count") {
+  // Sizes across the chunk boundary (kSquaresChunk = 65,536) and an empty tensor among them.
+  for (DType dt : {DType::F32, DType::F64}) {
+    INFO(std::string(dtype_name(dt)));
+    std::vector<Tensor> ts;
+    double want = 0;
+    uint64_t seed = 11;
+    for (int64_t n : {int64_t(1), int64_t(0), int64_t(65535), int64_t(65536), int64_t(65537), int64_t(200001)}) {
+      const Tensor t = to(rnd({n}, seed++), dt);
+      for (double v : t.to_vector()) want += v * v;
+      ts.push_back(t);
+    }
+    const double got = kernels::sum_squares(ts);
+    CHECK(std::fabs(got - want) <= 1e-12 * want);
+    // The chunks, not the threads, fix the order of the sums: the same bits on one thread.
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    const double serial = kernels::sum_squares(ts);
+    omp_set_num_threads(threads);
+    CHECK(serial == got);
+    CHECK(kernels::sum_squares({}) == 0.0);
+    CHECK(kernels::sum_squares({ts[1]}) == 0.0);  // only an empty tensor
+  }
+  // inf and NaN anywhere show in the result (a gradient check relies on it).
+  Tensor a = to(rnd({70000}, 5), DType::F32), b = to(rnd({3}, 6), DType::F32);
+  a.data<float>()[69999] = INFINITY;
+  CHECK(std::isinf(kernels::sum_squares({b, a})));
+  a.data<float>()[10] = NAN;
+  CHECK(std::isnan(kernels::sum_squares({b, a})));
+  // Mixed dtypes, non-contiguous tensors and undefined ones are refused, naming what was given.
+  CHECK_THROWS_WITH(kernels::sum_squares({b, to(b, DType::F64)}), doctest::Contains("one float dtype"));
+  CHECK_THROWS_WITH(kernels::sum_squares({transpose(to(rnd({3, 4}, 7), DType::F32), 0, 1)}),
+                    doctest::Contains("contiguous"));
+  CHECK_THROWS(kernels::sum_squares({b, Tensor()}));
 }
