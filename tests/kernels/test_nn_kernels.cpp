@@ -1,8 +1,10 @@
-// tests/kernels/test_nn_kernels.cpp: the neural-network kernels (softmax, layer norm, gather / scatter-add, token
-// pooling, the multi-tensor sum of squares) and the join / patchify ops, by value, against references written out in
-// the test.  Sizes come in two kinds: small ones, and ones above the kernels' OpenMP thresholds, so both the serial and
-// the parallel paths are checked. The f32 backward kernels are checked against the f64 ones (which the finite-
-// difference tests in tests/autograd/test_gradcheck_nn_ops.cpp check against the math).
+// tests/kernels/test_nn_kernels.cpp: the neural-network kernels (softmax, layer norm, gather / scatter-add,
+// token pooling, the multi-tensor sum of squares) and the join / patchify ops, by value, against references
+// written out in the test.
+//
+// Sizes come in two kinds: small ones, and ones above the kernels' OpenMP thresholds, so both the serial
+// and the parallel paths are checked. The f32 backward kernels are checked against the f64 ones (which the
+// finite-difference tests in tests/autograd/test_gradcheck_nn_ops.cpp check against the math).
 #include <doctest/doctest.h>
 #include <omp.h>
 
