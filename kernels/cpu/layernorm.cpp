@@ -12,7 +12,8 @@
 //
 // The row sums run in double in kLanes interleaved lanes (lane_sum, kernels/cpu/loops.h), so every pass
 // vectorises, and the row loops are compiled per ISA (SANF_CPU_CLONES); the order of every sum is fixed by
-// the code, not by the ISA or the thread count.
+// the code, not by the ISA or the thread count (a multiply-add may be one FMA where the ISA has it:
+// kernels/cpu/loops.h).
 #include <algorithm>
 #include <cmath>
 #include <vector>

@@ -17,7 +17,11 @@
 // SANF_CPU_CLONES compiles a function for x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA: Haswell and later,
 // every Zen) and the baseline, chosen once at load time by CPUID (kernels/cpu/matmul.cpp says why ISA
 // levels and not arch names). A loop inside an OpenMP construct is outlined into a function that is *not*
-// cloned, so the cloned functions hold plain loops and are called on each piece from parallel_for.
+// cloned, so the cloned functions hold plain loops and are called on each piece from parallel_for. The
+// compiler may contract a product and an addition into one FMA (one rounding instead of two) in the v3 and
+// v4 clones, which have the instruction, and not in the baseline: so an x86-64 CPU without FMA can differ
+// in the last bit of such expressions from one with it (every machine this project runs on has it; the
+// GPU contracts too). The order of the operations is the code's on every machine.
 //
 // coalesce(a, b) rewrites two layouts over one shape with the fewest dims: size-1 dims dropped, and dim d
 // merged into d+1 wherever both layouts step through them as one (stride[d] == stride[d+1] * shape[d+1]).
@@ -28,7 +32,7 @@
 // lane_sum(n, f) = sum of f(0..n) in double, accumulated in kLanes interleaved partial sums (lane k takes
 // j = k, k + kLanes, ...; the tail goes to lanes 0, 1, ...) that are then added pairwise in a fixed order.
 // A plain `s += f(j)` loop cannot vectorise (that would reorder the additions); the lanes can, and the
-// order is fixed by the code, not by the ISA or the thread count. Row reductions (layer norm, softmax)
+// order is fixed by the code, not by the ISA or the thread count (FMA contraction aside, as above). Row reductions (layer norm, softmax)
 // use it.
 #pragma once
 

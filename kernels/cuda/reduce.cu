@@ -220,8 +220,10 @@ __global__ void combine_partials_kernel(ReduceOp op, const double* __restrict__ 
   }
 }
 
-// How many pieces to cut R into: enough that about 1024 blocks run, when the outputs alone give fewer, with
-// every piece at least kMinPiece rows; at most 1024 pieces. Depends on the shape alone.
+// How many pieces to cut R into: enough that about 1024 blocks run, when the outputs alone give fewer, but
+// no more than R / kMinPiece; at most 1024 pieces. Depends on the shape alone. The pieces are ceil(R / S)
+// rows each, so the last ones can be empty (R = 66,049 gives S = 258 pieces of 257: the last starts at R);
+// an empty piece's partial is a sum of 0, or a maximum with no position, which the combining step skips.
 constexpr int64_t kMinPiece = 256;
 int64_t pieces_for(int64_t blocks, int64_t R) {
   if (blocks >= 1024 || R < 2 * kMinPiece) return 1;

@@ -141,6 +141,26 @@ TEST_CASE("cuda parity: split reductions (few outputs over a long axis: a full s
     kernels::reduce(kernels::ReduceOp::Sum, tg, og, Tensor(), 1, R, 3);
     expect_close("split sum columns", og, oc, tol_for(dt));
   }
+  // R = 66,049: 258 pieces of 257 rows, the last one empty (kernels/cuda/reduce.cu, pieces_for); the maximum
+  // in the last non-empty piece.
+  const int64_t R2 = 66049;
+  std::vector<double> w(size_t(R2));
+  for (int64_t k = 0; k < R2; ++k) w[size_t(k)] = std::cos(double(k));
+  w[size_t(R2 - 1)] = 5.0;
+  for (DType dt : {DType::F32, DType::F64}) {
+    INFO("dtype ", dtype_name(dt), ", an empty last piece");
+    const Tensor xc = Tensor::from_vector(w, {1, R2}, dt), xg = xc.copy_to_device(Device::CUDA);
+    Tensor oc = Tensor::empty({1}, dt), og = full({1}, NAN, dt).copy_to_device(Device::CUDA);
+    Tensor ac = Tensor::empty({1}, DType::I64), ag = full({1}, -1, DType::I64).copy_to_device(Device::CUDA);
+    kernels::reduce(kernels::ReduceOp::Max, xc, oc, ac, 1, R2, 1);
+    kernels::reduce(kernels::ReduceOp::Max, xg, og, ag, 1, R2, 1);
+    expect_equal("max values", og, oc);
+    expect_equal("max argmax", ag, ac);
+    CHECK(ag.to_vector() == std::vector<double>{double(R2 - 1)});
+    kernels::reduce(kernels::ReduceOp::Sum, xc, oc, Tensor(), 1, R2, 1);
+    kernels::reduce(kernels::ReduceOp::Sum, xg, og, Tensor(), 1, R2, 1);
+    expect_close("sum", og, oc, tol_for(dt));
+  }
 }
 
 TEST_CASE("cuda parity: sum_squares over many tensors (a gradient norm) and the multi-tensor Adam") {

@@ -4,8 +4,9 @@
 
 ViT forward: one row per (arch, batch, precision) with sanf's images/s (the default paths, the fused
 attention, cuBLASLt's epilogues, both), PyTorch's, and sanf / PyTorch for sanf's fastest variant. Ops and
-the flow step: one row per (op, shape) with both sides' milliseconds and PyTorch ms / sanf ms (above 1:
-sanf is faster); a sanf figure on the CPU gets its own row, marked "cpu". Lines that are not JSON are
+the flow step: one row per (op, shape) with both sides' milliseconds, PyTorch ms / sanf ms (above 1:
+sanf is faster), sanf's kernel calls per op and microseconds per call; a sanf figure on the CPU gets its
+own row, marked "cpu". Lines that are not JSON are
 skipped. Standard library only.
 """
 import json
@@ -61,12 +62,18 @@ for d in rows:
     if "op" in d and "ms" in d:
         # A CPU figure (the GPU's own host, for comparison) is its own row, marked "cpu".
         cpu = " cpu" if d.get("device") == "cpu" else ""
-        ops.setdefault((d["op"] + cpu, d.get("shape", "")), {})[d.get("impl")] = d["ms"]
+        row = ops.setdefault((d["op"] + cpu, d.get("shape", "")), {})
+        row[d.get("impl")] = d["ms"]
+        if d.get("impl") == "sanf" and d.get("kernel_calls"):
+            row["calls"] = d["kernel_calls"]
 if ops:
-    print(f"{'op (ms)':<44} {'sanf':>9} {'torch':>9} {'torch/sanf':>10}")
+    # calls: sanf's kernel calls per op (each at least one launch on a GPU); us/call: its time divided by
+    # them, a few microseconds when launches, not arithmetic, set the time.
+    print(f"{'op (ms)':<44} {'sanf':>9} {'torch':>9} {'torch/sanf':>10} {'calls':>6} {'us/call':>7}")
     for (op, shape), v in ops.items():
-        s, t = v.get("sanf"), v.get("torch")
+        s, t, n = v.get("sanf"), v.get("torch"), v.get("calls")
         name = f"{op} {shape}"
-        print(f"{name[:44]:<44} {fmt(s, '9.3f')} {fmt(t, '9.3f')} {fmt(t / s if s and t else None, '10.2f')}")
+        print(f"{name[:44]:<44} {fmt(s, '9.3f')} {fmt(t, '9.3f')} {fmt(t / s if s and t else None, '10.2f')}"
+              f" {fmt(n, '6d')} {fmt(1000 * s / n if s and n else None, '7.2f')}")
 if not vit and not ops:
     print("no benchmark figures")

@@ -665,12 +665,12 @@ if want bench; then
             --configs bf16:64,bf16:256,tf32:64,tf32:256,f32:64
           ;;
         flow)  # the flow's training step and scoring pass at ViT-L width (D = H = 1024, batch 32); then at
-               # the demo's width (D = 192), on the GPU and on this machine's CPU: where the launches, not
-               # the arithmetic, set the time (the demo's epochs took as long on the H200 as on 2 CPU cores)
+               # the demo's shape (D = 192, N = 49), on the GPU and on this machine's CPU: where the launches,
+               # not the arithmetic, set the time (the table's us/call column says how much)
           run_bench 60 "$BUILD/sanf" bench flow --device cuda --dim 1024
           run_bench 90 "$PY" bench/bench_flow_torch.py cuda --dim 1024
-          run_bench 30 "$BUILD/sanf" bench flow --device cuda --dim 192 --quick
-          run_bench 30 "$BUILD/sanf" bench flow --device cpu --dim 192 --quick
+          run_bench 30 "$BUILD/sanf" bench flow --device cuda --dim 192 --tokens 49 --quick
+          run_bench 30 "$BUILD/sanf" bench flow --device cpu --dim 192 --tokens 49 --quick
           ;;
         ops)  # per-op times at ViT-L shapes: which composites deserve a fused kernel
           for exe in "$BUILD"/bench_*; do [ -x "$exe" ] && run_bench 60 "$exe" cuda; done
