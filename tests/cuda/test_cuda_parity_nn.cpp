@@ -144,7 +144,7 @@ TEST_CASE("cuda parity: split reductions (few outputs over a long axis: a full s
   // R = 66,049: 258 pieces of 257 rows, the last one empty (kernels/cuda/reduce.cu, pieces_for); the maximum
   // in the last non-empty piece.
   const int64_t R2 = 66049;
-  std::vector<double> w(size_t(R2));
+  std::vector<double> w(static_cast<size_t>(R2), 0.0);
   for (int64_t k = 0; k < R2; ++k) w[size_t(k)] = std::cos(double(k));
   w[size_t(R2 - 1)] = 5.0;
   for (DType dt : {DType::F32, DType::F64}) {
