@@ -26,9 +26,9 @@
 #              or a skipped case fails the run.
 #   memcheck   compute-sanitizer, in parallel jobs (SANF_CHECK_PARALLEL, default 8), --print-limit 10: first
 #              every failing CUDA test case alone under memcheck (at most SANF_CHECK_MEMCHECK_FAILED_MAX, 8),
-#              then memcheck over our own kernels (fused attention; reductions and softmax; layer norm,
-#              pooling and index_select; copies, fills and elementwise; random; the GEMM epilogues, cuBLASLt's
-#              included) and racecheck over the fused
+#              then memcheck over our own kernels (fused attention; reductions, the multi-tensor sum of
+#              squares and Adam, and softmax; layer norm, pooling and index_select; copies, fills and
+#              elementwise; random; the GEMM epilogues, cuBLASLt's included) and racecheck over the fused
 #              attention. Each job at most SANF_CHECK_MEMCHECK_S (75 s).
 #   demo       `sanf demo --device cuda` (10 classes, fresh feature cache, at most 150 s): every class's AUROC
 #              within SANF_CHECK_DEMO_TOL (0.005) of tools/device/demo_cpu_results.csv (a CPU run's); demo.log.
@@ -435,7 +435,7 @@ fi
 MEMCHECK_DEFAULT="attention=cuda bf16: the fused attention kernel*,cuda bf16: a bf16 ViT with the fused attention*"
 MEMCHECK_DEFAULT+=",cuda bf16: split_qkv_bf16*"
 MEMCHECK_DEFAULT+=";reduce-softmax=cuda parity: sum,cuda parity: mean,cuda parity: max*,cuda parity: reductions*"
-MEMCHECK_DEFAULT+=",cuda parity: split reductions*"
+MEMCHECK_DEFAULT+=",cuda parity: split reductions*,cuda parity: sum_squares*"
 MEMCHECK_DEFAULT+=",cuda parity: softmax and log_softmax,cuda bf16: softmax_bf16*"
 MEMCHECK_DEFAULT+=";layernorm-pool-index=cuda parity: layer_norm,cuda bf16: layer_norm_bf16*"
 MEMCHECK_DEFAULT+=",cuda parity: adaptive_avg_pool_tokens"
