@@ -293,3 +293,27 @@ TEST_CASE("cuda parity: a strided copy past 2^32 elements takes the 64-bit index
       CHECK(at(y, c, r) == at(x, r, c));
     }
 }
+
+TEST_CASE("cuda parity: a broadcasting binary op past 2^32 elements takes the 64-bit index path") {
+  SANF_SKIP_WITHOUT_CUDA();
+  // a (5, 1) + b (1, 2^30 + 7): 5 * 2^30 + 35 outputs (21.5 GiB of f32), broadcast layouts (stride 0), so
+  // binary_strided_kernel runs; with 32-bit indices the outputs past 2^32 would wrap onto the first ones.
+  const int64_t R = 5, C = (int64_t(1) << 30) + 7;
+  Tensor a, b, y;
+  try {
+    a = Tensor::from_vector({1, 2, 3, 4, 5}, {R, 1}, DType::F32).copy_to_device(Device::CUDA);
+    b = arange(C, DType::F32, Device::CUDA);  // exact in f32 up to 2^24, then every value still distinct per row
+    y = add(a, reshape(b, {1, C}));
+  } catch (const Error& e) {  // a GPU with less memory than this takes
+    MESSAGE("SKIPPED: ", e.what());
+    return;
+  }
+  const std::vector<double> bv = to(narrow(b, 0, C - 3, 3), Device::CPU).to_vector();
+  for (int64_t r = 0; r < R; ++r) {
+    INFO("r ", r);
+    const std::vector<double> first = to(narrow(narrow(y, 0, r, 1), 1, 0, 2), Device::CPU).to_vector();
+    const std::vector<double> last = to(narrow(narrow(y, 0, r, 1), 1, C - 3, 3), Device::CPU).to_vector();
+    CHECK(first == std::vector<double>{double(r + 1), double(r + 2)});
+    for (int k = 0; k < 3; ++k) CHECK(last[size_t(k)] == double(float(double(r + 1) + bv[size_t(k)])));
+  }
+}
