@@ -32,8 +32,8 @@
 // lane_sum(n, f) = sum of f(0..n) in double, accumulated in kLanes interleaved partial sums (lane k takes
 // j = k, k + kLanes, ...; the tail goes to lanes 0, 1, ...) that are then added pairwise in a fixed order.
 // A plain `s += f(j)` loop cannot vectorise (that would reorder the additions); the lanes can, and the
-// order is fixed by the code, not by the ISA or the thread count (FMA contraction aside, as above). Row reductions (layer norm, softmax)
-// use it.
+// order is fixed by the code, not by the ISA or the thread count (FMA contraction aside, as above). Row
+// reductions (layer norm, softmax) use it.
 #pragma once
 
 #include <omp.h>

@@ -1,8 +1,8 @@
 // tests/cuda/test_cuda_parity_nn.cpp: CPU-CUDA parity of reductions, softmax, cross-entropy, layer norm,
 // matmul and linear, joining and indexing, patchify and token pooling, the multi-tensor sum of squares and
-// Adam: forward outputs and input gradients, f32 and f64, with sizes chosen to reach every thread mapping of the CUDA kernels (rows shorter and longer than a
-// block, column reductions, several layer-norm slabs, grids larger than one wave, more reduction tasks than
-// blocks in a grid).
+// Adam: forward outputs and input gradients, f32 and f64, with sizes chosen to reach every thread mapping
+// of the CUDA kernels (rows shorter and longer than a block, column reductions, several layer-norm slabs,
+// grids larger than one wave, more reduction tasks than blocks in a grid).
 #include <doctest/doctest.h>
 
 #include <array>
