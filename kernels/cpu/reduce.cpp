@@ -81,16 +81,16 @@ double sum_squares_typed(const SquaresPart* parts, int64_t count) {
     int64_t n;
   };
   std::vector<Chunk> chunks;
-  int64_t total = 0;
+  int64_t elements = 0;
   for (int64_t i = 0; i < count; ++i) {
-    total += parts[i].n;
+    elements += parts[i].n;
     for (int64_t o = 0; o < parts[i].n; o += kSquaresChunk)
       chunks.push_back({static_cast<const T*>(parts[i].x) + o, std::min(kSquaresChunk, parts[i].n - o)});
   }
   std::vector<double> part_sums(chunks.size());
   const int64_t nchunks = int64_t(chunks.size());
   // Threads only for enough work to pay for them (many small gradients are many chunks but little work).
-#pragma omp parallel for schedule(static) if (nchunks > 1 && total >= 2 * kGrainCheap)
+#pragma omp parallel for schedule(static) if (nchunks > 1 && elements >= 2 * kGrainCheap)
   for (int64_t c = 0; c < nchunks; ++c) {
     const T* x = chunks[size_t(c)].x;
     part_sums[size_t(c)] = lane_sum(chunks[size_t(c)].n, [&](int64_t j) {
