@@ -102,6 +102,25 @@ TEST_CASE("cuda parity: max argmax ties and NaN (kernel level, exact)") {
   }
 }
 
+namespace {
+// The M rows of R values v (dtype dt) reduced by the kernels on both devices: the maxima and their first
+// positions exactly, the sums to dt's tolerance. Returns the CUDA positions.
+std::vector<double> check_split_rows(const std::string& what, const std::vector<double>& v, int64_t M, int64_t R,
+                                     DType dt) {
+  const Tensor xc = Tensor::from_vector(v, {M, R}, dt), xg = xc.copy_to_device(Device::CUDA);
+  Tensor oc = Tensor::empty({M}, dt), og = full({M}, NAN, dt).copy_to_device(Device::CUDA);
+  Tensor ac = Tensor::empty({M}, DType::I64), ag = full({M}, -1, DType::I64).copy_to_device(Device::CUDA);
+  kernels::reduce(kernels::ReduceOp::Max, xc, oc, ac, M, R, 1);
+  kernels::reduce(kernels::ReduceOp::Max, xg, og, ag, M, R, 1);
+  expect_equal(what + ": max values", og, oc);
+  expect_equal(what + ": max positions", ag, ac);
+  kernels::reduce(kernels::ReduceOp::Sum, xc, oc, Tensor(), M, R, 1);
+  kernels::reduce(kernels::ReduceOp::Sum, xg, og, Tensor(), M, R, 1);
+  expect_close(what + ": sums", og, oc, tol_for(dt));
+  return ag.to_vector();
+}
+}  // namespace
+
 TEST_CASE("cuda parity: split reductions (few outputs over a long axis: a full sum, a bias gradient)") {
   SANF_SKIP_WITHOUT_CUDA();
   // Few outputs cut the reduced axis into pieces, one block each, and a second kernel combines the partials
@@ -123,15 +142,11 @@ TEST_CASE("cuda parity: split reductions (few outputs over a long axis: a full s
   v[size_t(2 * R + R - 1)] = 7.0;  // the very last
   for (DType dt : {DType::F32, DType::F64}) {
     INFO("dtype ", dtype_name(dt));
+    CHECK(check_split_rows("split rows", v, 3, R, dt) == std::vector<double>{200, 50000, double(R - 1)});
+    // The same as columns: (1, R, 3).
     const Tensor xc = Tensor::from_vector(v, {3, R}, dt), xg = xc.copy_to_device(Device::CUDA);
     Tensor oc = Tensor::empty({3}, dt), og = full({3}, NAN, dt).copy_to_device(Device::CUDA);
     Tensor ac = Tensor::empty({3}, DType::I64), ag = full({3}, -1, DType::I64).copy_to_device(Device::CUDA);
-    kernels::reduce(kernels::ReduceOp::Max, xc, oc, ac, 3, R, 1);
-    kernels::reduce(kernels::ReduceOp::Max, xg, og, ag, 3, R, 1);
-    expect_equal("split max rows values", og, oc);
-    expect_equal("split max rows argmax", ag, ac);
-    CHECK(ac.to_vector() == std::vector<double>{200, 50000, double(R - 1)});
-    // The same as columns: (1, R, 3).
     const Tensor tc = contiguous(transpose(xc, 0, 1)), tg = contiguous(transpose(xg, 0, 1));
     kernels::reduce(kernels::ReduceOp::Max, tc, oc, ac, 1, R, 3);
     kernels::reduce(kernels::ReduceOp::Max, tg, og, ag, 1, R, 3);
@@ -148,18 +163,8 @@ TEST_CASE("cuda parity: split reductions (few outputs over a long axis: a full s
   for (int64_t k = 0; k < R2; ++k) w[size_t(k)] = std::cos(double(k));
   w[size_t(R2 - 1)] = 5.0;
   for (DType dt : {DType::F32, DType::F64}) {
-    INFO("dtype ", dtype_name(dt), ", an empty last piece");
-    const Tensor xc = Tensor::from_vector(w, {1, R2}, dt), xg = xc.copy_to_device(Device::CUDA);
-    Tensor oc = Tensor::empty({1}, dt), og = full({1}, NAN, dt).copy_to_device(Device::CUDA);
-    Tensor ac = Tensor::empty({1}, DType::I64), ag = full({1}, -1, DType::I64).copy_to_device(Device::CUDA);
-    kernels::reduce(kernels::ReduceOp::Max, xc, oc, ac, 1, R2, 1);
-    kernels::reduce(kernels::ReduceOp::Max, xg, og, ag, 1, R2, 1);
-    expect_equal("max values", og, oc);
-    expect_equal("max argmax", ag, ac);
-    CHECK(ag.to_vector() == std::vector<double>{double(R2 - 1)});
-    kernels::reduce(kernels::ReduceOp::Sum, xc, oc, Tensor(), 1, R2, 1);
-    kernels::reduce(kernels::ReduceOp::Sum, xg, og, Tensor(), 1, R2, 1);
-    expect_close("sum", og, oc, tol_for(dt));
+    INFO("dtype ", dtype_name(dt));
+    CHECK(check_split_rows("an empty last piece", w, 1, R2, dt) == std::vector<double>{double(R2 - 1)});
   }
 }
 
