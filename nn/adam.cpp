@@ -26,12 +26,17 @@ void Adam::step() {
     DType dtype;
     std::vector<kernels::AdamSlot> slots;
   };
+  // Every gradient is checked before any state changes, so a bad one leaves the optimiser as it was.
+  for (Slot& s : slots_) {
+    const Tensor grad = s.param->grad();
+    SANF_CHECK(!grad.defined() || (grad.shape() == s.param->shape() && grad.dtype() == s.param->dtype() &&
+                                   grad.device() == s.param->device() && grad.is_contiguous()),
+               "[Adam] gradient of '", s.name, "' is ", grad.info(), ", parameter is ", s.param->info());
+  }
   std::vector<Group> groups;
   for (Slot& s : slots_) {
-    Tensor grad = s.param->grad();
+    const Tensor grad = s.param->grad();
     if (!grad.defined()) continue;
-    SANF_CHECK(grad.shape() == s.param->shape() && grad.dtype() == s.param->dtype() && grad.is_contiguous(),
-               "[Adam] gradient of '", s.name, "' is ", grad.info(), ", parameter is ", s.param->info());
     if (!s.exp_avg.defined()) {
       s.exp_avg = zeros_like(*s.param);
       s.exp_avg_sq = zeros_like(*s.param);

@@ -115,3 +115,18 @@ TEST_CASE("adam: a parameter without a gradient in a step keeps its own step cou
   CHECK(a.to_vector() == a1.to_vector());
   CHECK(b.to_vector() == b1.to_vector());
 }
+
+TEST_CASE("adam: a bad gradient is refused before any parameter or state changes") {
+  Tensor a = ones({3}).set_requires_grad(true), b = ones({2}).set_requires_grad(true);
+  nn::Adam opt({{"a", &a}, {"b", &b}}, {.lr = 0.1});
+  a.set_grad(full({3}, 0.5));
+  b.set_grad(zeros({4}));  // the wrong shape, after a good one
+  CHECK_THROWS_WITH_AS(opt.step(), doctest::Contains("gradient of 'b'"), Error);
+  CHECK(a.to_vector() == std::vector<double>{1, 1, 1});
+  CHECK(opt.state_dict().empty());  // no step was counted, no moment created
+  b.set_grad(full({2}, 0.5));
+  opt.step();  // then a good step is a first step for both
+  CHECK(a.to_vector()[0] < 1.0);
+  for (const auto& [name, t] : opt.state_dict())
+    if (name.find("step.") != std::string::npos) CHECK(t.to_vector() == std::vector<double>{1});
+}
