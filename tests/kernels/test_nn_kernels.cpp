@@ -315,7 +315,9 @@ TEST_CASE("sum_squares: many tensors in one call, against a double loop, whateve
       for (double v : t.to_vector()) want += v * v;
       ts.push_back(t);
     }
+    const uint64_t calls = kernels::kernel_calls();
     const double got = kernels::sum_squares(ts);
+    CHECK(kernels::kernel_calls() - calls == 1);  // one kernel call for all the tensors
     CHECK(std::fabs(got - want) <= 1e-12 * want);
     // The chunks, not the threads, fix the order of the sums: the same bits on one thread.
     const int threads = omp_get_max_threads();

@@ -114,6 +114,12 @@ TEST_CASE("adam: a parameter without a gradient in a step keeps its own step cou
   }
   CHECK(a.to_vector() == a1.to_vector());
   CHECK(b.to_vector() == b1.to_vector());
+  // One kernel call updates both parameters (on a GPU, one launch instead of one per parameter).
+  backward(sum(mul(a, a)));
+  backward(sum(mul(b, b)));
+  const uint64_t before = kernels::kernel_calls();
+  both.step();
+  CHECK(kernels::kernel_calls() - before == 1);
 }
 
 TEST_CASE("adam: a bad gradient is refused before any parameter or state changes") {
