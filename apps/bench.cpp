@@ -156,6 +156,9 @@ void bench_vit(const VitBenchOptions& opt) {
   };
   const std::vector<int> fused_settings = settings(opt.fused_attention), lt_settings = settings(opt.cublaslt);
   const bool fused_before = kernels::fused_attention_enabled(), lt_before = kernels::cublaslt_enabled();
+  // Put back as they were at the end (also when a forward throws).
+  const kernels::ScopedSwitch keep_fused(kernels::set_fused_attention, kernels::fused_attention_enabled, fused_before);
+  const kernels::ScopedSwitch keep_lt(kernels::set_cublaslt, kernels::cublaslt_enabled, lt_before);
   NoGradGuard no_grad;
   for (const int64_t batch : opt.batches) {
     SANF_CHECK(batch > 0, "bench vit: batch sizes must be positive, got ", batch);
@@ -182,8 +185,6 @@ void bench_vit(const VitBenchOptions& opt) {
       }
     }
   }
-  kernels::set_fused_attention(fused_before);
-  kernels::set_cublaslt(lt_before);
 }
 
 // ---- flow ---------------------------------------------------------------------------------------------------

@@ -84,8 +84,7 @@ int main(int argc, char** argv) {
     {
       const Tensor qkv = R({B, N, 3 * D});
       const double scale = 1.0 / std::sqrt(double(Dh));
-      const bool fused_was = kernels::fused_attention_enabled();
-      kernels::set_fused_attention(false);
+      const kernels::ScopedSwitch fused(kernels::set_fused_attention, kernels::fused_attention_enabled, false);
       report("attention_bf16", {B, N, H, Dh}, [&] { NoGradGuard ng; attention_bf16(qkv, H, scale, DType::BF16); });
       kernels::set_fused_attention(true);
       if (kernels::fused_attention_used(g_dev, N, Dh))
@@ -93,7 +92,6 @@ int main(int argc, char** argv) {
           NoGradGuard ng;
           attention_bf16(qkv, H, scale, DType::BF16);
         });
-      kernels::set_fused_attention(fused_was);
     }
     return 0;
   } catch (const std::exception& e) {

@@ -6,6 +6,9 @@
 // affected. In a build without CUDA the switch is recorded and has no effect (there is no cuBLAS to tell).
 #pragma once
 
+#include <cstdlib>
+#include <cstring>
+
 namespace sanf::kernels {
 
 void set_tf32(bool on);
@@ -29,5 +32,26 @@ bool cublaslt_enabled();
 // How many GEMMs cuBLASLt has run in this process (0 in a build without CUDA): lets a test tell that the
 // cuBLASLt path, not the fallback, produced what it checked.
 long long cublaslt_gemm_count();
+
+// Whether the environment variable `name` is "1": how SANF_FUSED_ATTENTION and SANF_CUBLASLT turn their
+// switches on at start-up.
+inline bool env_flag(const char* name) {
+  const char* e = std::getenv(name);
+  return e != nullptr && std::strcmp(e, "1") == 0;
+}
+
+// One of the switches above set for a scope and put back as it was when the scope ends, also on an
+// exception: ScopedSwitch lt(set_cublaslt, cublaslt_enabled, true);
+class ScopedSwitch {
+ public:
+  ScopedSwitch(void (*set)(bool), bool (*get)(), bool on) : set_(set), was_(get()) { set_(on); }
+  ~ScopedSwitch() { set_(was_); }
+  ScopedSwitch(const ScopedSwitch&) = delete;
+  ScopedSwitch& operator=(const ScopedSwitch&) = delete;
+
+ private:
+  void (*set_)(bool);
+  bool was_;
+};
 
 }  // namespace sanf::kernels

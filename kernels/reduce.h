@@ -27,6 +27,7 @@ struct SquaresPart {
 // devices sum in different orders, so they agree to double rounding. inf or NaN anywhere
 // makes the result inf or NaN.
 constexpr int64_t kSquaresChunk = int64_t(1) << 16;
+inline int64_t squares_chunks(int64_t n) { return (n + kSquaresChunk - 1) / kSquaresChunk; }  // of n elements
 
 namespace cpu {
 // x: (M, R, I) contiguous; out: (M, I); argmax: (M, I) int64 or nullptr (Max only).

@@ -16,15 +16,21 @@ namespace sanf {
 
 using namespace ops_detail;
 
-std::array<Tensor, 3> split_qkv_bf16(const Tensor& qkv, int64_t heads, double scale) {
-  const char* op = "split_qkv_bf16";
+namespace {
+// qkv as both ops take it, an f32 (B, N, 3 * heads * hd) tensor outside autograd, checked for `op`; returns hd.
+int64_t check_qkv(const char* op, const Tensor& qkv, int64_t heads) {
   SANF_CHECK(qkv.defined() && qkv.dtype() == DType::F32 && qkv.dim() == 3, "[", op,
              "] qkv must be an f32 (B, N, 3 * D) tensor, got ", qkv.defined() ? qkv.info() : "an undefined tensor");
-  const int64_t B = qkv.size(0), N = qkv.size(1), D3 = qkv.size(2);
+  const int64_t D3 = qkv.size(2);
   SANF_CHECK(heads > 0 && D3 % (3 * heads) == 0, "[", op, "] qkv's width ", D3, " is not 3 x ", heads,
              " heads x a head width");
   check_inference(op, {qkv});
-  const int64_t hd = D3 / 3 / heads;
+  return D3 / 3 / heads;
+}
+}  // namespace
+
+std::array<Tensor, 3> split_qkv_bf16(const Tensor& qkv, int64_t heads, double scale) {
+  const int64_t hd = check_qkv("split_qkv_bf16", qkv, heads), B = qkv.size(0), N = qkv.size(1);
   const Tensor x = dense(qkv);
   std::array<Tensor, 3> out;
   for (Tensor& t : out) t = Tensor::empty({B, heads, N, hd}, DType::BF16, qkv.device());
@@ -35,23 +41,15 @@ std::array<Tensor, 3> split_qkv_bf16(const Tensor& qkv, int64_t heads, double sc
 
 Tensor attention_bf16(const Tensor& qkv, int64_t heads, double scale, DType out) {
   const char* op = "attention_bf16";
-  SANF_CHECK(qkv.defined() && qkv.dtype() == DType::F32 && qkv.dim() == 3, "[", op,
-             "] qkv must be an f32 (B, N, 3 * D) tensor, got ", qkv.defined() ? qkv.info() : "an undefined tensor");
+  const int64_t hd = check_qkv(op, qkv, heads), B = qkv.size(0), N = qkv.size(1), D = heads * hd;
   check_bf16_op_result(op, out);
-  const int64_t B = qkv.size(0), N = qkv.size(1), D3 = qkv.size(2);
-  SANF_CHECK(heads > 0 && D3 % (3 * heads) == 0, "[", op, "] qkv's width ", D3, " is not 3 x ", heads,
-             " heads x a head width");
-  check_inference(op, {qkv});
-  const int64_t D = D3 / 3, hd = D / heads;
 
   if (kernels::fused_attention_used(qkv.device(), N, hd)) {
     Tensor x = dense(qkv);
     // The kernel reads qkv as float4: a view at an odd offset is copied (a fresh allocation is aligned).
     if (reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 != 0) x = clone(x);
     Tensor o = Tensor::empty({B, N, D}, out, qkv.device());
-    kernels::count_kernel_call();
-    if (o.numel() > 0)
-      kernels::cuda::attention_bf16(x.data<float>(), o.data_ptr(), out, B, N, heads, hd, float(scale));
+    if (o.numel() > 0) kernels::fused_attention_bf16(x.data<float>(), o.data_ptr(), out, B, N, heads, hd, float(scale));
     return o;
   }
   // (B, N, 3D) -> (B, N, 3, H, hd) -> (3, B, H, N, hd): timm's reshape(B, N, 3, H, hd).permute(2, 0, 3, 1, 4).

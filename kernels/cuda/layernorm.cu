@@ -125,7 +125,6 @@ __global__ void layernorm_dwdb_final_kernel(const double* __restrict__ part_w, c
   }
 }
 
-
 }  // namespace
 
 void layernorm(DType dt, const void* x, const void* w, const void* b, void* y, void* mean, void* rstd, int64_t rows,

@@ -31,8 +31,6 @@
 
 #include <atomic>
 #include <climits>
-#include <cstdlib>
-#include <cstring>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -50,10 +48,7 @@ std::mutex g_handle_mu;
 cublasHandle_t g_handle = nullptr;
 std::atomic<bool> g_tf32{false};
 std::atomic<long long> g_cublaslt_count{0};
-std::atomic<bool> g_cublaslt{[] {
-  const char* e = std::getenv("SANF_CUBLASLT");
-  return e != nullptr && std::strcmp(e, "1") == 0;
-}()};
+std::atomic<bool> g_cublaslt{env_flag("SANF_CUBLASLT")};
 
 cublasMath_t math_mode() { return g_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH; }
 
@@ -165,7 +160,7 @@ struct LtPlan {
   cublasLtMatmulAlgo_t algo{};
 };
 using LtKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, bool, bool, int, int, int,
-                         int, int, int, int>;
+                         int, int, int>;
 std::map<LtKey, LtPlan> g_lt_plans;
 
 // The largest power of two up to 256 that divides the address: what cuBLASLt's algorithms ask of operands.
@@ -219,11 +214,11 @@ bool gemm_lt(const GemmArgs& g, cudaDataType_t ab, cublasComputeType_t compute, 
   const cublasOperation_t op_a = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's A is our B
   const cublasOperation_t op_b = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's B is our A
   const float* C_in = add != nullptr ? add : static_cast<const float*>(g.C);
-  // The operands' alignments, in cuBLASLt's order (A, B, C, D), and the bias's.
+  // The operands' alignments, in cuBLASLt's order (A, B, C, D): the heuristic's preferences (a bias is
+  // 16-byte aligned by now, and the heuristic does not look at its alignment).
   const int align[4] = {alignment(g.B), alignment(g.A), alignment(C_in), alignment(g.C)};
   const LtKey key{g.M, g.N, g.K, g.lda, g.ldb, g.ldc, g.trans_a, g.trans_b, g.bias != nullptr, add != nullptr,
-                  align[0], align[1], align[2], align[3], g.bias != nullptr ? alignment(g.bias) : 0, int(ab),
-                  int(compute)};
+                  align[0], align[1], align[2], align[3], int(ab), int(compute)};
   std::lock_guard<std::mutex> lock(g_lt_mu);
   if (g_lt_unusable) return false;
   const auto known = g_lt_plans.find(key);

@@ -284,7 +284,7 @@ __global__ void sum_partials_kernel(const double* __restrict__ partials, int64_t
 
 double sum_squares(DType dt, const SquaresPart* parts, int64_t count) {
   int64_t chunks = 0;
-  for (int64_t i = 0; i < count; ++i) chunks += (parts[i].n + kSquaresChunk - 1) / kSquaresChunk;
+  for (int64_t i = 0; i < count; ++i) chunks += squares_chunks(parts[i].n);
   if (chunks == 0) return 0.0;
   DeviceScratch scratch((chunks + 1) * int64_t(sizeof(double)));
   auto* partials = static_cast<double*>(scratch.p);
@@ -297,7 +297,7 @@ double sum_squares(DType dt, const SquaresPart* parts, int64_t count) {
       for (; i < count && b.count < kSquaresPerLaunch; ++i) {
         if (parts[i].n <= 0) continue;
         b.x[b.count] = static_cast<const T*>(parts[i].x), b.n[b.count] = parts[i].n, b.first[b.count] = mine;
-        mine += (parts[i].n + kSquaresChunk - 1) / kSquaresChunk;
+        mine += squares_chunks(parts[i].n);
         ++b.count;
       }
       if (mine == 0) continue;

@@ -1,8 +1,6 @@
 // kernels/fast/attention.cu: the launch of the fused bf16 attention (kernels/fast/attention.h); the kernel,
 // FlashAttention-2 style, is kernels/fast/flash_attention.cuh, with its design.
 #include <atomic>
-#include <cstdlib>
-#include <cstring>
 
 #include "kernels/fast/attention.h"
 #include "kernels/cuda/common.cuh"
@@ -12,10 +10,7 @@
 namespace sanf::kernels {
 
 namespace {
-std::atomic<bool> g_fused_attention{[] {
-  const char* e = std::getenv("SANF_FUSED_ATTENTION");
-  return e != nullptr && std::strcmp(e, "1") == 0;
-}()};
+std::atomic<bool> g_fused_attention{env_flag("SANF_FUSED_ATTENTION")};
 }  // namespace
 
 void set_fused_attention(bool on) { g_fused_attention = on; }

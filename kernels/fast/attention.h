@@ -47,6 +47,14 @@ void attention_bf16(const float* qkv, void* out, DType out_dt, int64_t B, int64_
                     float scale);
 }  // namespace cuda
 
+// cuda::attention_bf16 as one kernel call of the library (counted as the device switch counts the others:
+// kernels/dispatch.h). The kernel is CUDA's alone: the op calls it only when fused_attention_used.
+inline void fused_attention_bf16(const float* qkv, void* out, DType out_dt, int64_t B, int64_t N, int64_t H,
+                                 int64_t hd, float scale) {
+  count_kernel_call();
+  cuda::attention_bf16(qkv, out, out_dt, B, N, H, hd, scale);
+}
+
 // Whether attention_bf16 (autograd/fast/attention_bf16.cpp) runs the fused kernel for a tensor on `device`
 // with N tokens of head width hd: switched on, on CUDA, and a shape it takes.
 inline bool fused_attention_used(Device device, int64_t N, int64_t hd) {

@@ -246,11 +246,9 @@ TEST_CASE("bf16 ops: attention_bf16 (the composite on the CPU): shapes, dtypes, 
   CHECK(kernels::attention_bf16_supported(577, 128));  // keys are streamed: no limit of a tile
   CHECK(!kernels::attention_bf16_supported(0, 64));
   CHECK(!kernels::attention_bf16_supported(197, 48));
-  const bool was = kernels::fused_attention_enabled();
-  kernels::set_fused_attention(true);
+  const kernels::ScopedSwitch fused(kernels::set_fused_attention, kernels::fused_attention_enabled, true);
   CHECK(kernels::fused_attention_enabled());
   CHECK(attention_bf16(qkv, H, 0.5).to_vector() == attention_bf16(qkv, H, 0.5).to_vector());
-  kernels::set_fused_attention(was);
 }
 
 TEST_CASE("bf16 ops: split_qkv_bf16 is the permuted, scaled and rounded q, k and v, bit for bit") {
@@ -289,10 +287,10 @@ TEST_CASE("bf16 ops: split_qkv_bf16 is the permuted, scaled and rounded q, k and
   const Tensor t = permute(reshape(qkv, {B, N, 3, H, hd}), {2, 0, 3, 1, 4});
   const Tensor p = softmax_bf16(matmul_bf16(mul(select(t, 0, 0), 0.3), transpose(select(t, 0, 1), -2, -1)), -1);
   const Tensor o = reshape(transpose(matmul_bf16(p, select(t, 0, 2)), 1, 2), {B, N, D});
-  const bool was = kernels::fused_attention_enabled();
-  kernels::set_fused_attention(false);
-  check_same_values("attention_bf16 vs the strided composite", attention_bf16(qkv, H, 0.3), o);
-  kernels::set_fused_attention(was);
+  {
+    const kernels::ScopedSwitch composite(kernels::set_fused_attention, kernels::fused_attention_enabled, false);
+    check_same_values("attention_bf16 vs the strided composite", attention_bf16(qkv, H, 0.3), o);
+  }
   // Errors: the width, the dtype, autograd.
   CHECK_THROWS_WITH_AS(split_qkv_bf16(f32(rnd({2, 3, 10}, 91)), 3, 1.0),
                        doctest::Contains("[split_qkv_bf16] qkv's width 10 is not 3 x 3 heads"), Error);

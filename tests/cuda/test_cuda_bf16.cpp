@@ -49,13 +49,11 @@ TEST_CASE("cuda bf16: linear_bf16 matches the CPU's, with and without bias, GELU
     CHECK(linear_bf16(cuda(x), cuda(w), cuda(b)).device() == Device::CUDA);
     // A residual, added by our epilogue kernel after cuBLAS (cuBLASLt off, the default: its own test below).
     const Tensor r = f32(rin({rows, out}, 8));
-    const bool lt_was = kernels::cublaslt_enabled();
-    kernels::set_cublaslt(false);
+    const kernels::ScopedSwitch lt_off(kernels::set_cublaslt, kernels::cublaslt_enabled, false);
     expect_close("residual", linear_bf16(cuda(x), cuda(w), cuda(b), false, DType::F32, cuda(r)),
                  linear_bf16(x, w, b, false, DType::F32, r), tol);
     expect_close("GELU + residual", linear_bf16(cuda(x), cuda(w), cuda(b), true, DType::F32, cuda(r)),
                  linear_bf16(x, w, b, true, DType::F32, r), tol);
-    kernels::set_cublaslt(lt_was);
   }
   // 3-D x and a transposed view of x.
   const Tensor x3 = f32(rin({2, 5, 24}, 4)), w = f32(rin({6, 24}, 5)), b = f32(rin({6}, 6));
@@ -69,9 +67,8 @@ TEST_CASE("cuda bf16: linear_bf16 through cuBLASLt (bias epilogue, residual as C
   SANF_SKIP_WITHOUT_CUDA();
   NoGradGuard no_grad;
   const Tol tol = tol_for(DType::F32);
-  const bool was = kernels::cublaslt_enabled();
-  kernels::set_cublaslt(true);
-  try {
+  {
+    const kernels::ScopedSwitch lt_on(kernels::set_cublaslt, kernels::cublaslt_enabled, true);
     // Tiny, odd (no multiple of 8), and ViT-L's proj / fc2 at a small batch.
     const std::vector<std::array<int64_t, 3>> sizes = {{1, 1, 1}, {7, 33, 17}, {394, 1024, 1024}, {394, 4096, 1024}};
     for (const auto& sz : sizes) {
@@ -109,17 +106,14 @@ TEST_CASE("cuda bf16: linear_bf16 through cuBLASLt (bias epilogue, residual as C
     const long long before_odd = kernels::cublaslt_gemm_count();
     expect_close("unaligned bias", linear_bf16(cuda(x), cuda(w), b_odd_gpu), linear_bf16(x, w, b_odd), tol);
     CHECK(kernels::cublaslt_gemm_count() == before_odd);
-  } catch (...) {
-    kernels::set_cublaslt(was);
-    throw;
   }
-  kernels::set_cublaslt(was);
   // Switched off, nothing goes to cuBLASLt.
   const long long before = kernels::cublaslt_gemm_count();
   const Tensor x = f32(rin({9, 64}, 29)), w = f32(rin({40, 64}, 30, 0.05)), b = f32(rin({40}, 31));
-  kernels::set_cublaslt(false);
-  expect_close("switched off", linear_bf16(cuda(x), cuda(w), cuda(b)), linear_bf16(x, w, b), tol);
-  kernels::set_cublaslt(was);
+  {
+    const kernels::ScopedSwitch lt_off(kernels::set_cublaslt, kernels::cublaslt_enabled, false);
+    expect_close("switched off", linear_bf16(cuda(x), cuda(w), cuda(b)), linear_bf16(x, w, b), tol);
+  }
   CHECK(kernels::cublaslt_gemm_count() == before);
 }
 
@@ -219,18 +213,11 @@ namespace {
 // f() with the fused attention switched on, then off (the switch restored after each): {fused, composite}.
 template <typename F>
 std::pair<Tensor, Tensor> fused_and_composite(F f) {
-  const bool was = kernels::fused_attention_enabled();
+  const kernels::ScopedSwitch fused(kernels::set_fused_attention, kernels::fused_attention_enabled, true);
   std::pair<Tensor, Tensor> r;
-  kernels::set_fused_attention(true);
-  try {
-    r.first = f();
-    kernels::set_fused_attention(false);
-    r.second = f();
-  } catch (...) {
-    kernels::set_fused_attention(was);
-    throw;
-  }
-  kernels::set_fused_attention(was);
+  r.first = f();
+  kernels::set_fused_attention(false);
+  r.second = f();
   return r;
 }
 }  // namespace
@@ -308,17 +295,12 @@ void check_bf16_vit_against_cpu(bool cublaslt) {
   on_cpu.set_precision(nn::MatmulPrecision::BF16);
   on_cuda.set_precision(nn::MatmulPrecision::BF16);
   const Tensor cpu16 = on_cpu.forward(images);
-  const bool lt_was = kernels::cublaslt_enabled();
-  kernels::set_cublaslt(cublaslt);
   const long long lt0 = kernels::cublaslt_gemm_count();
   Tensor cuda16;
-  try {
+  {
+    const kernels::ScopedSwitch lt(kernels::set_cublaslt, kernels::cublaslt_enabled, cublaslt);
     cuda16 = on_cuda.forward(cuda(images));
-  } catch (...) {
-    kernels::set_cublaslt(lt_was);
-    throw;
   }
-  kernels::set_cublaslt(lt_was);
   const long long lt_ran = kernels::cublaslt_gemm_count() - lt0;
   if (cublaslt)
     CHECK(lt_ran >= 6);  // qkv, proj, fc2 of both blocks

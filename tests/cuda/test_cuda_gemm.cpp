@@ -243,11 +243,12 @@ void check_tf32_rounding(bool lt) {
     GemmArgs g = g0;
     g.A = ga.data_ptr(), g.B = gb.data_ptr(), g.C = gc.data_ptr();
     const Tensor zero_bias = zeros({N}, DType::F32, Device::CUDA);
-    const bool lt_was = kernels::cublaslt_enabled();
     const long long lt0 = kernels::cublaslt_gemm_count();
-    if (lt) g.bias = zero_bias.data_ptr(), kernels::set_cublaslt(true);
-    kernels::gemm(Device::CUDA, DType::F32, g);
-    kernels::set_cublaslt(lt_was);
+    if (lt) g.bias = zero_bias.data_ptr();
+    {
+      const kernels::ScopedSwitch lt_switch(kernels::set_cublaslt, kernels::cublaslt_enabled, lt);
+      kernels::gemm(Device::CUDA, DType::F32, g);
+    }
     if (lt) CHECK_MESSAGE(kernels::cublaslt_gemm_count() == lt0 + 1, "cuBLASLt did not run the GEMM");
     const std::vector<double> c = gc.to_vector();
     Distances d;
